@@ -1,0 +1,275 @@
+"""The `deblur` command: train, eval, predict, blur and models.
+
+A mistake the user can fix (bad config, missing files, existing outputs) is printed as one line
+starting with `error:` and exits with status 2; anything else is a bug and keeps its traceback.
+TensorFlow is imported inside the commands so that `deblur --help` is instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from deblur.errors import DeblurError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the way
+
+app = typer.Typer(
+    help="Train, evaluate and run image-deblurring networks. Every score is shown beside the blurred "
+    "input's own, so you see the gain, not just a number.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(fn: F) -> F:
+    """Turn a DeblurError into one line on stderr and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DeblurError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow with its native start-up lines hidden (set DEBLUR_TF_LOGS=1 to see them).
+
+    TF prints oneDNN/CUDA notices from C++ before its logging is initialised, where neither
+    TF_CPP_MIN_LOG_LEVEL nor absl reach them; only the file descriptor can. Python errors still
+    propagate normally once it is restored.
+    """
+    import logging
+
+    if os.environ.get("DEBLUR_TF_LOGS") != "1":
+        try:
+            fd = sys.stderr.fileno()
+        except (AttributeError, OSError, ValueError):  # captured stderr (tests) has no descriptor
+            fd = None
+        if fd is not None:
+            sys.stderr.flush()
+            saved, devnull = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, fd)
+                import tensorflow as tf
+
+                tf.config.list_physical_devices()
+            finally:
+                os.dup2(saved, fd)
+                os.close(saved)
+                os.close(devnull)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:
+        pass
+
+
+def _progress(desc: str, unit: str) -> Callable[..., Iterable]:
+    from tqdm import tqdm
+
+    def wrap(items: Iterable, total: int | None = None) -> Iterable:
+        if total is None and hasattr(items, "__len__"):
+            total = len(items)  # type: ignore[arg-type]
+        return tqdm(items, desc=desc, unit=unit, total=total, file=sys.stderr, dynamic_ncols=True,
+                    disable=None)
+
+    return wrap
+
+
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", "-s", metavar="KEY=VALUE", help="Override a config key, e.g. --set train.epochs=3 (repeatable).")]
+
+
+@app.command()
+@user_errors
+def train(
+    config: Annotated[Path | None, typer.Option("--config", "-c",
+                                                help="Experiment YAML, e.g. configs/quickstart.yaml.")] = None,
+    set_: SetOption = None,
+    run_dir: Annotated[Path | None, typer.Option(help="Where the run is written [default: runs/<name>].")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last completed epoch, "
+                                               "using the config saved in its run directory.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Delete an existing run directory and start again.")] = False,
+    evaluate_after: Annotated[bool, typer.Option("--eval/--no-eval",
+                                                 help="Score best.keras on the test split at the end.")] = True,
+) -> None:
+    """Train a model as a config describes; writes runs/<name>/ (config, checkpoints, history)."""
+    _quiet_tensorflow()
+    from deblur import config as cfgmod
+    from deblur import train as trainmod
+
+    overrides = set_ or []
+    command = " ".join(["deblur train", *(["--config", str(config)] if config else []),
+                        *(f"--set {o}" for o in overrides), *(["--run-dir", str(run_dir)] if run_dir else []),
+                        *(["--resume"] if resume else []), *(["--overwrite"] if overwrite else [])])
+    if resume:
+        if run_dir is None:
+            if config is None:
+                raise DeblurError("--resume needs --run-dir (or --config, to find runs/<name>)")
+            run_dir = Path("runs") / cfgmod.load(config, overrides).name
+        paths = trainmod.prepare_run_dir(run_dir, resume=True, overwrite=overwrite)
+        cfg = trainmod.resume_config(paths, overrides)
+        typer.echo(f"resuming {paths.root} with its saved config")
+    else:
+        if config is None:
+            raise DeblurError("--config is required (for example --config configs/quickstart.yaml)")
+        cfg = cfgmod.load(config, overrides)
+        paths = trainmod.new_run(cfg, run_dir, overwrite)
+    start = time.perf_counter()
+    try:
+        result = trainmod.train(cfg, paths, resume=resume, echo=typer.echo, command=command)
+    except KeyboardInterrupt:
+        typer.echo(f"\ninterrupted: checkpoints are in {paths.root}; continue with "
+                   f"deblur train --run-dir {paths.root} --resume", err=True)
+        raise typer.Exit(130) from None
+    minutes = (time.perf_counter() - start) / 60
+    typer.echo(f"trained {result['epochs_run']} epoch(s) in {minutes:.1f} min; checkpoints: {paths.best}, {paths.last}")
+    if evaluate_after and cfg.train.evaluate_after:
+        _evaluate_and_report(paths.best, cfg, "test", paths.root / "eval-test", overwrite=True)
+
+
+def _evaluate_and_report(checkpoint: Path, cfg: Any, split: str, output: Path, overwrite: bool) -> None:
+    from deblur.evaluate import evaluate, write_reports
+    from deblur.predict import load_model
+
+    model = load_model(checkpoint)
+    result = evaluate(model, cfg, split, progress=_progress(f"scoring {split}", "batch"), checkpoint=str(checkpoint))
+    written = write_reports(result, output, overwrite=overwrite)
+    typer.echo(result.table())
+    typer.echo(f"reports: {written[0]}, {written[1]}")
+
+
+@app.command("eval")
+@user_errors
+def eval_(
+    checkpoint: Annotated[Path, typer.Argument(help="A .keras checkpoint, e.g. runs/quickstart/best.keras.")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Score on this config's dataset instead "
+                                                "of the one the run was trained on.")] = None,
+    set_: SetOption = None,
+    split: Annotated[str, typer.Option(help="Which split to score: test or val.")] = "test",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Folder for metrics.json and "
+                                                "per_image.csv [default: beside the checkpoint].")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace reports that already exist.")] = False,
+) -> None:
+    """Score a checkpoint (PSNR, SSIM, MSE) beside the blurred input, on a fixed, seeded split."""
+    _quiet_tensorflow()
+    from deblur import config as cfgmod
+    from deblur.train import CONFIG_FILE, RunPaths, resume_config
+
+    if split not in ("test", "val"):
+        raise DeblurError(f"--split: {split!r} is not allowed; choose test or val")
+    if not checkpoint.is_file():
+        raise DeblurError(f"{checkpoint}: checkpoint not found")
+    if config is not None:
+        cfg = cfgmod.load(config, set_ or [])
+        default_out = checkpoint.parent / f"eval-{cfg.name}-{split}"
+    elif (checkpoint.parent / CONFIG_FILE).is_file():
+        cfg = resume_config(RunPaths(checkpoint.parent), set_ or [])
+        default_out = checkpoint.parent / f"eval-{split}"
+    else:
+        raise DeblurError(f"no {CONFIG_FILE} beside {checkpoint}; pass --config to say which dataset to score on")
+    _evaluate_and_report(checkpoint, cfg, split, output or default_out, overwrite)
+
+
+@app.command()
+@user_errors
+def predict(
+    inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders to restore.")],
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", "-c", help="A .keras checkpoint.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the restored PNGs.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace restored images that already exist.")] = False,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Also look in sub-folders.")] = False,
+) -> None:
+    """Restore images at full resolution: same size and channels as each input, written as PNG."""
+    _quiet_tensorflow()
+    from deblur.predict import load_model, plan_outputs, predict_files
+
+    plan = plan_outputs(inputs, output, recursive=recursive, overwrite=overwrite)
+    model = load_model(checkpoint)
+    summary = predict_files(model, plan, progress=_progress("restoring", "img"))
+    for note in summary.notes:
+        typer.echo(f"note: {note}", err=True)
+    for path, reason in summary.failed:
+        typer.echo(f"skipped {path}: {reason}", err=True)
+    typer.echo(f"restored {len(summary.written)} image(s) into {output}"
+               + (f"; {len(summary.failed)} failed" if summary.failed else ""))
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def blur(
+    inputs: Annotated[list[Path] | None, typer.Argument(help="Sharp image files and/or folders.")] = None,
+    sample: Annotated[list[str] | None, typer.Option(help="A built-in sample photo to blur, e.g. chelsea "
+                                                     "(repeatable; see `deblur models --samples`).")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the blurred PNGs.")] = Path(
+        "outputs/blurred"),
+    kind: Annotated[str, typer.Option(help="gaussian, motion or defocus.")] = "gaussian",
+    sigma: Annotated[float | None, typer.Option(help="Gaussian sigma in pixels [default: 2].")] = None,
+    length: Annotated[float | None, typer.Option(help="Motion length in pixels [default: 9].")] = None,
+    angle: Annotated[float | None, typer.Option(help="Motion angle in degrees [default: 0].")] = None,
+    radius: Annotated[float | None, typer.Option(help="Defocus disk radius in pixels [default: 3].")] = None,
+    noise: Annotated[float, typer.Option(help="Gaussian noise std on [0, 1] intensities.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed for the noise.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace files that already exist.")] = False,
+) -> None:
+    """Make blurred test images with exactly the degradations training uses."""
+    _quiet_tensorflow()
+    from deblur.blur import blur_files, blur_spec
+
+    spec = blur_spec(kind, sigma=sigma, length=length, angle=angle, radius=radius, noise=noise)
+    written = blur_files(inputs or [], sample or [], output, spec, seed=seed, overwrite=overwrite)
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
+@user_errors
+def models(
+    samples: Annotated[bool, typer.Option("--samples", help="List the built-in sample photos instead.")] = False,
+) -> None:
+    """List the registered models (with parameter counts) and data sources."""
+    if samples:
+        from deblur.data.sources.samples import PHOTOS
+
+        typer.echo("built-in sample photos (from scikit-image): " + ", ".join(sorted(PHOTOS)))
+        return
+    _quiet_tensorflow()
+    from deblur.data.sources import SOURCES
+    from deblur.models import MODELS
+
+    typer.echo("models (parameters for 3-channel images, default settings):")
+    for name in MODELS:
+        builder = MODELS.get(name)
+        params = builder(channels=3).count_params()
+        doc = (sys.modules[builder.__module__].__doc__ or "").strip().splitlines()[0]
+        typer.echo(f"  {name:<10}{params:>12,}  {doc}")
+    typer.echo("data sources:")
+    for name in SOURCES:
+        typer.echo(f"  {name:<14}{SOURCES.get(name).summary}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,422 @@
+"""One YAML file is one experiment: load it into typed, validated objects.
+
+Validation is done here, once, so that every later module can trust its inputs: a misspelt key, a
+wrong type or an impossible value is reported as one line naming the key and what is allowed.
+Model keyword arguments, source options and degradation parameters are checked against the
+signatures of the functions that will receive them, so adding a model never means editing this file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+
+from deblur.errors import ConfigError
+
+Size = int | list[int]
+
+
+@dataclass
+class DataConfig:
+    """Where images come from, how they are degraded and how they are fed to the model."""
+
+    source: str = "samples"
+    path: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    # One degradation, or a list: with a list every sharp image is paired with each entry in turn
+    # (the GNR638 report's "three Gaussian blurs per image").
+    degradation: dict[str, Any] | list[dict[str, Any]] = field(
+        default_factory=lambda: {"kind": "gaussian", "sigma": [0.0, 3.0]}
+    )
+    channels: int | None = None
+    resize: Size | None = None
+    crop: Size | None = None
+    eval_crop: Size | None = None
+    crops_per_image: int = 1
+    flip: bool = True
+    batch_size: int = 16
+    eval_batch_size: int = 32
+    val_split: float = 0.1
+    test_split: float = 0.1
+    shuffle_buffer: int = 2048
+
+
+@dataclass
+class ModelConfig:
+    """`type` picks a builder from the model registry; every other key is a keyword argument of it."""
+
+    type: str = "unet"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ReduceLRConfig:
+    enabled: bool = True
+    monitor: str = "val_loss"
+    factor: float = 0.2
+    patience: int = 4
+    min_lr: float = 1e-6
+
+
+@dataclass
+class EarlyStoppingConfig:
+    enabled: bool = True
+    monitor: str = "val_loss"
+    patience: int = 10
+    restore_best_weights: bool = False
+
+
+@dataclass
+class TrainConfig:
+    loss: str = "mse"
+    optimizer: Literal["adam", "adamw"] = "adam"
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    epochs: int = 50
+    steps_per_epoch: int | None = None
+    checkpoint_monitor: str = "val_loss"
+    reduce_lr: ReduceLRConfig = field(default_factory=ReduceLRConfig)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    evaluate_after: bool = True
+
+
+@dataclass
+class RunConfig:
+    """A whole experiment; `meta` is filled in by `deblur train` and read back by `deblur eval`."""
+
+    name: str = "run"
+    seed: int = 42
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------------
+# Generic validation
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp))
+    if origin is not None:
+        args = ", ".join(_type_name(a) for a in get_args(tp))
+        return f"{getattr(origin, '__name__', str(origin))}[{args}]"
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def coerce(value: Any, tp: Any, key: str) -> Any:
+    """Return `value` checked against the annotation `tp`, or raise a ConfigError naming `key`.
+
+    Only lossless conversions are made (an int where a float is wanted, a list where a tuple is):
+    a string is never silently turned into a number, and a bool is never accepted as an int.
+    """
+    if tp is Any or tp is inspect.Parameter.empty:
+        return value
+    origin = get_origin(tp)
+    if origin is Literal:
+        if value in get_args(tp):
+            return value
+        raise ConfigError(f"{key}: {value!r} is not allowed; choose one of: {_type_name(tp)}")
+    if origin in (Union, types.UnionType):
+        errors = []
+        for option in get_args(tp):
+            try:
+                return coerce(value, option, key)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {_describe(value)}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{key}: expected null, got {_describe(value)}")
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, key)
+    if origin in (list, tuple, Sequence) or tp in (list, tuple):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected {_type_name(tp)}, got {_describe(value)}")
+        args = get_args(tp)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(f"{key}: expected {len(args)} values, got {len(value)}")
+            return tuple(coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
+        item = args[0] if args else Any
+        out = [coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(out) if origin is tuple else out
+    if origin in (dict, Mapping) or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {_describe(value)}")
+        args = get_args(tp)
+        vt = args[1] if args else Any
+        return {str(k): coerce(v, vt, f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {_describe(value)}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{key}: expected an integer, got {_describe(value)}")
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {_describe(value)}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {_describe(value)}")
+    if isinstance(tp, type):
+        if isinstance(value, tp):
+            return value
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {_describe(value)}")
+    return value
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def unknown_key_error(key: str, allowed: Sequence[str]) -> ConfigError:
+    name = key.rsplit(".", 1)[-1]
+    hint = difflib.get_close_matches(name, list(allowed), n=1)
+    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+    return ConfigError(f"{key}: unknown key{suggestion}; allowed keys: {', '.join(sorted(allowed))}")
+
+
+def build(cls: type, raw: Any, prefix: str = "") -> Any:
+    """Build dataclass `cls` from a mapping, checking every key and type."""
+    where = prefix or "config"
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys to values, got {_describe(raw)}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            raise unknown_key_error(full, names)
+        kwargs[key] = coerce(value, hints[key], full)
+    return cls(**kwargs)
+
+
+def check_kwargs(func: Callable[..., Any], kwargs: Mapping[str, Any], prefix: str,
+                 reserved: Sequence[str] = ()) -> dict[str, Any]:
+    """Check `kwargs` against `func`'s keyword parameters (their annotations and required ones)."""
+    sig = inspect.signature(func)
+    hints = typing.get_type_hints(func)
+    params = {n: p for n, p in sig.parameters.items()
+              if n not in reserved and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    out = {}
+    for key, value in kwargs.items():
+        full = f"{prefix}.{key}"
+        if key not in params:
+            raise unknown_key_error(full, list(params))
+        out[key] = coerce(value, hints.get(key, Any), full)
+    missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in out]
+    if missing:
+        raise ConfigError(f"{prefix}.{missing[0]}: required, but not set")
+    return out
+
+
+def defaults_of(func: Callable[..., Any], reserved: Sequence[str] = ()) -> dict[str, Any]:
+    """The keyword defaults of `func`, so a saved config states every value that was used."""
+    sig = inspect.signature(func)
+    return {n: p.default for n, p in sig.parameters.items()
+            if n not in reserved and p.default is not inspect.Parameter.empty}
+
+
+# --------------------------------------------------------------------------------------------------
+# Range checks that types cannot express
+
+
+def _positive(value: float | int | None, key: str, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = "0 or more" if allow_zero else "greater than 0"
+        raise ConfigError(f"{key}: must be {bound}, got {value}")
+
+
+def as_size(value: Size | None, key: str) -> tuple[int, int] | None:
+    """Normalise `128` or `[128, 128]` to `(height, width)`."""
+    if value is None:
+        return None
+    size = [value, value] if isinstance(value, int) else list(value)
+    if len(size) != 2 or any(s < 1 for s in size):
+        raise ConfigError(f"{key}: expected a positive size like 128 or [height, width], got {value!r}")
+    return int(size[0]), int(size[1])
+
+
+def _check_ranges(cfg: RunConfig) -> None:
+    d, t = cfg.data, cfg.train
+    for key in ("batch_size", "eval_batch_size", "crops_per_image", "shuffle_buffer"):
+        _positive(getattr(d, key), f"data.{key}")
+    for key in ("resize", "crop", "eval_crop"):
+        as_size(getattr(d, key), f"data.{key}")
+    if d.channels not in (None, 1, 3):
+        raise ConfigError(f"data.channels: must be 1, 3 or null (the dataset's own), got {d.channels}")
+    for key in ("val_split", "test_split"):
+        value = getattr(d, key)
+        if not 0 <= value < 1:
+            raise ConfigError(f"data.{key}: must be in [0, 1), got {value}")
+    if d.val_split + d.test_split >= 1:
+        raise ConfigError("data.val_split + data.test_split: must leave images for training (sum < 1)")
+    _positive(t.epochs, "train.epochs")
+    _positive(t.steps_per_epoch, "train.steps_per_epoch")
+    _positive(t.learning_rate, "train.learning_rate")
+    _positive(t.weight_decay, "train.weight_decay", allow_zero=True)
+    if not 0 < t.reduce_lr.factor < 1:
+        raise ConfigError(f"train.reduce_lr.factor: must be between 0 and 1, got {t.reduce_lr.factor}")
+    _positive(t.reduce_lr.patience, "train.reduce_lr.patience", allow_zero=True)
+    _positive(t.early_stopping.patience, "train.early_stopping.patience", allow_zero=True)
+    if not cfg.name or "/" in cfg.name or cfg.name in (".", ".."):
+        raise ConfigError(f"name: must be a plain directory name, got {cfg.name!r}")
+
+
+def _resolve_components(cfg: RunConfig) -> None:
+    """Check names against the registries and fill in every default, so a saved config is complete."""
+    from deblur.data.degrade import resolve_degradations
+    from deblur.data.sources import SOURCES
+    from deblur.losses import LOSSES
+    from deblur.models import MODELS
+
+    builder = MODELS.get(cfg.model.type, "model.type")
+    reserved = ("channels",)
+    kwargs = check_kwargs(builder, cfg.model.kwargs, "model", reserved)
+    cfg.model.kwargs = {**defaults_of(builder, reserved), **kwargs}
+
+    loader = SOURCES.get(cfg.data.source, "data.source")
+    cfg.data.options = {**defaults_of(loader.options),
+                        **check_kwargs(loader.options, cfg.data.options, "data.options")}
+    loader.check_path(cfg.data.path)
+    cfg.data.degradation = resolve_degradations(cfg.data.degradation)
+    LOSSES.get(cfg.train.loss, "train.loss")
+    monitors = {"val_loss", "val_psnr", "val_ssim", "loss"}
+    for key, value in (("train.checkpoint_monitor", cfg.train.checkpoint_monitor),
+                       ("train.reduce_lr.monitor", cfg.train.reduce_lr.monitor),
+                       ("train.early_stopping.monitor", cfg.train.early_stopping.monitor)):
+        if value not in monitors:
+            raise ConfigError(f"{key}: unknown metric {value!r}; choose one of: {', '.join(sorted(monitors))}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading, overriding, saving
+
+
+def parse_overrides(items: Sequence[str]) -> list[tuple[list[str], Any]]:
+    """Parse `a.b=value` strings; the value is read as YAML so `3`, `true`, `[1, 2]` keep their types."""
+    parsed = []
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, for example train.epochs=3")
+        key, text = item.split("=", 1)
+        path = [p for p in key.strip().split(".") if p]
+        if not path:
+            raise ConfigError(f"--set {item!r}: the key is empty")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            value = text
+        parsed.append((path, value))
+    return parsed
+
+
+def apply_overrides(raw: dict[str, Any], items: Sequence[str]) -> dict[str, Any]:
+    for path, value in parse_overrides(items):
+        node = raw
+        for i, part in enumerate(path[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {'.'.join(path)}: {'.'.join(path[: i + 1])} is not a mapping")
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}:{where}: YAML syntax error: {problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
+    return raw
+
+
+def from_dict(raw: dict[str, Any]) -> RunConfig:
+    """Validate a raw mapping (as read from YAML) into a complete RunConfig."""
+    raw = dict(raw)
+    model_raw = raw.pop("model", None) or {}
+    if not isinstance(model_raw, dict):
+        raise ConfigError(f"model: expected a mapping with a 'type' key, got {_describe(model_raw)}")
+    model_raw = dict(model_raw)
+    model_type = model_raw.pop("type", ModelConfig.type)
+    if not isinstance(model_type, str):
+        raise ConfigError(f"model.type: expected a model name, got {_describe(model_type)}")
+    cfg = build(RunConfig, raw)
+    cfg.model = ModelConfig(type=model_type, kwargs=model_raw)
+    _check_ranges(cfg)
+    _resolve_components(cfg)
+    return cfg
+
+
+def load(path: str | Path | None, overrides: Sequence[str] = ()) -> RunConfig:
+    raw = read_yaml(path) if path is not None else {}
+    return from_dict(apply_overrides(raw, overrides))
+
+
+def to_dict(cfg: RunConfig) -> dict[str, Any]:
+    """The inverse of `from_dict`: plain data that YAML can hold, with the model flattened back."""
+    out = dataclasses.asdict(cfg)
+    out["model"] = {"type": cfg.model.type, **_plain(cfg.model.kwargs)}
+    out = _plain(out)
+    if not out.get("meta"):
+        out.pop("meta", None)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def dump(cfg: RunConfig) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None)

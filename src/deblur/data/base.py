@@ -1,0 +1,173 @@
+"""What every data source returns: sharp images (and real blurred twins, when a dataset has them)
+split into train, validation and test, with nothing shared between the splits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deblur.errors import ConfigError, DataError
+from deblur.imageio import convert_channels, resize
+from deblur.registry import Registry
+
+
+@dataclass
+class ImageSet:
+    """One split. `sharp[i]` is HxWxC uint8; `blurred[i]`, if present, is its real blurred twin."""
+
+    sharp: list[np.ndarray] | np.ndarray
+    names: list[str]
+    blurred: list[np.ndarray] | np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.blurred is not None and len(self.blurred) != len(self.sharp):
+            raise ValueError("blurred and sharp lists differ in length")
+        if len(self.names) != len(self.sharp):
+            raise ValueError("names and images differ in length")
+
+    def __len__(self) -> int:
+        return len(self.sharp)
+
+    def subset(self, indices: Sequence[int]) -> ImageSet:
+        idx = list(indices)
+        pick = (lambda a: a[idx]) if isinstance(self.sharp, np.ndarray) else (lambda a: [a[i] for i in idx])
+        blurred = None if self.blurred is None else (
+            self.blurred[idx] if isinstance(self.blurred, np.ndarray) else [self.blurred[i] for i in idx])
+        return ImageSet(sharp=pick(self.sharp), names=[self.names[i] for i in idx], blurred=blurred)
+
+    def map(self, fn: Callable[[np.ndarray], np.ndarray]) -> ImageSet:
+        """Apply `fn` to every image (sharp and blurred alike), keeping a stacked array stacked."""
+        def apply(images: list[np.ndarray] | np.ndarray) -> list[np.ndarray] | np.ndarray:
+            out = [fn(im) for im in images]
+            if out and all(o.shape == out[0].shape for o in out):
+                return np.stack(out)
+            return out
+
+        if len(self) == 0:
+            return self
+        return ImageSet(sharp=apply(self.sharp), names=self.names,
+                        blurred=None if self.blurred is None else apply(self.blurred))
+
+    @property
+    def uniform_size(self) -> tuple[int, int] | None:
+        """(H, W) if every image has the same size, else None."""
+        if isinstance(self.sharp, np.ndarray):
+            return tuple(self.sharp.shape[1:3])  # type: ignore[return-value]
+        sizes = {im.shape[:2] for im in self.sharp}
+        return sizes.pop() if len(sizes) == 1 else None
+
+    @property
+    def min_size(self) -> tuple[int, int]:
+        return (min(im.shape[0] for im in self.sharp), min(im.shape[1] for im in self.sharp))
+
+
+@dataclass
+class Splits:
+    train: ImageSet
+    val: ImageSet
+    test: ImageSet
+    channels: int
+    description: str
+    paired: bool = False  # True when the blur is real (pairs), False when it is synthesised
+
+    def get(self, split: str) -> ImageSet:
+        return {"train": self.train, "val": self.val, "test": self.test}[split]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A registered data source.
+
+    `load(path, seed=..., val_split=..., test_split=..., **options)` returns `Splits`;
+    `options` is a function whose keyword parameters (names, types, defaults) define the options a
+    config may set under `data.options`, so the config loader can check them before anything runs.
+    """
+
+    load: Callable[..., Splits]
+    options: Callable[..., None]
+    path: str  # "required", "optional" or "none"
+    summary: str
+
+    def check_path(self, path: str | None) -> None:
+        if self.path == "required" and not path:
+            raise ConfigError("data.path: this data source needs a path to the dataset")
+        if self.path == "none" and path:
+            raise ConfigError("data.path: this data source takes no path (remove it or set it to null)")
+
+
+SOURCES: Registry[Source] = Registry("data source")
+
+
+def split_indices(n: int, val_split: float, test_split: float, seed: int) -> tuple[list[int], ...]:
+    """A deterministic shuffle-and-cut split: the same seed always gives the same three lists.
+
+    Each non-zero fraction gets at least one item, so a tiny dataset still has a test set.
+    """
+    order = np.random.default_rng(seed).permutation(n).tolist()
+    n_test = max(1, round(n * test_split)) if test_split > 0 and n >= 3 else 0
+    n_val = max(1, round(n * val_split)) if val_split > 0 and n >= 3 else 0
+    if n - n_test - n_val < 1:
+        raise DataError(f"only {n} items: too few to split into train, validation and test")
+    test = sorted(order[:n_test])
+    val = sorted(order[n_test:n_test + n_val])
+    train = sorted(order[n_test + n_val:])
+    return train, val, test
+
+
+def split_groups(groups: Sequence[str], val_split: float, test_split: float,
+                 seed: int) -> tuple[list[int], list[int], list[int]]:
+    """Split item indices so that every item of a group (a scene, a sequence) lands in one split.
+
+    Near-duplicates across splits (the motion and defocus shot of one scene, neighbouring frames of
+    one video) would let a model be scored on what it trained on.
+    """
+    keys = sorted(set(groups))
+    parts = split_indices(len(keys), val_split, test_split, seed)
+    where = {keys[k]: s for s, part in enumerate(parts) for k in part}
+    out: tuple[list[int], list[int], list[int]] = ([], [], [])
+    for i, g in enumerate(groups):
+        out[where[g]].append(i)
+    return out
+
+
+def finalize(splits: Splits, channels: int | None, size: tuple[int, int] | None) -> Splits:
+    """Apply the config's channel count and resize to every split, identically."""
+    target = channels or splits.channels
+
+    def fix(im: np.ndarray) -> np.ndarray:
+        im = convert_channels(im, target)
+        return resize(im, size) if size else im
+
+    return Splits(train=splits.train.map(fix), val=splits.val.map(fix), test=splits.test.map(fix),
+                  channels=target, description=splits.description, paired=splits.paired)
+
+
+def resolve_path(path: str | None, what: str) -> Path:
+    if not path:
+        raise ConfigError(f"data.path: set it to the {what}")
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(f"{p}: not found (data.path should point to the {what})")
+    return p
+
+
+def describe_counts(name: str, splits: Splits, extra: str = "") -> str:
+    return (f"{name}{extra}: {len(splits.train)} train, {len(splits.val)} val, "
+            f"{len(splits.test)} test images")
+
+
+def load_splits(data_cfg: Any, seed: int) -> Splits:
+    """Load the configured source and apply channels and resize; the single entry point for data."""
+    from deblur.config import as_size
+
+    source = SOURCES.get(data_cfg.source, "data.source")
+    splits = source.load(data_cfg.path, seed=seed, val_split=data_cfg.val_split,
+                         test_split=data_cfg.test_split, **data_cfg.options)
+    if len(splits.train) == 0:
+        raise DataError(f"{splits.description}: no training images")
+    return finalize(splits, data_cfg.channels, as_size(data_cfg.resize, "data.resize"))

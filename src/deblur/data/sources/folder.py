@@ -1,0 +1,32 @@
+"""Any folder of sharp images, blurred on the fly by the configured degradation."""
+
+from __future__ import annotations
+
+from deblur.data.base import SOURCES, ImageSet, Source, Splits, describe_counts, resolve_path, split_indices
+from deblur.data.sources._files import channels_of, read_all
+from deblur.errors import DataError
+from deblur.imageio import IMAGE_EXTENSIONS, list_images
+
+
+def options(recursive: bool = True) -> None:
+    """recursive: also take images from sub-folders."""
+
+
+def load(path: str | None, *, seed: int, val_split: float, test_split: float, recursive: bool = True) -> Splits:
+    root = resolve_path(path, "folder of sharp images")
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder")
+    files = list_images(root, recursive=recursive)
+    if not files:
+        raise DataError(f"{root}: no images found ({', '.join(IMAGE_EXTENSIONS)})")
+    names = [str(p.relative_to(root).with_suffix("")) for p in files]
+    images = read_all(files)
+    everything = ImageSet(sharp=images, names=names)
+    train, val, test = (everything.subset(idx) for idx in split_indices(len(files), val_split, test_split, seed))
+    splits = Splits(train, val, test, channels=channels_of(images), description="")
+    splits.description = describe_counts("folder", splits, f" ({root}, split by seed {seed})")
+    return splits
+
+
+SOURCES.register("folder")(Source(load=load, options=options, path="required",
+                                  summary="any folder of sharp images, blurred on the fly"))

@@ -1,0 +1,146 @@
+"""Running a trained model on images of any size, channel layout and bit depth.
+
+Fully convolutional models see the whole image, padded by reflection to the multiple their
+pooling needs and cropped back. Fixed-size models (dense bottlenecks) cannot do that: the image is
+resized to their input size and back, and the caller is told by how much.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from deblur.errors import DataError, DeblurError
+from deblur.imageio import expand_inputs, from_float, read_image, resize, to_float, write_png
+
+
+def load_model(path: str | Path):
+    """Load a `.keras` checkpoint for inference, refusing anything that is not one.
+
+    Safe mode stays on: a checkpoint is data, and Lambda layers would run code from it.
+    """
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise DeblurError(f"{path}: checkpoint not found")
+    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+        raise DeblurError(f"{path}: not a Keras .keras checkpoint (expected a file like runs/NAME/best.keras)")
+    try:
+        import deblur.models  # noqa: F401 - registers any custom layers before deserialising
+
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a damaged or foreign archive
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise DeblurError(f"{path}: cannot load this checkpoint ({reason})") from None
+
+
+def model_channels(model) -> int:
+    return int(model.input_shape[-1])
+
+
+def restore_batch(model, batch: np.ndarray) -> np.ndarray:
+    """Restore N x H x W x C float images in [0, 1] (C = the model's channels), any H and W."""
+    from deblur.models import fixed_input_size, required_multiple
+
+    h, w = batch.shape[1:3]
+    fixed = fixed_input_size(model)
+    if fixed is not None and fixed != (h, w):
+        small = np.stack([resize(im, fixed) for im in batch])
+        out = np.asarray(model(small, training=False), dtype=np.float32)
+        return np.stack([resize(im, (h, w)) for im in out])
+    m = required_multiple(model)
+    ph, pw = (-h) % m, (-w) % m
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "edge"
+        batch = np.pad(batch, ((0, 0), (0, ph), (0, pw), (0, 0)), mode=mode)
+    out = np.asarray(model(batch.astype(np.float32), training=False), dtype=np.float32)
+    return out[:, :h, :w]
+
+
+def restore_image(model, image: np.ndarray) -> np.ndarray:
+    """Restore one HxWxC uint8/uint16 image; the result has the same size, channels and dtype.
+
+    Alpha is passed through untouched. A colour model on a gray image sees it replicated to RGB;
+    a gray model on a colour image restores each channel on its own, so colour is kept.
+    """
+    alpha = image[:, :, 3:] if image.shape[2] == 4 else None
+    colour = to_float(image[:, :, :3] if alpha is not None else image)
+    want, have = model_channels(model), colour.shape[2]
+    if want == have:
+        out = restore_batch(model, colour[None])[0]
+    elif want == 3 and have == 1:
+        out = restore_batch(model, np.repeat(colour, 3, axis=2)[None])[0].mean(axis=2, keepdims=True)
+    elif want == 1:
+        planes = np.transpose(colour, (2, 0, 1))[..., None]
+        out = np.transpose(restore_batch(model, planes)[..., 0], (1, 2, 0))
+    else:
+        raise DeblurError(f"the model takes {want}-channel images; cannot use it on {have}-channel images")
+    result = from_float(out, image.dtype)
+    return np.concatenate([result, alpha], axis=2) if alpha is not None else result
+
+
+def resize_note(model, image_shape: tuple[int, ...]) -> str | None:
+    """What a fixed-size model does to this image, in words, or None if it sees it whole."""
+    from deblur.models import fixed_input_size
+
+    fixed = fixed_input_size(model)
+    if fixed is None or fixed == tuple(image_shape[:2]):
+        return None
+    h, w = image_shape[:2]
+    return (f"this model only takes {fixed[1]}x{fixed[0]} images: {w}x{h} is resized to that "
+            f"(x{fixed[1] / w:.2f} wide, x{fixed[0] / h:.2f} high) and back, which loses detail")
+
+
+@dataclass
+class PredictSummary:
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def output_path(source: Path, output_dir: Path, suffix: str = "") -> Path:
+    return output_dir / f"{source.stem}{suffix}.png"
+
+
+def plan_outputs(inputs: Iterable[str | Path], output_dir: Path, recursive: bool,
+                 overwrite: bool) -> list[tuple[Path, Path]]:
+    """Pair each input with its output path, refusing before any work is done if one would clobber."""
+    files = list(expand_inputs(inputs, recursive=recursive))
+    plan, taken = [], {}
+    for src in files:
+        dst = output_path(src, output_dir)
+        if dst.resolve() in taken:
+            raise DeblurError(f"{src} and {taken[dst.resolve()]} would both be written to {dst}; "
+                              "restore them into different output folders")
+        if dst.resolve() == src.resolve():
+            raise DeblurError(f"{dst}: the output would replace its input; choose another --output folder")
+        if dst.exists() and not overwrite:
+            raise DeblurError(f"{dst} already exists; pass --overwrite to replace it")
+        taken[dst.resolve()] = src
+        plan.append((src, dst))
+    return plan
+
+
+def predict_files(model, plan: list[tuple[Path, Path]],
+                  progress: Callable[[Iterable], Iterable] = iter) -> PredictSummary:
+    """Restore each planned file; an unreadable one is skipped and reported, the batch goes on."""
+    summary = PredictSummary()
+    noted = set()
+    for src, dst in progress(plan):
+        try:
+            image = read_image(src)
+        except DataError as exc:
+            summary.failed.append((src, str(exc)))
+            continue
+        note = resize_note(model, image.shape)
+        if note and note not in noted:
+            noted.add(note)
+            summary.notes.append(f"{src.name}: {note}")
+        write_png(dst, restore_image(model, image))
+        summary.written.append(dst)
+    return summary

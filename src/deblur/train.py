@@ -1,0 +1,230 @@
+"""Build everything a RunConfig describes and train it with Keras's own callbacks.
+
+The run directory is the record of an experiment: resolved config (with version, command line and
+seed), `best.keras`, `last.keras`, `history.csv` and the BackupAndRestore state that `--resume`
+continues from. It is never overwritten without `--overwrite`.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import math
+import platform
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deblur import __version__
+from deblur.config import RunConfig, as_size, dump, from_dict, read_yaml
+from deblur.errors import ConfigError, DeblurError
+from deblur.imageio import atomic_write_text
+
+CONFIG_FILE = "config.yaml"
+
+
+@dataclass
+class RunPaths:
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def best(self) -> Path:
+        return self.root / "best.keras"
+
+    @property
+    def last(self) -> Path:
+        return self.root / "last.keras"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history.csv"
+
+    @property
+    def backup(self) -> Path:
+        return self.root / "backup"
+
+
+def prepare_run_dir(root: Path, resume: bool, overwrite: bool) -> RunPaths:
+    """Create the run directory, or reuse it only when the user asked to resume or overwrite."""
+    paths = RunPaths(root)
+    if resume and overwrite:
+        raise DeblurError("--resume and --overwrite contradict each other; choose one")
+    if resume:
+        if not paths.config.is_file():
+            raise DeblurError(f"{root}: nothing to resume (no {CONFIG_FILE}); start it without --resume")
+        return paths
+    if root.exists() and any(root.iterdir()):
+        if not overwrite:
+            raise DeblurError(f"{root} already exists; pass --resume to continue it, --overwrite to start "
+                              "again, or --run-dir for a new one")
+        if not paths.config.is_file():
+            raise DeblurError(f"{root} is not a deblur run directory (no {CONFIG_FILE}); refusing to delete it")
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    return paths
+
+
+def resume_config(paths: RunPaths, overrides: list[str]) -> RunConfig:
+    """The saved config of a run, with `--set` overrides (to train for more epochs, say)."""
+    from deblur.config import apply_overrides
+
+    raw = read_yaml(paths.config)
+    meta = raw.pop("meta", {})
+    cfg = from_dict(apply_overrides(raw, overrides))
+    cfg.meta = meta
+    return cfg
+
+
+def save_config(cfg: RunConfig, paths: RunPaths, command: str) -> None:
+    cfg.meta = {
+        **cfg.meta,
+        "deblur_version": __version__,
+        "command": command,
+        "seed": cfg.seed,
+        "saved": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+    }
+    atomic_write_text(paths.config, dump(cfg))
+
+
+def best_so_far(history: Path, monitor: str) -> float | None:
+    """The best monitored value in an earlier history, so a resumed run keeps a better best.keras."""
+    if not history.is_file():
+        return None
+    with open(history, newline="") as f:
+        values = [float(r[monitor]) for r in csv.DictReader(f) if r.get(monitor) not in (None, "", "nan")]
+    if not values:
+        return None
+    return max(values) if _mode(monitor) == "max" else min(values)
+
+
+def _mode(monitor: str) -> str:
+    return "max" if monitor.endswith(("psnr", "ssim")) else "min"
+
+
+def patch_size(cfg: RunConfig, train_size: tuple[int, int] | None) -> tuple[int, int] | None:
+    return as_size(cfg.data.crop, "data.crop") or train_size
+
+
+def build_model(cfg: RunConfig, channels: int):
+    from deblur.models import MODELS
+
+    return MODELS.get(cfg.model.type, "model.type")(channels=channels, **cfg.model.kwargs)
+
+
+def check_model_fits(model, cfg: RunConfig, size: tuple[int, int] | None, multiple: int) -> None:
+    from deblur.models import fixed_input_size
+
+    fixed = fixed_input_size(model)
+    if fixed is not None and size is not None and fixed != size:
+        raise ConfigError(f"model.input_size: the model takes {fixed[0]}x{fixed[1]} images but training patches "
+                          f"are {size[0]}x{size[1]}; make data.crop (or data.resize) match it")
+    if size is not None and (size[0] % multiple or size[1] % multiple):
+        raise ConfigError(f"data.crop: {size[0]}x{size[1]} patches must be divisible by {multiple} for "
+                          f"{cfg.model.type} with these settings")
+
+
+def callbacks(cfg: RunConfig, paths: RunPaths, resume: bool) -> list[Any]:
+    import keras
+
+    t = cfg.train
+    monitor = t.checkpoint_monitor
+    previous_best = best_so_far(paths.history, monitor) if resume else None
+    cbs: list[Any] = [
+        keras.callbacks.BackupAndRestore(str(paths.backup), delete_checkpoint=False),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.ModelCheckpoint(str(paths.best), monitor=monitor, mode=_mode(monitor), save_best_only=True,
+                                        initial_value_threshold=previous_best),
+        keras.callbacks.ModelCheckpoint(str(paths.last)),
+    ]
+    if t.reduce_lr.enabled:
+        r = t.reduce_lr
+        cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=r.monitor, mode=_mode(r.monitor), factor=r.factor,
+                                                     patience=r.patience, min_lr=r.min_lr, verbose=1))
+    if t.early_stopping.enabled:
+        e = t.early_stopping
+        cbs.append(keras.callbacks.EarlyStopping(monitor=e.monitor, mode=_mode(e.monitor), patience=e.patience,
+                                                 restore_best_weights=e.restore_best_weights, verbose=1))
+    cbs.append(_LearningRateLogger())
+    cbs.append(keras.callbacks.CSVLogger(str(paths.history), append=resume))
+    return cbs
+
+
+def _LearningRateLogger():
+    import keras
+
+    class LearningRateLogger(keras.callbacks.Callback):
+        """Put the learning rate in the logs so history.csv records it every epoch."""
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if logs is not None:
+                logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    return LearningRateLogger()
+
+
+def describe_devices() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return f"{len(gpus)} GPU(s)" if gpus else "CPU (no GPU found)"
+
+
+def make_optimizer(cfg: RunConfig):
+    import keras
+
+    t = cfg.train
+    if t.optimizer == "adamw":
+        return keras.optimizers.AdamW(learning_rate=t.learning_rate, weight_decay=t.weight_decay)
+    return keras.optimizers.Adam(learning_rate=t.learning_rate)
+
+
+def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
+          command: str = "") -> dict[str, Any]:
+    """Train as configured; returns a short summary of what happened."""
+    import keras
+
+    from deblur.data.base import load_splits
+    from deblur.data.pipeline import eval_dataset, fit_pairs, train_dataset
+    from deblur.losses import LOSSES
+    from deblur.metrics import keras_psnr, keras_ssim
+    from deblur.models import required_multiple
+
+    keras.utils.set_random_seed(cfg.seed)
+    splits = load_splits(cfg.data, cfg.seed)
+    echo(f"data: {splits.description}")
+    if len(splits.val) == 0:
+        raise ConfigError("data.val_split: the validation split is empty; training needs one to pick best.keras")
+    model = build_model(cfg, splits.channels)
+    multiple = required_multiple(model)
+    size = patch_size(cfg, splits.train.uniform_size)
+    check_model_fits(model, cfg, size, multiple)
+    echo(f"model: {cfg.model.type} with {model.count_params():,} parameters")
+    model.compile(optimizer=make_optimizer(cfg), loss=LOSSES.get(cfg.train.loss)(),
+                  metrics=[keras_psnr, keras_ssim])
+    train_ds = train_dataset(splits.train, cfg.data, cfg.seed, splits.paired, cfg.train.steps_per_epoch)
+    val_ds = fit_pairs(eval_dataset(splits.val, cfg.data, cfg.seed, "val", splits.paired), multiple)
+    if not resume:
+        save_config(cfg, paths, command or " ".join(sys.argv))
+    verbose = 1 if sys.stdout.isatty() else 2
+    echo(f"device: {describe_devices()}")
+    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs, shuffle=False,
+                        steps_per_epoch=cfg.train.steps_per_epoch, callbacks=callbacks(cfg, paths, resume),
+                        verbose=verbose)
+    losses = history.history.get("loss", [])
+    if any(not math.isfinite(v) for v in losses):
+        raise DeblurError(f"training stopped: the loss became {losses[-1]} (NaN or infinite). Try a lower "
+                          f"train.learning_rate; the last good checkpoint is {paths.best}")
+    if not paths.best.exists():  # e.g. resumed after the last epoch: keep a best.keras for eval
+        model.save(paths.best)
+    return {"epochs_run": len(losses), "history": history.history}
+
+
+def new_run(cfg: RunConfig, run_dir: Path | None, overwrite: bool) -> RunPaths:
+    return prepare_run_dir(run_dir or Path("runs") / cfg.name, resume=False, overwrite=overwrite)

@@ -1,0 +1,127 @@
+"""Shared fixtures: tiny datasets written in the official formats, and the optional real subsets."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import pickle
+import struct
+import tarfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("DEBLUR_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def smooth_image(rng: np.random.Generator, h: int, w: int, c: int = 3) -> np.ndarray:
+    """A photo-like uint8 image: smooth shapes plus a little texture, so blur actually changes it."""
+    base = rng.random((max(2, h // 8), max(2, w // 8), c)).astype(np.float32)
+    img = cv2.resize(base, (w, h), interpolation=cv2.INTER_CUBIC).reshape(h, w, c)
+    yy, xx = np.mgrid[0:h, 0:w]
+    stripes = (np.sin(xx / 2.5) * np.cos(yy / 3.5))[..., None] * 0.15
+    return (np.clip(img + stripes, 0, 1) * 255).astype(np.uint8)
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    assert cv2.imwrite(str(path), image)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def photo_folder(tmp_path: Path, rng: np.random.Generator) -> Path:
+    """Eight small colour photos in a folder (one in a sub-folder), for the folder source and the CLI."""
+    root = tmp_path / "photos"
+    for i in range(8):
+        sub = root / "more" if i == 7 else root
+        write_png(sub / f"img{i}.png", smooth_image(rng, 40 + 4 * (i % 3), 48))
+    return root
+
+
+def _cifar_batch(images: np.ndarray) -> bytes:
+    """A batch pickled like the official archive: bytes keys, channel-planar uint8 rows, protocol 2."""
+    data = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
+    return pickle.dumps({b"batch_label": b"tiny", b"labels": [0] * len(images), b"data": data,
+                         b"filenames": [b"x.png"] * len(images)}, protocol=2)
+
+
+@pytest.fixture
+def cifar_folder(tmp_path: Path, rng: np.random.Generator) -> Path:
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for i in range(1, 3):
+        (folder / f"data_batch_{i}").write_bytes(_cifar_batch(rng.integers(0, 256, (10, 32, 32, 3), dtype=np.uint8)))
+    (folder / "test_batch").write_bytes(_cifar_batch(rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)))
+    return folder
+
+
+@pytest.fixture
+def cifar_tarball(tmp_path: Path, cifar_folder: Path) -> Path:
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(cifar_folder, arcname="cifar-10-batches-py")
+    return archive
+
+
+def idx_bytes(images: np.ndarray) -> bytes:
+    n, h, w = images.shape
+    return struct.pack(">IIII", 0x00000803, n, h, w) + images.astype(np.uint8).tobytes()
+
+
+@pytest.fixture
+def fmnist_folder(tmp_path: Path, rng: np.random.Generator) -> Path:
+    folder = tmp_path / "fashion"
+    folder.mkdir()
+    for stem, n in (("train-images-idx3-ubyte", 20), ("t10k-images-idx3-ubyte", 5)):
+        payload = idx_bytes(rng.integers(0, 256, (n, 28, 28)))
+        (folder / f"{stem}.gz").write_bytes(gzip.compress(payload))
+        labels = struct.pack(">II", 0x00000801, n) + bytes(n)
+        (folder / stem.replace("images-idx3", "labels-idx1")).with_suffix(".gz").write_bytes(gzip.compress(labels))
+    return folder
+
+
+@pytest.fixture
+def kaggle_folder(tmp_path: Path, rng: np.random.Generator) -> Path:
+    root = tmp_path / "blur-dataset"
+    devices = ["IPHONE-SE", "NIKON-D3400-35MM", "HUAWEI-MATE20", "XIAOMI-F1", "IPHONE-7"]
+    for n, dev in enumerate(devices):
+        ext = ".JPG" if n % 2 == 0 else ".jpg"
+        sharp = smooth_image(rng, 36, 44)
+        for tag, folder in (("S", "sharp"), ("M", "motion_blurred"), ("F", "defocused_blurred")):
+            img = sharp if tag == "S" else cv2.GaussianBlur(sharp, (5, 5), 0)
+            path = root / folder / f"{n}_{dev}_{tag}{ext}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            assert cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    return root
+
+
+def shared(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data not present at {path}")
+    return path
+
+
+@pytest.fixture
+def pickle_bomb() -> bytes:
+    """A pickle that would run a shell command if unpickled without restriction."""
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > /tmp/deblur-pwned",))
+
+    buf = io.BytesIO()
+    pickle.dump({b"data": Evil()}, buf, protocol=2)
+    return buf.getvalue()

@@ -1,0 +1,168 @@
+"""The CLI end to end on a tiny config, and the one-line errors a user sees for their mistakes."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from conftest import smooth_image, write_png
+from deblur.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path, photo_folder: Path) -> Path:
+    cfg = {
+        "name": "tiny",
+        "seed": 1,
+        "data": {"source": "folder", "path": str(photo_folder), "crop": 16, "eval_crop": 16,
+                 "crops_per_image": 4, "batch_size": 8, "val_split": 0.25, "test_split": 0.25,
+                 "degradation": {"kind": "gaussian", "sigma": [1.0, 2.0]}},
+        "model": {"type": "unet", "depth": 2, "base_filters": 4, "residual": True},
+        "train": {"epochs": 2, "learning_rate": 0.003},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _one_error_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def test_train_eval_predict_end_to_end(tmp_path: Path, tiny_config: Path, rng):
+    run = tmp_path / "runs" / "tiny"
+    result = invoke("train", "--config", tiny_config, "--run-dir", run)
+    assert result.exit_code == 0, result.output
+    for name in ("config.yaml", "best.keras", "last.keras", "history.csv", "eval-test/metrics.json",
+                 "eval-test/per_image.csv"):
+        assert (run / name).is_file(), name
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["meta"]["seed"] == 1 and saved["meta"]["deblur_version"] and "train" in saved["meta"]["command"]
+    assert saved["model"]["depth"] == 2 and saved["data"]["degradation"][0]["sigma"] == [1.0, 2.0]
+    with open(run / "history.csv") as f:
+        history = list(csv.DictReader(f))
+    assert len(history) == 2 and {"val_psnr", "val_ssim", "learning_rate", "val_loss"} <= set(history[0])
+    assert "blurred input" in result.output and "gain" in result.output
+
+    # eval reads everything from the run directory; reports are not overwritten silently
+    again = invoke("eval", run / "best.keras")
+    assert "already exists" in _one_error_line(again)
+    result = invoke("eval", run / "best.keras", "--split", "val", "--output", tmp_path / "ev")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["protocol"]["split"] == "val" and metrics["metric_card"]["psnr"].startswith("10*log10")
+    assert metrics["gain"]["psnr"] == pytest.approx(metrics["restored"]["psnr"] - metrics["blurred_input"]["psnr"])
+    with open(tmp_path / "ev" / "per_image.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == metrics["protocol"]["scored_items"] and {"psnr_input", "psnr", "sigma"} <= set(rows[0])
+
+    # predict: any size, gray / RGB / RGBA / 16-bit in, same layout out; inputs never overwritten
+    inputs = tmp_path / "in"
+    write_png(inputs / "rgb.png", smooth_image(rng, 37, 29))
+    write_png(inputs / "gray.png", smooth_image(rng, 21, 40, 1)[:, :, 0])
+    rgba = np.dstack([smooth_image(rng, 24, 24), np.full((24, 24), 77, np.uint8)])
+    cv2.imwrite(str(inputs / "rgba.png"), rgba)
+    cv2.imwrite(str(inputs / "deep.png"), (smooth_image(rng, 20, 20).astype(np.uint16) * 257))
+    out = tmp_path / "out"
+    result = invoke("predict", inputs, "--checkpoint", run / "best.keras", "--output", out)
+    assert result.exit_code == 0, result.output
+    for name, shape, dtype in (("rgb", (37, 29, 3), np.uint8), ("gray", (21, 40), np.uint8),
+                               ("rgba", (24, 24, 4), np.uint8), ("deep", (20, 20, 3), np.uint16)):
+        got = cv2.imread(str(out / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+        assert got.shape == shape and got.dtype == dtype, name
+    assert (cv2.imread(str(out / "rgba.png"), cv2.IMREAD_UNCHANGED)[:, :, 3] == 77).all()
+    result = invoke("predict", inputs / "rgb.png", "--checkpoint", run / "best.keras", "--output", out)
+    assert "already exists" in _one_error_line(result)
+    result = invoke("predict", inputs / "rgb.png", "--checkpoint", run / "best.keras", "--output", inputs)
+    assert "replace its input" in _one_error_line(result)
+
+    # an existing run directory is never overwritten without being asked
+    assert "already exists" in _one_error_line(invoke("train", "--config", tiny_config, "--run-dir", run))
+
+    # resume continues from the saved state and appends to the history
+    result = invoke("train", "--run-dir", run, "--resume", "--set", "train.epochs=3", "--no-eval")
+    assert result.exit_code == 0, result.output
+    with open(run / "history.csv") as f:
+        epochs = [int(r["epoch"]) for r in csv.DictReader(f)]
+    assert epochs == [0, 1, 2]
+
+
+def test_predict_skips_unreadable_images_and_says_so(tmp_path: Path, rng):
+    import keras
+
+    from deblur.models import MODELS
+
+    model = MODELS.get("unet")(3, depth=1, base_filters=2, residual=True)
+    ckpt = tmp_path / "m.keras"
+    model.save(ckpt)
+    inputs = tmp_path / "in"
+    write_png(inputs / "ok.png", smooth_image(rng, 12, 12))
+    (inputs / "zero.jpg").write_bytes(b"")
+    (inputs / "junk.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    result = invoke("predict", inputs, "-c", ckpt, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "restored 1 image(s)" in result.output and "2 failed" in result.output
+    assert "zero.jpg" in result.output and "junk.png" in result.output
+    assert (tmp_path / "out" / "ok.png").is_file()
+    del keras
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["train", "--config", "/nope.yaml"], "config file not found"),
+    (["train"], "--config is required"),
+    (["eval", "/nope.keras"], "checkpoint not found"),
+    (["predict", "/nope.png", "-c", "/nope.keras", "-o", "/tmp/x"], "no such file"),
+    (["blur", "--sample", "lena"], "unknown sample photo"),
+    (["blur", "--sample", "chelsea", "--kind", "motion", "--sigma", "2"], "--sigma does not apply"),
+])
+def test_user_mistakes_are_one_line(args, expected):
+    assert expected in _one_error_line(invoke(*args))
+
+
+def test_bad_config_and_missing_data(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data:\n  bach_size: 3\n")
+    assert "did you mean 'batch_size'" in _one_error_line(invoke("train", "-c", bad, "--run-dir", tmp_path / "r"))
+    missing = tmp_path / "missing.yaml"
+    missing.write_text("data: {source: fashion_mnist, path: %s}\n" % (tmp_path / "empty"))
+    (tmp_path / "empty").mkdir()
+    line = _one_error_line(invoke("train", "-c", missing, "--run-dir", tmp_path / "r2"))
+    assert "train-images-idx3-ubyte" in line
+    assert not (tmp_path / "r2").exists() or not any((tmp_path / "r2").iterdir())
+
+
+def test_checkpoint_that_is_not_a_model(tmp_path: Path, rng):
+    fake = tmp_path / "fake.keras"
+    fake.write_text("hello")
+    write_png(tmp_path / "a.png", smooth_image(rng, 8, 8))
+    line = _one_error_line(invoke("predict", tmp_path / "a.png", "-c", fake, "-o", tmp_path / "o"))
+    assert "not a Keras .keras checkpoint" in line
+
+
+def test_blur_writes_test_images(tmp_path: Path):
+    result = invoke("blur", "--sample", "chelsea", "--sigma", "2", "-o", tmp_path)
+    assert result.exit_code == 0, result.output
+    blurred = cv2.imread(str(tmp_path / "chelsea.png"))
+    assert blurred.shape == (300, 451, 3)
+
+
+def test_python_m_deblur_help():
+    out = subprocess.run([sys.executable, "-m", "deblur", "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "train" in out.stdout and "predict" in out.stdout

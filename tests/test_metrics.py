@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+from keras import ops
+from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
+
+from deblur.errors import DeblurError
+from deblur.metrics import PSNR_CAP_DB, keras_psnr, keras_ssim, quantize, score_image, summarize
+
+
+@pytest.fixture
+def pair(rng):
+    ref = rng.random((40, 48, 3))
+    img = np.clip(ref + rng.normal(0, 0.05, ref.shape), 0, 1)
+    return ref, img
+
+
+def test_metric_card_matches_scikit_image(pair):
+    ref, img = pair
+    q_ref, q_img = quantize(ref), quantize(img)
+    s = score_image(ref, img)
+    assert s["psnr"] == pytest.approx(peak_signal_noise_ratio(q_ref, q_img, data_range=1.0), abs=1e-9)
+    assert s["mse"] == pytest.approx(mean_squared_error(q_ref, q_img), abs=1e-12)
+    expected = structural_similarity(q_ref, q_img, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                     data_range=1.0, channel_axis=-1)
+    assert s["ssim"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_known_values():
+    ref = np.full((16, 16, 3), 100 / 255)
+    s = score_image(ref, ref + 25.5 / 255)  # off by 25.5 levels -> rounds to 26 after quantisation
+    assert s["mse"] == pytest.approx((26 / 255) ** 2)
+    assert s["psnr"] == pytest.approx(20 * np.log10(255 / 26))
+    same = score_image(ref, ref)
+    assert same["psnr"] == PSNR_CAP_DB and same["ssim"] == pytest.approx(1.0) and same["mse"] == 0
+
+
+def test_out_of_range_values_are_clipped_before_scoring():
+    ref = np.zeros((16, 16, 1))
+    assert score_image(ref, ref - 5.0)["psnr"] == PSNR_CAP_DB
+
+
+def test_images_too_small_for_the_ssim_window_are_refused():
+    with pytest.raises(DeblurError, match="at least 11x11"):
+        score_image(np.zeros((8, 8, 3)), np.zeros((8, 8, 3)))
+
+
+def test_gray_images_have_no_special_case(rng):
+    ref = rng.random((28, 28, 1))
+    s = score_image(ref, ref * 0.9)
+    expected = structural_similarity(quantize(ref)[..., 0], quantize(ref * 0.9)[..., 0], gaussian_weights=True,
+                                     sigma=1.5, use_sample_covariance=False, data_range=1.0)
+    assert s["ssim"] == pytest.approx(expected)
+
+
+def test_summary_reports_psnr_of_mean_mse():
+    rows = [{"psnr": 60.0, "ssim": 1.0, "mse": 0.0}, {"psnr": 20.0, "ssim": 0.5, "mse": 0.01}]
+    s = summarize(rows)
+    assert s["psnr"] == 40.0 and s["psnr_of_mean_mse"] == pytest.approx(10 * np.log10(1 / 0.005))
+
+
+def test_keras_metrics_track_the_card(pair):
+    ref, img = (x[None].astype(np.float32) for x in pair)
+    ssim = float(ops.convert_to_numpy(keras_ssim(ref, img))[0])
+    expected = structural_similarity(ref[0], img[0], gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                     data_range=1.0, channel_axis=-1)
+    assert ssim == pytest.approx(expected, abs=1e-4)
+    psnr = float(ops.convert_to_numpy(keras_psnr(ref, img))[0])
+    assert psnr == pytest.approx(peak_signal_noise_ratio(ref[0], img[0], data_range=1.0), abs=1e-3)

@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+
+from conftest import smooth_image
+from deblur.config import from_dict
+from deblur.data.base import ImageSet
+from deblur.data.pipeline import eval_dataset, train_dataset
+from deblur.errors import ConfigError, DataError
+
+
+@pytest.fixture
+def images(rng):
+    return ImageSet(sharp=[smooth_image(rng, 40 + 3 * i, 44) for i in range(4)], names=[f"i{i}" for i in range(4)])
+
+
+def _cfg(**data):
+    base = {"source": "samples", "crop": 16, "eval_crop": 16, "batch_size": 4, "eval_batch_size": 5,
+            "degradation": {"kind": "gaussian", "sigma": [0.5, 2.5]}}
+    return from_dict({"data": {**base, **data}}).data
+
+
+def _epoch(ds):
+    return [tuple(np.asarray(t) for t in batch) for batch in ds]
+
+
+def test_training_draws_new_kernels_each_epoch_but_repeats_for_a_seed(images):
+    ds = train_dataset(images, _cfg(), seed=3, paired=False)
+    first, second = _epoch(ds), _epoch(ds)
+    assert [b[0].shape for b in first] == [(4, 16, 16, 3)]
+    assert not np.allclose(first[0][0], second[0][0])  # new crops/kernels every epoch
+    again = _epoch(train_dataset(images, _cfg(), seed=3, paired=False))
+    np.testing.assert_array_equal(first[0][0], again[0][0])  # same seed, same run
+    blurred, sharp = first[0]
+    assert blurred.min() >= 0 and blurred.max() <= 1
+    assert np.abs(blurred - sharp).mean() > 0.005  # it really is blurred
+
+
+def test_crops_per_image_and_variants_multiply_the_epoch(images):
+    cfg = _cfg(crops_per_image=3, degradation=[{"kind": "gaussian", "sigma": 1}, {"kind": "motion", "length": 5}])
+    total = sum(b[0].shape[0] for b in _epoch(train_dataset(images, cfg, seed=0, paired=False)))
+    assert total == 4 * 3 * 2
+
+
+def test_eval_split_is_fixed_and_records_parameters(images):
+    cfg = _cfg()
+    a = list(eval_dataset(images, cfg, seed=5, split="test", paired=False).as_numpy_iterator())
+    b = list(eval_dataset(images, cfg, seed=5, split="test", paired=False).as_numpy_iterator())
+    c = list(eval_dataset(images, cfg, seed=5, split="val", paired=False).as_numpy_iterator())
+    n_tiles = sum(len(x["sharp"]) for x in a)
+    assert n_tiles == sum((im.shape[0] // 16) * (im.shape[1] // 16) for im in images.sharp)
+    np.testing.assert_array_equal(a[0]["blurred"], b[0]["blurred"])
+    assert not np.allclose(a[0]["sigma"], c[0]["sigma"])  # another split, other kernels
+    sigmas = np.concatenate([x["sigma"] for x in a])
+    assert ((sigmas >= 0.5) & (sigmas <= 2.5)).all() and np.isnan(np.concatenate([x["length"] for x in a])).all()
+    tiles_of_first = [x["sigma"][x["index"] == 0] for x in a]
+    assert len(np.unique(np.concatenate(tiles_of_first))) == 1  # one kernel per image, shared by its tiles
+
+
+def test_paired_crops_stay_aligned(rng):
+    sharp = [smooth_image(rng, 30, 30) for _ in range(3)]
+    images = ImageSet(sharp=sharp, names=["a", "b", "c"], blurred=[255 - s for s in sharp])
+    blurred, target = _epoch(train_dataset(images, _cfg(), seed=1, paired=True))[0]
+    np.testing.assert_allclose(blurred + target, 1.0, atol=1e-6)
+
+
+def test_sizes_are_checked_before_training(images):
+    with pytest.raises(DataError, match="smallest image"):
+        train_dataset(images, _cfg(crop=64), seed=0, paired=False)
+    with pytest.raises(ConfigError, match="differ in size"):
+        train_dataset(images, _cfg(crop=None), seed=0, paired=False)
