@@ -41,9 +41,10 @@ def tiny_config(tmp_path: Path, photo_folder: Path) -> Path:
 def _one_error_line(result) -> str:
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.output  # one line, and the last word
     assert "Traceback" not in result.output
-    return lines[0]
+    return errors[0]
 
 
 def test_train_eval_predict_end_to_end(tmp_path: Path, tiny_config: Path, rng):
@@ -72,6 +73,13 @@ def test_train_eval_predict_end_to_end(tmp_path: Path, tiny_config: Path, rng):
     with open(tmp_path / "ev" / "per_image.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == metrics["protocol"]["scored_items"] and {"psnr_input", "psnr", "sigma"} <= set(rows[0])
+
+    # eval on the dataset another config names (here: whole images of various sizes, no tiles)
+    result = invoke("eval", run / "best.keras", "--config", tiny_config, "--set", "data.eval_crop=null",
+                    "--output", tmp_path / "whole")
+    assert result.exit_code == 0, result.output
+    assert "various sizes" in result.output
+    assert json.loads((tmp_path / "whole" / "metrics.json").read_text())["protocol"]["item_size"] is None
 
     # predict: any size, gray / RGB / RGBA / 16-bit in, same layout out; inputs never overwritten
     inputs = tmp_path / "in"
@@ -148,6 +156,15 @@ def test_bad_config_and_missing_data(tmp_path: Path):
     assert not (tmp_path / "r2").exists() or not any((tmp_path / "r2").iterdir())
 
 
+def test_fixed_size_model_must_match_the_data(tmp_path: Path, tiny_config: Path):
+    args = ["--set", "model={type: dense_ae, input_size: [32, 32], filters: [4], latent_dim: 4}"]
+    line = _one_error_line(invoke("train", "-c", tiny_config, *args, "--run-dir", tmp_path / "a"))
+    assert "model.input_size" in line and "16x16" in line
+    line = _one_error_line(invoke("train", "-c", tiny_config, *args, "--set", "data.crop=32", "--set",
+                                  "data.eval_crop=null", "--run-dir", tmp_path / "b"))
+    assert "data.eval_crop" in line and "various sizes" in line
+
+
 def test_checkpoint_that_is_not_a_model(tmp_path: Path, rng):
     fake = tmp_path / "fake.keras"
     fake.write_text("hello")
@@ -161,6 +178,15 @@ def test_blur_writes_test_images(tmp_path: Path):
     assert result.exit_code == 0, result.output
     blurred = cv2.imread(str(tmp_path / "chelsea.png"))
     assert blurred.shape == (300, 451, 3)
+
+
+def test_models_lists_models_and_sources():
+    result = invoke("models")
+    assert result.exit_code == 0, result.output
+    assert "14,758,819" not in result.output  # defaults are the SSN sizes, not GNR638's
+    for name in ("unet", "conv_ae", "dense_ae", "cifar10", "kaggle_blur", "samples"):
+        assert name in result.output
+    assert "chelsea" in invoke("models", "--samples").output
 
 
 def test_python_m_deblur_help():

@@ -62,9 +62,9 @@ def evaluate(model, cfg: RunConfig, split: str = "test",
     if progress is not None:
         batches = progress(batches, len(images))
     rows: list[dict[str, Any]] = []
-    item_size: tuple[int, int] | None = None
+    sizes: set[tuple[int, int]] = set()
     for batch in batches:
-        item_size = item_size or tuple(int(d) for d in batch["sharp"].shape[1:3])
+        sizes.add((int(batch["sharp"].shape[1]), int(batch["sharp"].shape[2])))
         restored = restore_batch(model, batch["blurred"])
         for k in range(len(batch["sharp"])):
             idx, variant = int(batch["index"][k]), int(batch["variant"][k])
@@ -76,7 +76,7 @@ def evaluate(model, cfg: RunConfig, split: str = "test",
             row.update({f"{m}_input": v for m, v in inp.items()})
             row.update(out)
             rows.append(row)
-    if not rows or item_size is None:
+    if not rows:
         raise DeblurError(f"nothing to score in the {split} split (are the images smaller than data.eval_crop?)")
     used = [p for p in PARAM_NAMES if any(not math.isnan(r[p]) for r in rows)]
     for r in rows:
@@ -93,7 +93,7 @@ def evaluate(model, cfg: RunConfig, split: str = "test",
         "resize": cfg.data.resize,
         "images": len(images),
         "scored_items": len(rows),
-        "item_size": list(item_size),
+        "item_size": list(sizes.pop()) if len(sizes) == 1 else None,
     }
     summary = {
         "protocol": protocol,
@@ -117,9 +117,9 @@ def _means(rows: list[dict[str, Any]], suffix: str) -> dict[str, float]:
 def format_table(summary: dict[str, Any]) -> str:
     p = summary["protocol"]
     deg = p["degradation"] if isinstance(p["degradation"], str) else "; ".join(p["degradation"])
+    size = f"{p['item_size'][1]}x{p['item_size'][0]}" if p["item_size"] else "various sizes"
     head = (f"{p['split']} split: {p['dataset']}\n"
-            f"  {p['scored_items']} items of {p['item_size'][1]}x{p['item_size'][0]} from {p['images']} images, "
-            f"blur: {deg}, seed {p['seed']}\n")
+            f"  {p['scored_items']} items of {size} from {p['images']} images, blur: {deg}, seed {p['seed']}\n")
     lines = [f"  {'':<16}{'PSNR dB':>9}{'SSIM':>9}{'MSE':>10}{'PSNR(mean MSE)':>16}"]
     for label, key in (("blurred input", "blurred_input"), (f"model ({summary['model']['type']})", "restored")):
         s = summary[key]

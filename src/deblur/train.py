@@ -118,13 +118,19 @@ def build_model(cfg: RunConfig, channels: int):
     return MODELS.get(cfg.model.type, "model.type")(channels=channels, **cfg.model.kwargs)
 
 
-def check_model_fits(model, cfg: RunConfig, size: tuple[int, int] | None, multiple: int) -> None:
+def check_model_fits(model, cfg: RunConfig, size: tuple[int, int] | None, multiple: int,
+                     val_size: tuple[int, int] | None) -> None:
+    """Refuse, before any training, shapes the model cannot take (they would fail mid-epoch)."""
     from deblur.models import fixed_input_size
 
     fixed = fixed_input_size(model)
     if fixed is not None and size is not None and fixed != size:
         raise ConfigError(f"model.input_size: the model takes {fixed[0]}x{fixed[1]} images but training patches "
                           f"are {size[0]}x{size[1]}; make data.crop (or data.resize) match it")
+    if fixed is not None and fixed != val_size:
+        shown = f"{val_size[0]}x{val_size[1]}" if val_size else "of various sizes"
+        raise ConfigError(f"data.eval_crop: the model takes {fixed[0]}x{fixed[1]} images but validation images are "
+                          f"{shown}; set data.eval_crop or data.resize to {fixed[0]}x{fixed[1]}")
     if size is not None and (size[0] % multiple or size[1] % multiple):
         raise ConfigError(f"data.crop: {size[0]}x{size[1]} patches must be divisible by {multiple} for "
                           f"{cfg.model.type} with these settings")
@@ -204,7 +210,8 @@ def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
     model = build_model(cfg, splits.channels)
     multiple = required_multiple(model)
     size = patch_size(cfg, splits.train.uniform_size)
-    check_model_fits(model, cfg, size, multiple)
+    val_size = as_size(cfg.data.eval_crop, "data.eval_crop") or splits.val.uniform_size
+    check_model_fits(model, cfg, size, multiple, val_size)
     echo(f"model: {cfg.model.type} with {model.count_params():,} parameters")
     model.compile(optimizer=make_optimizer(cfg), loss=LOSSES.get(cfg.train.loss)(),
                   metrics=[keras_psnr, keras_ssim])

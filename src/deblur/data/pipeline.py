@@ -82,12 +82,15 @@ def _to_float(image: tf.Tensor) -> tf.Tensor:
     return tf.cast(image, tf.float32) / 255.0
 
 
-def check_sizes(images: ImageSet, crop: tuple[int, int] | None, key: str) -> None:
-    """Fail before training starts, naming the smallest image, rather than mid-epoch."""
+def check_sizes(images: ImageSet, crop: tuple[int, int] | None, key: str, batched: bool) -> None:
+    """Fail before training starts, naming the smallest image, rather than mid-epoch.
+
+    Whole images of different sizes can be scored one by one, but not batched for training.
+    """
     if len(images) == 0:
         return
     if crop is None:
-        if images.uniform_size is None:
+        if batched and images.uniform_size is None:
             raise ConfigError(f"{key}: the images differ in size; set {key} (or data.resize) so they can be batched")
         return
     small = images.min_size
@@ -96,15 +99,24 @@ def check_sizes(images: ImageSet, crop: tuple[int, int] | None, key: str) -> Non
                         f"lower {key} or set data.resize")
 
 
+class _Inputs:
+    """What both pipelines need from a split: checked sizes, degradations and image accessors."""
+
+    def __init__(self, images: ImageSet, data_cfg: DataConfig, paired: bool,
+                 size: tuple[int, int] | None, key: str, batched: bool) -> None:
+        check_sizes(images, size, key, batched)
+        self.degs = [] if paired else degradations(data_cfg)
+        self.sharp = _Images(images.sharp)
+        self.blurred = _Images(images.blurred) if paired else None
+        self.variants = max(1, len(self.degs))
+
+
 def train_dataset(images: ImageSet, data_cfg: DataConfig, seed: int, paired: bool,
                   steps_per_epoch: int | None = None) -> tf.data.Dataset:
     """Batches of (blurred, sharp) float32 patches, new random crops and kernels every epoch."""
     crop = as_size(data_cfg.crop, "data.crop")
-    check_sizes(images, crop, "data.crop")
-    degs = [] if paired else degradations(data_cfg)
-    sharp = _Images(images.sharp)
-    blurred = _Images(images.blurred) if paired else None
-    n_var = max(1, len(degs))
+    inputs = _Inputs(images, data_cfg, paired, crop, "data.crop", batched=True)
+    degs, sharp, blurred, n_var = inputs.degs, inputs.sharp, inputs.blurred, inputs.variants
     margin = max((d.kernel_radius for d in degs), default=0)
     channels = sharp.channels
     count = len(images) * n_var * data_cfg.crops_per_image
@@ -159,11 +171,8 @@ def eval_dataset(images: ImageSet, data_cfg: DataConfig, seed: int, split: str,
     hold real blurred content. The result depends only on (seed, split, index).
     """
     tile = as_size(data_cfg.eval_crop, "data.eval_crop")
-    check_sizes(images, tile, "data.eval_crop")
-    degs = [] if paired else degradations(data_cfg)
-    sharp = _Images(images.sharp)
-    blurred = _Images(images.blurred) if paired else None
-    n_var = max(1, len(degs))
+    inputs = _Inputs(images, data_cfg, paired, tile, "data.eval_crop", batched=False)
+    degs, sharp, blurred, n_var = inputs.degs, inputs.sharp, inputs.blurred, inputs.variants
     key = _split_key(split)
 
     def example(e: tf.Tensor) -> dict[str, tf.Tensor]:
