@@ -162,7 +162,7 @@ def test_fixed_size_model_must_match_the_data(tmp_path: Path, tiny_config: Path)
     assert "model.input_size" in line and "16x16" in line
     line = _one_error_line(invoke("train", "-c", tiny_config, *args, "--set", "data.crop=32", "--set",
                                   "data.eval_crop=null", "--run-dir", tmp_path / "b"))
-    assert "data.eval_crop" in line and "various sizes" in line
+    assert "data.eval_crop" in line and "validation images are 44x48" in line
 
 
 def test_checkpoint_that_is_not_a_model(tmp_path: Path, rng):
