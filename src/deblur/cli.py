@@ -196,14 +196,22 @@ def predict(
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the restored PNGs.")],
     overwrite: Annotated[bool, typer.Option(help="Replace restored images that already exist.")] = False,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Also look in sub-folders.")] = False,
+    tile: Annotated[int, typer.Option(help="Restore in tiles of this many pixels (bounded memory); "
+                                      "0 restores each image whole.")] = 512,
+    overlap: Annotated[int, typer.Option(help="Pixels by which tiles overlap; blended so no seams show.")] = 32,
+    side_by_side: Annotated[bool, typer.Option("--side-by-side", help="Also write <name>_side_by_side.png: "
+                                               "input and result next to each other.")] = False,
 ) -> None:
     """Restore images at full resolution: same size and channels as each input, written as PNG."""
     _quiet_tensorflow()
     from deblur.predict import load_model, plan_outputs, predict_files
 
-    plan = plan_outputs(inputs, output, recursive=recursive, overwrite=overwrite)
+    if tile < 0 or overlap < 0 or (tile and overlap * 2 >= tile):
+        raise DeblurError("--tile must be 0 or positive and more than twice --overlap")
+    plan = plan_outputs(inputs, output, recursive=recursive, overwrite=overwrite, side_by_side=side_by_side)
     model = load_model(checkpoint)
-    summary = predict_files(model, plan, progress=_progress("restoring", "img"))
+    summary = predict_files(model, plan, progress=_progress("restoring", "img"), tile=tile, overlap=overlap,
+                            side_by_side=side_by_side)
     for note in summary.notes:
         typer.echo(f"note: {note}", err=True)
     for path, reason in summary.failed:

@@ -72,15 +72,23 @@ def _to_uint16(image: np.ndarray) -> np.ndarray:
 
 
 def to_float(image: np.ndarray) -> np.ndarray:
-    """uint8/uint16 -> float32 in [0, 1]."""
+    """uint8/uint16 -> float32 in [0, 1], with a single full-size allocation (24 MP photos)."""
     scale = 65535.0 if image.dtype == np.uint16 else 255.0
-    return image.astype(np.float32) / scale
+    out = image.astype(np.float32)
+    out *= np.float32(1.0 / scale)
+    return out
 
 
 def from_float(image: np.ndarray, dtype: np.dtype | type = np.uint8) -> np.ndarray:
-    """float in [0, 1] -> uint8/uint16, clipped and rounded (never wrapped)."""
+    """float in [0, 1] -> uint8/uint16, clipped and rounded (never wrapped).
+
+    Works in float32 in place: a 24 MP photo must not cost several float64 copies.
+    """
     top = 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
-    return np.clip(np.rint(np.asarray(image, dtype=np.float64) * top), 0, top).astype(dtype)
+    x = np.multiply(image, np.float32(top), dtype=np.float32)
+    np.rint(x, out=x)
+    np.clip(x, 0.0, top, out=x)
+    return x.astype(dtype)
 
 
 def convert_channels(image: np.ndarray, channels: int) -> np.ndarray:

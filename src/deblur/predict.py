@@ -62,7 +62,28 @@ def restore_batch(model, batch: np.ndarray) -> np.ndarray:
     return out[:, :h, :w]
 
 
-def restore_image(model, image: np.ndarray) -> np.ndarray:
+DEFAULT_TILE = 512
+DEFAULT_OVERLAP = 32
+
+
+def restore_full(model, image: np.ndarray, tile: int | None = DEFAULT_TILE,
+                 overlap: int = DEFAULT_OVERLAP) -> np.ndarray:
+    """Restore one HxWxC float image (C = the model's channels) at any size.
+
+    Fully convolutional models run tile by tile (`tile=None` or 0: the whole image at once);
+    fixed-size models see the whole image resized, as only they can.
+    """
+    from deblur.models import fixed_input_size, required_multiple
+    from deblur.tiling import restore_tiled
+
+    if not tile or fixed_input_size(model) is not None:
+        return restore_batch(model, image[None])[0]
+    return restore_tiled(lambda tiles: restore_batch(model, tiles), image, tile, overlap,
+                         multiple=required_multiple(model))
+
+
+def restore_image(model, image: np.ndarray, tile: int | None = DEFAULT_TILE,
+                  overlap: int = DEFAULT_OVERLAP) -> np.ndarray:
     """Restore one HxWxC uint8/uint16 image; the result has the same size, channels and dtype.
 
     Alpha is passed through untouched. A colour model on a gray image sees it replicated to RGB;
@@ -72,14 +93,14 @@ def restore_image(model, image: np.ndarray) -> np.ndarray:
     colour = to_float(image[:, :, :3] if alpha is not None else image)
     want, have = model_channels(model), colour.shape[2]
     if want == have:
-        out = restore_batch(model, colour[None])[0]
+        out = restore_full(model, colour, tile, overlap)
     elif want == 3 and have == 1:
-        out = restore_batch(model, np.repeat(colour, 3, axis=2)[None])[0].mean(axis=2, keepdims=True)
+        out = restore_full(model, np.repeat(colour, 3, axis=2), tile, overlap).mean(axis=2, keepdims=True)
     elif want == 1:
-        planes = np.transpose(colour, (2, 0, 1))[..., None]
-        out = np.transpose(restore_batch(model, planes)[..., 0], (1, 2, 0))
+        out = np.concatenate([restore_full(model, colour[:, :, k:k + 1], tile, overlap) for k in range(have)], axis=2)
     else:
         raise DeblurError(f"the model takes {want}-channel images; cannot use it on {have}-channel images")
+    del colour
     result = from_float(out, image.dtype)
     return np.concatenate([result, alpha], axis=2) if alpha is not None else result
 
@@ -107,27 +128,39 @@ def output_path(source: Path, output_dir: Path, suffix: str = "") -> Path:
     return output_dir / f"{source.stem}{suffix}.png"
 
 
-def plan_outputs(inputs: Iterable[str | Path], output_dir: Path, recursive: bool,
-                 overwrite: bool) -> list[tuple[Path, Path]]:
+SIDE_BY_SIDE = "_side_by_side"
+
+
+def plan_outputs(inputs: Iterable[str | Path], output_dir: Path, recursive: bool, overwrite: bool,
+                 side_by_side: bool = False) -> list[tuple[Path, Path]]:
     """Pair each input with its output path, refusing before any work is done if one would clobber."""
     files = list(expand_inputs(inputs, recursive=recursive))
     plan, taken = [], {}
     for src in files:
         dst = output_path(src, output_dir)
-        if dst.resolve() in taken:
-            raise DeblurError(f"{src} and {taken[dst.resolve()]} would both be written to {dst}; "
-                              "restore them into different output folders")
-        if dst.resolve() == src.resolve():
-            raise DeblurError(f"{dst}: the output would replace its input; choose another --output folder")
-        if dst.exists() and not overwrite:
-            raise DeblurError(f"{dst} already exists; pass --overwrite to replace it")
-        taken[dst.resolve()] = src
+        extra = [output_path(src, output_dir, SIDE_BY_SIDE)] if side_by_side else []
+        for target in (dst, *extra):
+            if target.resolve() in taken:
+                raise DeblurError(f"{src} and {taken[target.resolve()]} would both be written to {target}; "
+                                  "restore them into different output folders")
+            if target.resolve() == src.resolve():
+                raise DeblurError(f"{target}: the output would replace its input; choose another --output folder")
+            if target.exists() and not overwrite:
+                raise DeblurError(f"{target} already exists; pass --overwrite to replace it")
+            taken[target.resolve()] = src
         plan.append((src, dst))
     return plan
 
 
+def side_by_side_image(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Input and result next to each other with a thin gap, for a quick look."""
+    gap = np.zeros((before.shape[0], max(4, before.shape[1] // 100), before.shape[2]), dtype=before.dtype)
+    return np.concatenate([before, gap, after], axis=1)
+
+
 def predict_files(model, plan: list[tuple[Path, Path]],
-                  progress: Callable[[Iterable], Iterable] = iter) -> PredictSummary:
+                  progress: Callable[[Iterable], Iterable] = iter, tile: int | None = DEFAULT_TILE,
+                  overlap: int = DEFAULT_OVERLAP, side_by_side: bool = False) -> PredictSummary:
     """Restore each planned file; an unreadable one is skipped and reported, the batch goes on."""
     summary = PredictSummary()
     noted = set()
@@ -141,6 +174,9 @@ def predict_files(model, plan: list[tuple[Path, Path]],
         if note and note not in noted:
             noted.add(note)
             summary.notes.append(f"{src.name}: {note}")
-        write_png(dst, restore_image(model, image))
+        restored = restore_image(model, image, tile, overlap)
+        write_png(dst, restored)
+        if side_by_side:
+            write_png(output_path(src, dst.parent, SIDE_BY_SIDE), side_by_side_image(image, restored))
         summary.written.append(dst)
     return summary
