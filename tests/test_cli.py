@@ -29,7 +29,7 @@ def tiny_config(tmp_path: Path, photo_folder: Path) -> Path:
         "seed": 1,
         "data": {"source": "folder", "path": str(photo_folder), "crop": 16, "eval_crop": 16,
                  "crops_per_image": 4, "batch_size": 8, "val_split": 0.25, "test_split": 0.25,
-                 "degradation": {"kind": "gaussian", "sigma": [1.0, 2.0]}},
+                 "degradation": {"kind": "gaussian", "sigma": [0.5, 2.5]}},
         "model": {"type": "unet", "depth": 2, "base_filters": 4, "residual": True},
         "train": {"epochs": 2, "learning_rate": 0.003},
     }
@@ -52,27 +52,41 @@ def test_train_eval_predict_end_to_end(tmp_path: Path, tiny_config: Path, rng):
     result = invoke("train", "--config", tiny_config, "--run-dir", run)
     assert result.exit_code == 0, result.output
     for name in ("config.yaml", "best.keras", "last.keras", "history.csv", "eval-test/metrics.json",
-                 "eval-test/per_image.csv"):
+                 "eval-test/per_image.csv", "eval-test/gallery.png", "eval-test/curves.png"):
         assert (run / name).is_file(), name
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["meta"]["seed"] == 1 and saved["meta"]["deblur_version"] and "train" in saved["meta"]["command"]
-    assert saved["model"]["depth"] == 2 and saved["data"]["degradation"][0]["sigma"] == [1.0, 2.0]
+    assert saved["model"]["depth"] == 2 and saved["data"]["degradation"][0]["sigma"] == [0.5, 2.5]
     with open(run / "history.csv") as f:
         history = list(csv.DictReader(f))
     assert len(history) == 2 and {"val_psnr", "val_ssim", "learning_rate", "val_loss"} <= set(history[0])
-    assert "blurred input" in result.output and "gain" in result.output
+    for expected in ("blurred input", "wiener (true kernel)", "model (unet)", "gain dB", "mean PSNR (dB) by group",
+                     "sigma 1-2", "ms per megapixel", "parameters"):
+        assert expected in result.output, expected
 
     # eval reads everything from the run directory; reports are not overwritten silently
     again = invoke("eval", run / "best.keras")
     assert "already exists" in _one_error_line(again)
-    result = invoke("eval", run / "best.keras", "--split", "val", "--output", tmp_path / "ev")
+    result = invoke("eval", run / "best.keras", "--split", "val", "--output", tmp_path / "ev", "--y-channel",
+                    "--crop-border", "2", "--baselines", "identity,wiener,richardson_lucy,unsharp")
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["protocol"]["split"] == "val" and metrics["metric_card"]["psnr"].startswith("10*log10")
-    assert metrics["gain"]["psnr"] == pytest.approx(metrics["restored"]["psnr"] - metrics["blurred_input"]["psnr"])
+    assert metrics["metric_card"]["crop_border"] == 2 and metrics["metric_card"]["color"].startswith("Y")
+    assert set(metrics["methods"]) == {"input", "model", "wiener", "richardson_lucy", "unsharp"}
+    m = metrics["methods"]
+    assert metrics["gain"]["model"]["psnr"] == pytest.approx(m["model"]["psnr"] - m["input"]["psnr"])
+    assert m["wiener"]["psnr"] > m["input"]["psnr"]  # the true-kernel oracle really deconvolves
     with open(tmp_path / "ev" / "per_image.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == metrics["protocol"]["scored_items"] and {"psnr_input", "psnr", "sigma"} <= set(rows[0])
+    assert len(rows) == metrics["protocol"]["scored_items"]
+    assert {"psnr_input", "psnr_model", "psnr_wiener", "ssim_unsharp", "sigma"} <= set(rows[0])
+    assert sum(g["n"] for g in metrics["breakdown"]) == len(rows)
+
+    # compare: two checkpoints, one table, the same test set
+    result = invoke("compare", run, run / "last.keras", "--baselines", "identity")
+    assert result.exit_code == 0, result.output
+    assert "tiny" in result.output and "last" in result.output and "blurred input" in result.output
 
     # eval on the dataset another config names (here: whole images of various sizes, no tiles)
     result = invoke("eval", run / "best.keras", "--config", tiny_config, "--set", "data.eval_crop=null",

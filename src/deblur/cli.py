@@ -145,15 +145,46 @@ def train(
         _evaluate_and_report(paths.best, cfg, "test", paths.root / "eval-test", overwrite=True)
 
 
-def _evaluate_and_report(checkpoint: Path, cfg: Any, split: str, output: Path, overwrite: bool) -> None:
-    from deblur.evaluate import evaluate, write_reports
+def _report(result: Any, output: Path, overwrite: bool) -> None:
+    from deblur.evaluate import write_reports
+
+    written = write_reports(result, output, overwrite=overwrite)
+    typer.echo(result.table())
+    typer.echo("reports: " + ", ".join(str(p) for p in written))
+
+
+def _evaluate_and_report(checkpoint: Path, cfg: Any, split: str, output: Path, overwrite: bool,
+                         baselines: str = "identity,wiener", options: Any = None) -> None:
+    from deblur.evaluate import evaluate
     from deblur.predict import load_model
 
     model = load_model(checkpoint)
-    result = evaluate(model, cfg, split, progress=_progress(f"scoring {split}", "batch"), checkpoint=str(checkpoint))
-    written = write_reports(result, output, overwrite=overwrite)
-    typer.echo(result.table())
-    typer.echo(f"reports: {written[0]}, {written[1]}")
+    history = checkpoint.parent / "history.csv"
+    result = evaluate(model, cfg, split, baselines=baselines, options=options,
+                      progress=_progress(f"scoring {split}", "batch"), checkpoint=str(checkpoint),
+                      history=history if history.is_file() else None)
+    _report(result, output, overwrite)
+
+
+def _run_config(checkpoint: Path, config: Path | None, overrides: list[str], split: str) -> tuple[Any, str]:
+    """The config to score on: --config if given, else the one saved beside the checkpoint."""
+    from deblur import config as cfgmod
+    from deblur.train import CONFIG_FILE, RunPaths, resume_config
+
+    if config is not None:
+        cfg = cfgmod.load(config, overrides)
+        return cfg, f"eval-{cfg.name}-{split}"
+    if (checkpoint.parent / CONFIG_FILE).is_file():
+        return resume_config(RunPaths(checkpoint.parent), overrides), f"eval-{split}"
+    raise DeblurError(f"no {CONFIG_FILE} beside {checkpoint}; pass --config to say which dataset to score on, "
+                      "or --pairs / --data for a folder of real pairs")
+
+
+BaselinesOption = Annotated[str, typer.Option(
+    help="Comma list of classical methods to score beside the model: identity (the blurred input, always shown), "
+         "wiener and richardson_lucy (non-blind: given the true kernel; tuned on validation images), unsharp (blind).")]
+YOption = Annotated[bool, typer.Option("--y-channel", help="Score BT.601 luma instead of RGB.")]
+CropOption = Annotated[int, typer.Option(help="Ignore this many pixels at each border when scoring.")]
 
 
 @app.command("eval")
@@ -164,28 +195,89 @@ def eval_(
                                                 "of the one the run was trained on.")] = None,
     set_: SetOption = None,
     split: Annotated[str, typer.Option(help="Which split to score: test or val.")] = "test",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Folder for metrics.json and "
-                                                "per_image.csv [default: beside the checkpoint].")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Folder for metrics.json, per_image.csv, "
+                                                "gallery.png, curves.png [default: beside the checkpoint].")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace reports that already exist.")] = False,
+    baselines: BaselinesOption = "identity,wiener",
+    y_channel: YOption = False,
+    crop_border: CropOption = 0,
+    pairs: Annotated[tuple[Path, Path] | None, typer.Option(metavar="BLUR_DIR SHARP_DIR", help="Score on two folders "
+                                                            "of real pairs matched by name; no config needed.")] = None,
+    data: Annotated[Path | None, typer.Option(help="Score on every pair in a pairs or Kaggle blur-dataset "
+                                              "folder; no config needed.")] = None,
+    align: Annotated[bool, typer.Option(help="With --pairs/--data: register each blurred photo to its sharp twin "
+                                        "(ECC homography) and score only the overlap.")] = False,
 ) -> None:
-    """Score a checkpoint (PSNR, SSIM, MSE) beside the blurred input, on a fixed, seeded split."""
+    """Score a checkpoint (PSNR, SSIM, MSE) beside the blurred input and classical baselines."""
     _quiet_tensorflow()
-    from deblur import config as cfgmod
-    from deblur.train import CONFIG_FILE, RunPaths, resume_config
+    from deblur.evaluate import MetricOptions, evaluate_pairs
+    from deblur.predict import load_model
 
     if split not in ("test", "val"):
         raise DeblurError(f"--split: {split!r} is not allowed; choose test or val")
+    if crop_border < 0:
+        raise DeblurError("--crop-border must be 0 or more")
     if not checkpoint.is_file():
         raise DeblurError(f"{checkpoint}: checkpoint not found")
-    if config is not None:
-        cfg = cfgmod.load(config, set_ or [])
-        default_out = checkpoint.parent / f"eval-{cfg.name}-{split}"
-    elif (checkpoint.parent / CONFIG_FILE).is_file():
-        cfg = resume_config(RunPaths(checkpoint.parent), set_ or [])
-        default_out = checkpoint.parent / f"eval-{split}"
-    else:
-        raise DeblurError(f"no {CONFIG_FILE} beside {checkpoint}; pass --config to say which dataset to score on")
-    _evaluate_and_report(checkpoint, cfg, split, output or default_out, overwrite)
+    options = MetricOptions(y_channel=y_channel, crop_border=crop_border)
+    if pairs or data:
+        from deblur.data.sources.pairs import load_all, load_dirs
+
+        if pairs and data:
+            raise DeblurError("give --pairs or --data, not both")
+        images, description = (load_dirs(*pairs), f"pairs ({pairs[0]} + {pairs[1]})") if pairs else load_all(data)
+        folder = (pairs[0] if pairs else data).name
+        default_out = checkpoint.parent / f"eval-pairs-{folder}{'-aligned' if align else ''}"
+        unsharp_default = "identity,unsharp" if baselines == "identity,wiener" else baselines
+        result = evaluate_pairs(load_model(checkpoint), images, description, align=align, baselines=unsharp_default,
+                                options=options, progress=_progress("scoring pairs", "pair"),
+                                checkpoint=str(checkpoint))
+        _report(result, output or default_out, overwrite)
+        return
+    if align:
+        raise DeblurError("--align applies to real pairs: use it with --pairs or --data")
+    cfg, default_name = _run_config(checkpoint, config, set_ or [], split)
+    _evaluate_and_report(checkpoint, cfg, split, output or checkpoint.parent / default_name, overwrite,
+                         baselines=baselines, options=options)
+
+
+@app.command()
+@user_errors
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories or .keras checkpoints (a run means its "
+                                               "best.keras).")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Dataset to score on [default: the "
+                                                "first run's config].")] = None,
+    set_: SetOption = None,
+    split: Annotated[str, typer.Option(help="Which split to score: test or val.")] = "test",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write metrics.json and "
+                                                "per_image.csv here.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace reports that already exist.")] = False,
+    baselines: BaselinesOption = "identity,wiener",
+    y_channel: YOption = False,
+    crop_border: CropOption = 0,
+) -> None:
+    """Score several runs on the same test set with the same seed, in one table."""
+    _quiet_tensorflow()
+    from deblur.evaluate import MetricOptions, evaluate, write_reports
+    from deblur.predict import load_model
+
+    checkpoints = [r / "best.keras" if r.is_dir() else r for r in runs]
+    for c in checkpoints:
+        if not c.is_file():
+            raise DeblurError(f"{c}: checkpoint not found")
+    labels = [c.parent.name if c.name == "best.keras" else c.stem for c in checkpoints]
+    if len(set(labels)) != len(labels):
+        labels = [str(c) for c in checkpoints]
+    cfg, _ = _run_config(checkpoints[0], config, set_ or [], split)
+    models = {label: load_model(c) for label, c in zip(labels, checkpoints, strict=True)}
+    result = evaluate(models, cfg, split, baselines=baselines,
+                      options=MetricOptions(y_channel=y_channel, crop_border=crop_border),
+                      progress=_progress(f"scoring {split}", "batch"), gallery=False)
+    typer.echo(result.table())
+    if output is not None:
+        written = write_reports(result, output, overwrite)
+        typer.echo("reports: " + ", ".join(str(p) for p in written))
 
 
 @app.command()

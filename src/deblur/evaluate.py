@@ -1,7 +1,10 @@
-"""Scoring a checkpoint on a fixed split, always beside the blurred input's own score.
+"""Scoring checkpoints on a fixed split, always beside the blurred input and classical baselines.
 
 A model's PSNR means little alone: on CIFAR-10 with sigma ~ U(0, 3) the blurred input already
-scores about 25 dB. Every row and every summary therefore carries the input's numbers and the gain.
+scores about 28 dB (mean of per-image PSNR), and a mean over such a range is dominated by the
+nearly unblurred images. Every report therefore carries the input's own scores, the gain, classical
+baselines (Wiener and Richardson-Lucy with the true kernel, unsharp masking), and a breakdown by
+blur strength and kind.
 """
 
 from __future__ import annotations
@@ -10,138 +13,410 @@ import csv
 import io
 import json
 import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from deblur import __version__
-from deblur.config import RunConfig, to_dict
-from deblur.data.degrade import PARAM_NAMES, describe
+from deblur import baselines as bl
+from deblur.config import DataConfig, RunConfig, to_dict
+from deblur.data.base import ImageSet
+from deblur.data.degrade import PARAM_NAMES, describe, kernel_array, make
 from deblur.errors import DeblurError
-from deblur.imageio import atomic_write_text
-from deblur.metrics import PSNR_CAP_DB, score_image, summarize
-from deblur.predict import restore_batch
+from deblur.imageio import atomic_write_bytes, atomic_write_text, encode_png
+from deblur.metrics import PSNR_CAP_DB, psnr, score_image, summarize
+
+TUNE_ITEMS = 48  # validation items used to tune each baseline's parameter
+PAIRS_SEED = 0
 
 METRIC_CARD = {
     "quantization": "clip to [0, 1], round to 8 bits before scoring",
-    "psnr": f"10*log10(1/MSE) on all channels in [0, 1], per image, capped at {PSNR_CAP_DB:g} dB; "
+    "psnr": f"10*log10(1/MSE) in [0, 1], per image, capped at {PSNR_CAP_DB:g} dB; "
             "psnr_of_mean_mse = 10*log10(1/mean MSE)",
     "ssim": "Wang et al. 2004, scikit-image structural_similarity(gaussian_weights=True, sigma=1.5, "
             "use_sample_covariance=False, data_range=1.0), mean over channels",
     "mse": "mean squared error on [0, 1] intensities, per image",
-    "color": "RGB (or gray), crop border 0",
     "aggregation": "mean of per-image values",
 }
+
+
+@dataclass(frozen=True)
+class MetricOptions:
+    """Scoring conventions beyond the card's defaults; both are recorded in every report."""
+
+    y_channel: bool = False
+    crop_border: int = 0
+
+    def card(self) -> dict[str, Any]:
+        return {**METRIC_CARD, "color": "Y (BT.601, as rgb2ycbcr)" if self.y_channel else "RGB (or gray)",
+                "crop_border": self.crop_border}
 
 
 @dataclass
 class Evaluation:
     rows: list[dict[str, Any]]
     summary: dict[str, Any]
+    gallery: np.ndarray | None = None
+    curves: np.ndarray | None = None
 
     def table(self) -> str:
         return format_table(self.summary)
 
 
-def evaluate(model, cfg: RunConfig, split: str = "test",
-             progress: Callable[[Iterable, int], Iterable] | None = None,
-             checkpoint: str | None = None) -> Evaluation:
-    """Score `model` and the blurred input on `split` of the dataset that `cfg` describes."""
-    from deblur.data.base import load_splits
-    from deblur.data.pipeline import eval_dataset
+@dataclass
+class _Job:
+    """Everything one scoring pass needs, whichever way the images arrived."""
 
-    splits = load_splits(cfg.data, cfg.seed)
-    images = splits.get(split)
-    if len(images) == 0:
-        raise DeblurError(f"the {split} split of {splits.description} is empty; "
-                          f"set data.{'val' if split == 'val' else 'test'}_split above 0")
-    ds = eval_dataset(images, cfg.data, cfg.seed, split, splits.paired)
-    specs = cfg.data.degradation if isinstance(cfg.data.degradation, list) else [cfg.data.degradation]
-    batches: Iterable = ds.as_numpy_iterator()
-    if progress is not None:
-        batches = progress(batches, len(images))
+    batches: Callable[[], Iterator[dict[str, np.ndarray]]]  # a fresh pass over the fixed split each call
+    names: list[str]
+    specs: list[dict[str, Any]]
+    paired: bool
+    models: dict[str, Any]
+    baselines: dict[str, Any] = field(default_factory=dict)  # name -> tuned setting
+    options: MetricOptions = field(default_factory=MetricOptions)
+    align: bool = False
+
+
+def restore_items(model, blurred: np.ndarray) -> np.ndarray:
+    """Restore a batch; large single images go tile by tile so memory stays bounded."""
+    from deblur.predict import DEFAULT_TILE, restore_batch, restore_full
+
+    if blurred.shape[0] == 1 and blurred.shape[1] * blurred.shape[2] > DEFAULT_TILE**2:
+        return restore_full(model, blurred[0])[None]
+    return restore_batch(model, blurred)
+
+
+def _kernels(job: _Job) -> Callable[[int, dict[str, float]], np.ndarray | None]:
+    degs = [make(s) for s in job.specs]
+    cache: dict[tuple, np.ndarray] = {}
+
+    def kernel(variant: int, params: dict[str, float]) -> np.ndarray | None:
+        if job.paired:
+            return None
+        key = (variant, *(round(params[p], 6) for p in PARAM_NAMES if not math.isnan(params[p])))
+        if key not in cache:
+            cache[key] = kernel_array(degs[variant], params)
+        return cache[key]
+
+    return kernel
+
+
+def _items(batch: dict[str, np.ndarray]) -> Iterator[tuple[int, dict[str, Any]]]:
+    for k in range(len(batch["sharp"])):
+        yield k, {"index": int(batch["index"][k]), "variant": int(batch["variant"][k]), "tile": int(batch["tile"][k]),
+                  "params": {p: float(batch[p][k]) for p in PARAM_NAMES}}
+
+
+def tune_baselines(names: list[str], batches: Iterable[dict[str, np.ndarray]] | None, job: _Job) -> dict[str, Any]:
+    """Pick each baseline's setting on validation items (never on the test split)."""
+    kernel = _kernels(job)
+    items = []
+    for batch in batches or []:
+        for k, info in _items(batch):
+            items.append((batch["blurred"][k], batch["sharp"][k], kernel(info["variant"], info["params"])))
+        if len(items) >= TUNE_ITEMS:
+            break
+    return {name: bl.tune(name, items[:TUNE_ITEMS]) for name in names}
+
+
+def _score(job: _Job, progress: Callable[[Iterable], Iterable] | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from deblur.align import estimate
+
+    kernel = _kernels(job)
     rows: list[dict[str, Any]] = []
     sizes: set[tuple[int, int]] = set()
-    for batch in batches:
-        sizes.add((int(batch["sharp"].shape[1]), int(batch["sharp"].shape[2])))
-        restored = restore_batch(model, batch["blurred"])
-        for k in range(len(batch["sharp"])):
-            idx, variant = int(batch["index"][k]), int(batch["variant"][k])
-            row: dict[str, Any] = {"image": images.names[idx], "tile": int(batch["tile"][k]),
-                                   "degradation": "real" if splits.paired else describe(specs[variant])}
-            row.update({p: float(batch[p][k]) for p in PARAM_NAMES})
-            inp = score_image(batch["sharp"][k], batch["blurred"][k])
-            out = score_image(batch["sharp"][k], restored[k])
-            row.update({f"{m}_input": v for m, v in inp.items()})
-            row.update(out)
+    # seconds and megapixels per model; the first batch (graph tracing, warm-up) is kept apart and only
+    # used when it is the only one
+    timing = {label: {"first": [0.0, 0.0], "rest": [0.0, 0.0]} for label in job.models}
+    alignment = {"aligned": 0, "failed": [], "unaligned_psnr_input": []}
+    batches = job.batches()
+    for n_batch, batch in enumerate(progress(batches) if progress else batches):
+        restored = {}
+        for label, model in job.models.items():
+            start = time.perf_counter()
+            restored[label] = restore_items(model, batch["blurred"])
+            slot = timing[label]["first" if n_batch == 0 else "rest"]
+            slot[0] += time.perf_counter() - start
+            slot[1] += float(np.prod(batch["blurred"].shape[:3])) / 1e6
+        for k, info in _items(batch):
+            blurred, sharp = batch["blurred"][k], batch["sharp"][k]
+            name = job.names[info["index"]]
+            outputs = {"input": blurred, **{label: restored[label][k] for label in job.models}}
+            for b, setting in job.baselines.items():
+                outputs[b] = bl.apply(b, blurred, kernel(info["variant"], info["params"]), setting)
+            row: dict[str, Any] = {"image": name, "tile": info["tile"], "kind": "real" if job.paired else
+                                   job.specs[info["variant"]]["kind"],
+                                   "degradation": "real" if job.paired else describe(job.specs[info["variant"]]),
+                                   **info["params"]}
+            if job.align:
+                found = estimate(blurred, sharp)
+                if found is None:
+                    alignment["failed"].append(name)
+                    continue
+                alignment["aligned"] += 1
+                row["unaligned_psnr_input"] = psnr(sharp, blurred)
+                alignment["unaligned_psnr_input"].append(row["unaligned_psnr_input"])
+                outputs = {m: found.crop(found.warp(x)) for m, x in outputs.items()}
+                sharp = found.crop(sharp)
+            sizes.add(tuple(sharp.shape[:2]))
+            for method, image in outputs.items():
+                row.update({f"{metric}_{method}": v for metric, v in
+                            score_image(sharp, image, job.options.y_channel, job.options.crop_border).items()})
             rows.append(row)
     if not rows:
-        raise DeblurError(f"nothing to score in the {split} split (are the images smaller than data.eval_crop?)")
+        raise DeblurError("nothing could be scored (no items, or no pair could be aligned)")
     used = [p for p in PARAM_NAMES if any(not math.isnan(r[p]) for r in rows)]
     for r in rows:
         for p in PARAM_NAMES:
             if p not in used:
                 del r[p]
-    protocol = {
-        "dataset": splits.description,
-        "source": cfg.data.source,
-        "split": split,
-        "degradation": "real blurred twins" if splits.paired else [describe(s) for s in specs],
-        "seed": cfg.seed,
-        "eval_crop": cfg.data.eval_crop,
-        "resize": cfg.data.resize,
-        "images": len(images),
-        "scored_items": len(rows),
-        "item_size": list(sizes.pop()) if len(sizes) == 1 else None,
-    }
-    summary = {
+    extra = {"sizes": sizes, "timing": timing, "alignment": alignment if job.align else None}
+    return rows, extra
+
+
+def _ms_per_mp(timing: dict[str, list[float]]) -> float:
+    seconds, megapixels = timing["rest"] if timing["rest"][1] else timing["first"]
+    return 1000.0 * seconds / max(megapixels, 1e-9)
+
+
+def _means(rows: list[dict[str, Any]], method: str) -> dict[str, float]:
+    return summarize([{k: r[f"{k}_{method}"] for k in ("psnr", "ssim", "mse")} for r in rows])
+
+
+def breakdown(rows: list[dict[str, Any]], methods: list[str], specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Scores by blur kind (when several) and by strength bins (sigma 0-1, 1-2, ...), per method."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    kinds = sorted({r["kind"] for r in rows})
+    if len(kinds) > 1:
+        for kind in kinds:
+            groups[f"kind {kind}"] = [r for r in rows if r["kind"] == kind]
+    degs = {s["kind"]: make(s) for s in specs}
+    for kind, deg in sorted(degs.items()):
+        if deg.strength is None:
+            continue
+        param, width = deg.strength
+        chosen = [r for r in rows if r["kind"] == kind and param in r]
+        bins: dict[int, list[dict[str, Any]]] = {}
+        for r in chosen:
+            bins.setdefault(int(r[param] // width), []).append(r)
+        for b in sorted(bins):
+            groups[f"{param} {b * width:g}-{(b + 1) * width:g}"] = bins[b]
+    return [{"group": name, "n": len(members),
+             "psnr": {m: _means(members, m)["psnr"] for m in methods},
+             "psnr_of_mean_mse": {m: _means(members, m)["psnr_of_mean_mse"] for m in methods},
+             "ssim": {m: _means(members, m)["ssim"] for m in methods}}
+            for name, members in groups.items()]
+
+
+def _summary(job: _Job, rows: list[dict[str, Any]], extra: dict[str, Any], protocol: dict[str, Any],
+             labels: dict[str, str], notes: list[str]) -> dict[str, Any]:
+    methods = ["input", *job.baselines, *job.models]
+    sizes = extra["sizes"]
+    protocol = {**protocol, "scored_items": len(rows), "item_size": list(sizes.pop()) if len(sizes) == 1 else None}
+    summary: dict[str, Any] = {
         "protocol": protocol,
-        "metric_card": METRIC_CARD,
-        "checkpoint": checkpoint,
-        "model": {"type": cfg.model.type, "parameters": int(model.count_params())},
-        "blurred_input": _means(rows, "_input"),
-        "restored": _means(rows, ""),
+        "metric_card": job.options.card(),
+        "labels": labels,
+        "methods": {m: _means(rows, m) for m in methods},
+        "baseline_settings": {b: s for b, s in job.baselines.items()},
+        "models": {label: {"parameters": int(model.count_params()),
+                           "ms_per_megapixel": _ms_per_mp(extra["timing"][label])}
+                   for label, model in job.models.items()},
+        "notes": notes,
         "deblur_version": __version__,
-        "config": to_dict(cfg),
     }
-    summary["gain"] = {k: summary["restored"][k] - summary["blurred_input"][k] for k in summary["restored"]}
-    return Evaluation(rows=rows, summary=summary)
+    summary["gain"] = {m: {k: v - summary["methods"]["input"][k] for k, v in summary["methods"][m].items()}
+                       for m in methods if m != "input"}
+    summary["breakdown"] = breakdown(rows, methods, job.specs) if not job.paired else []
+    if extra["alignment"] is not None:
+        a = extra["alignment"]
+        summary["alignment"] = {"aligned": a["aligned"], "failed": len(a["failed"]), "failed_images": a["failed"],
+                                "unaligned_psnr_input": float(np.mean(a["unaligned_psnr_input"])),
+                                "aligned_psnr_input": summary["methods"]["input"]["psnr"]}
+    return summary
 
 
-def _means(rows: list[dict[str, Any]], suffix: str) -> dict[str, float]:
-    renamed = [{k: r[k + suffix] for k in ("psnr", "ssim", "mse")} for r in rows]
-    return summarize(renamed)
+def _gallery(job: _Job, rows: list[dict[str, Any]], labels: dict[str, str]) -> np.ndarray | None:
+    """Best, median and worst items by the first model's PSNR, fetched again from the fixed split."""
+    from deblur.align import estimate
+    from deblur.report import gallery
+
+    model_label = next(iter(job.models))
+    order = sorted(range(len(rows)), key=lambda i: rows[i][f"psnr_{model_label}"])
+    picks = {"worst": order[0], "median": order[len(order) // 2], "best": order[-1]}
+    wanted = {(rows[i]["image"], rows[i]["tile"], rows[i]["degradation"]): title for title, i in picks.items()}
+    found: dict[str, tuple] = {}
+    for batch in job.batches():
+        for k, info in _items(batch):
+            deg = "real" if job.paired else describe(job.specs[info["variant"]])
+            key = (job.names[info["index"]], info["tile"], deg)
+            if key in wanted:
+                blurred, sharp = batch["blurred"][k], batch["sharp"][k]
+                restored = restore_items(job.models[model_label], blurred[None])[0]
+                if job.align and (a := estimate(blurred, sharp)) is not None:
+                    blurred, restored, sharp = (a.crop(a.warp(blurred)), a.crop(a.warp(restored)), a.crop(sharp))
+                found[wanted[key]] = (blurred, restored, sharp, key)
+        if len(found) == len(wanted):
+            break
+    lines = []
+    for title in ("best", "median", "worst"):
+        if title in found:
+            blurred, restored, sharp, key = found[title]
+            lines.append((f"{title} by {labels[model_label]} PSNR: {key[0]} (tile {key[1]})", blurred, restored, sharp,
+                          psnr(sharp, blurred), psnr(sharp, restored)))
+    return gallery(lines) if lines else None
+
+
+def _run(job: _Job, protocol: dict[str, Any], labels: dict[str, str], notes: list[str],
+         progress: Callable[[Iterable], Iterable] | None, with_gallery: bool, history: Path | None) -> Evaluation:
+    rows, extra = _score(job, progress)
+    summary = _summary(job, rows, extra, protocol, labels, notes)
+    evaluation = Evaluation(rows=rows, summary=summary)
+    if with_gallery:
+        evaluation.gallery = _gallery(job, rows, labels)
+    if history is not None and history.is_file():
+        from deblur.report import curves, read_history
+
+        evaluation.curves = curves(read_history(history))
+    return evaluation
+
+
+def _model_labels(models: dict[str, Any], cfg_type: str | None) -> dict[str, str]:
+    labels = {"input": "blurred input"}
+    for b in bl.BASELINES.names():
+        labels[b] = f"{b} ({'true kernel' if bl.BASELINES.get(b).needs_kernel else 'blind'})"
+    for label in models:
+        labels[label] = f"model ({cfg_type})" if label == "model" and cfg_type else label
+    return labels
+
+
+def evaluate(models: dict[str, Any] | Any, cfg: RunConfig, split: str = "test", *, baselines: str = "identity,wiener",
+             options: MetricOptions | None = None, progress: Callable[[Iterable], Iterable] | None = None,
+             checkpoint: str | None = None, gallery: bool = True, history: Path | None = None) -> Evaluation:
+    """Score one model (or several, by label) and the baselines on `split` of the dataset `cfg` names."""
+    from deblur.data.base import load_splits
+    from deblur.data.pipeline import eval_dataset
+
+    models = models if isinstance(models, dict) else {"model": models}
+    splits = load_splits(cfg.data, cfg.seed)
+    images = splits.get(split)
+    if len(images) == 0:
+        raise DeblurError(f"the {split} split of {splits.description} is empty; set data.{split}_split above 0")
+    specs = cfg.data.degradation if isinstance(cfg.data.degradation, list) else [cfg.data.degradation]
+    names, notes = bl.parse(baselines, splits.paired)
+
+    def batches() -> Iterator[dict[str, np.ndarray]]:
+        return eval_dataset(images, cfg.data, cfg.seed, split, splits.paired).as_numpy_iterator()
+
+    job = _Job(batches=batches, names=images.names, specs=specs, paired=splits.paired, models=models,
+               options=options or MetricOptions())
+    if names:
+        val = eval_dataset(splits.val, cfg.data, cfg.seed, "val", splits.paired).as_numpy_iterator() \
+            if len(splits.val) else None
+        if val is None:
+            notes.append("no validation images: baselines use the middle of their parameter grid")
+        job.baselines = tune_baselines(names, val, job)
+    protocol = {"dataset": splits.description, "source": cfg.data.source, "split": split,
+                "degradation": "real blurred twins" if splits.paired else [describe(s) for s in specs],
+                "seed": cfg.seed, "eval_crop": cfg.data.eval_crop, "resize": cfg.data.resize, "images": len(images),
+                "checkpoint": checkpoint}
+    evaluation = _run(job, protocol, _model_labels(models, cfg.model.type), notes, progress, gallery, history)
+    evaluation.summary["config"] = to_dict(cfg)
+    return evaluation
+
+
+def evaluate_pairs(models: dict[str, Any] | Any, images: ImageSet, description: str, *, align: bool = False,
+                   baselines: str = "identity,unsharp", options: MetricOptions | None = None,
+                   progress: Callable[[Iterable], Iterable] | None = None, checkpoint: str | None = None,
+                   gallery: bool = True) -> Evaluation:
+    """Score on a folder of real (blurred, sharp) pairs, whole images, optionally registered first."""
+    from deblur.data.pipeline import eval_dataset
+
+    models = models if isinstance(models, dict) else {"model": models}
+    data_cfg = DataConfig(source="pairs", eval_batch_size=1)
+    names, notes = bl.parse(baselines, paired=True)
+
+    def batches() -> Iterator[dict[str, np.ndarray]]:
+        return eval_dataset(images, data_cfg, PAIRS_SEED, "test", paired=True).as_numpy_iterator()
+
+    job = _Job(batches=batches, names=images.names, specs=[], paired=True, models=models,
+               options=options or MetricOptions(), align=align)
+    if names:
+        notes.append("blind baselines use the middle of their parameter grid: a pairs folder has no validation split")
+        job.baselines = {n: bl.BASELINES.get(n).grid[len(bl.BASELINES.get(n).grid) // 2] for n in names}
+    protocol = {"dataset": description, "source": "pairs", "split": "all pairs", "degradation": "real blurred twins",
+                "seed": None, "eval_crop": None, "resize": None, "images": len(images), "checkpoint": checkpoint,
+                "aligned": align}
+    return _run(job, protocol, _model_labels(models, None), notes, progress, gallery, None)
+
+
+# --------------------------------------------------------------------------------------------------
+# Presentation
 
 
 def format_table(summary: dict[str, Any]) -> str:
-    p = summary["protocol"]
+    p, labels = summary["protocol"], summary["labels"]
     deg = p["degradation"] if isinstance(p["degradation"], str) else "; ".join(p["degradation"])
     size = f"{p['item_size'][1]}x{p['item_size'][0]}" if p["item_size"] else "various sizes"
-    head = (f"{p['split']} split: {p['dataset']}\n"
-            f"  {p['scored_items']} items of {size} from {p['images']} images, blur: {deg}, seed {p['seed']}\n")
-    lines = [f"  {'':<16}{'PSNR dB':>9}{'SSIM':>9}{'MSE':>10}{'PSNR(mean MSE)':>16}"]
-    for label, key in (("blurred input", "blurred_input"), (f"model ({summary['model']['type']})", "restored")):
-        s = summary[key]
-        lines.append(f"  {label:<16}{s['psnr']:>9.2f}{s['ssim']:>9.4f}{s['mse']:>10.5f}{s['psnr_of_mean_mse']:>16.2f}")
-    g = summary["gain"]
-    lines.append(f"  {'gain':<16}{g['psnr']:>+9.2f}{g['ssim']:>+9.4f}{g['mse']:>+10.5f}{g['psnr_of_mean_mse']:>+16.2f}")
-    verdict = ("the model improves on the blurred input" if g["psnr"] > 0 else
-               "the model is WORSE than the blurred input (PSNR gain <= 0)")
-    return head + "\n".join(lines) + f"\n  -> {verdict}"
+    card = summary["metric_card"]
+    seed = f", seed {p['seed']}" if p.get("seed") is not None else ""
+    out = [f"{p['split']} split: {p['dataset']}",
+           f"  {p['scored_items']} items of {size} from {p['images']} images, blur: {deg}{seed}",
+           f"  scored on {card['color']}, 8-bit, crop border {card['crop_border']}, PSNR capped at {PSNR_CAP_DB:g} dB"]
+    width = max(24, *(len(labels.get(m, m)) + 2 for m in summary["methods"]))
+    out.append(f"  {'':<{width}}{'PSNR dB':>9}{'SSIM':>9}{'MSE':>10}{'PSNR(mean MSE)':>16}{'gain dB':>9}")
+    for method, s in summary["methods"].items():
+        gain = f"{summary['gain'][method]['psnr']:+9.2f}" if method in summary["gain"] else f"{'':>9}"
+        out.append(f"  {labels.get(method, method):<{width}}{s['psnr']:>9.2f}{s['ssim']:>9.4f}{s['mse']:>10.5f}"
+                   f"{s['psnr_of_mean_mse']:>16.2f}{gain}")
+    if summary.get("breakdown"):
+        methods = list(summary["methods"])
+        out.append("  mean PSNR (dB) by group:")
+        out.append(f"  {'':<16}{'n':>6}" + "".join(f"{m[:15]:>16}" for m in methods))
+        for g in summary["breakdown"]:
+            out.append(f"  {g['group']:<16}{g['n']:>6}" + "".join(f"{g['psnr'][m]:>16.2f}" for m in methods))
+    if "alignment" in summary:
+        a = summary["alignment"]
+        out.append(f"  alignment: {a['aligned']} pairs aligned, {a['failed']} could not be aligned"
+                   + (f" ({', '.join(a['failed_images'])})" if a["failed_images"] else "")
+                   + f"; blurred input PSNR {a['unaligned_psnr_input']:.2f} dB unaligned vs "
+                     f"{a['aligned_psnr_input']:.2f} dB aligned (overlap only)")
+    for label, m in summary["models"].items():
+        out.append(f"  {labels.get(label, label)}: {m['parameters']:,} parameters, "
+                   f"{m['ms_per_megapixel']:.0f} ms per megapixel on this machine")
+    for note in summary.get("notes", []):
+        out.append(f"  note: {note}")
+    for label in summary["models"]:
+        g = summary["gain"][label]["psnr"]
+        verdict = "improves on the blurred input" if g > 0 else "is WORSE than the blurred input (PSNR gain <= 0)"
+        out.append(f"  -> {labels.get(label, label)} {verdict}")
+    return "\n".join(out)
 
 
 def write_reports(evaluation: Evaluation, output_dir: Path, overwrite: bool) -> list[Path]:
-    """Write metrics.json and per_image.csv, refusing to replace earlier reports unless asked."""
-    targets = [output_dir / "metrics.json", output_dir / "per_image.csv"]
-    existing = [t for t in targets if t.exists()]
+    """Write metrics.json, per_image.csv and the pictures, refusing to replace earlier reports unless asked."""
+    targets = {"metrics": output_dir / "metrics.json", "rows": output_dir / "per_image.csv",
+               "gallery": output_dir / "gallery.png", "curves": output_dir / "curves.png"}
+    if evaluation.gallery is None:
+        targets.pop("gallery")
+    if evaluation.curves is None:
+        targets.pop("curves")
+    existing = [t for t in targets.values() if t.exists()]
     if existing and not overwrite:
         raise DeblurError(f"{existing[0]} already exists; pass --overwrite to replace it, or --output DIR")
-    atomic_write_text(targets[0], json.dumps(evaluation.summary, indent=2) + "\n")
+    atomic_write_text(targets["metrics"], json.dumps(evaluation.summary, indent=2, default=str) + "\n")
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(evaluation.rows[0]))
+    fields = list(dict.fromkeys(k for r in evaluation.rows for k in r))
+    writer = csv.DictWriter(buf, fieldnames=fields)
     writer.writeheader()
     for r in evaluation.rows:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    atomic_write_text(targets[1], buf.getvalue())
-    return targets
+    atomic_write_text(targets["rows"], buf.getvalue())
+    for key in ("gallery", "curves"):
+        if key in targets:
+            atomic_write_bytes(targets[key], encode_png(getattr(evaluation, key)))
+    return list(targets.values())

@@ -52,9 +52,30 @@ def ssim(reference: np.ndarray, image: np.ndarray) -> float:
                                        channel_axis=-1 if ref.ndim == 3 else None))
 
 
-def score_image(reference: np.ndarray, image: np.ndarray) -> dict[str, float]:
-    """PSNR (capped), SSIM and MSE of one image against its sharp reference, both in [0, 1]."""
+def to_y(image: np.ndarray) -> np.ndarray:
+    """BT.601 luma as super-resolution papers compute it (MATLAB rgb2ycbcr): 16/255 + weighted RGB.
+
+    Gray images are returned as they are. The result is not rounded again.
+    """
+    if image.shape[-1] == 1:
+        return image
+    r, g, b = image[..., 0], image[..., 1], image[..., 2]
+    return ((16.0 + 65.481 * r + 128.553 * g + 24.966 * b) / 255.0)[..., None]
+
+
+def score_image(reference: np.ndarray, image: np.ndarray, y_channel: bool = False,
+                crop_border: int = 0) -> dict[str, float]:
+    """PSNR (capped), SSIM and MSE of one image against its sharp reference, both in [0, 1].
+
+    Both are quantised to 8 bits first; `crop_border` pixels are removed from each side and
+    `y_channel` scores BT.601 luma instead of RGB (options, recorded in every report).
+    """
     ref, img = quantize(reference), quantize(image)
+    if crop_border:
+        inner = (slice(crop_border, -crop_border), slice(crop_border, -crop_border))
+        ref, img = ref[inner], img[inner]
+    if y_channel:
+        ref, img = to_y(ref), to_y(img)
     m = mse(ref, img)
     return {"psnr": psnr_from_mse(m), "ssim": ssim(ref, img), "mse": m}
 

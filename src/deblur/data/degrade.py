@@ -54,6 +54,8 @@ class Degradation:
     """Base class: blur kernel from parameters, then optional noise and 8-bit quantisation."""
 
     kind: ClassVar[str] = ""
+    # The parameter that measures how strong a blur is, and the bin width reports group it by.
+    strength: ClassVar[tuple[str, float] | None] = None
     noise: Range = 0.0
     quantize: bool = True
 
@@ -113,6 +115,7 @@ class Gaussian(Degradation):
     """
 
     kind: ClassVar[str] = "gaussian"
+    strength: ClassVar[tuple[str, float] | None] = ("sigma", 1.0)
     sigma: Range = (0.0, 3.0)  # type: ignore[assignment]
     ksize: int | None = None
     truncate: float = 3.0
@@ -155,6 +158,7 @@ class Motion(Degradation):
     """Linear motion blur: an anti-aliased line segment of `length` pixels at `angle` degrees."""
 
     kind: ClassVar[str] = "motion"
+    strength: ClassVar[tuple[str, float] | None] = ("length", 5.0)
     length: Range = (3.0, 15.0)  # type: ignore[assignment]
     angle: Range = (0.0, 180.0)  # type: ignore[assignment]
 
@@ -190,6 +194,7 @@ class Defocus(Degradation):
     """Out-of-focus blur: a uniform disk of `radius` pixels with an anti-aliased rim."""
 
     kind: ClassVar[str] = "defocus"
+    strength: ClassVar[tuple[str, float] | None] = ("radius", 1.0)
     radius: Range = (1.0, 6.0)  # type: ignore[assignment]
 
     def check(self) -> None:
@@ -274,6 +279,12 @@ def resolve_degradations(raw: dict[str, Any] | list[dict[str, Any]]) -> list[dic
         raise ConfigError("data.degradation: the list is empty; give at least one degradation")
     return [to_spec(make(s, f"data.degradation[{i}]" if isinstance(raw, list) else "data.degradation"))
             for i, s in enumerate(specs)]
+
+
+def kernel_array(deg: Degradation, params: dict[str, float]) -> np.ndarray:
+    """The kernel a degradation used for recorded parameters, for non-blind baselines (float64)."""
+    p = {k: ops.convert_to_tensor(np.float32(v)) for k, v in params.items()}
+    return np.asarray(ops.convert_to_numpy(deg.kernel(p)), dtype=np.float64)
 
 
 def fmt_range(value: Range) -> str:

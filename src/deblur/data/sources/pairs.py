@@ -6,9 +6,10 @@ split is deterministic by seed, by sequence for GoPro layouts (neighbouring fram
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from deblur.data.base import SOURCES, Source, Splits, describe_counts, resolve_path, split_groups
+from deblur.data.base import SOURCES, ImageSet, Source, Splits, describe_counts, resolve_path, split_groups
 from deblur.data.sources._files import channels_of, pair_set
 from deblur.errors import DataError
 from deblur.imageio import list_images
@@ -51,6 +52,49 @@ def _collect(root: Path) -> tuple[list[tuple[Path, Path]], list[str], list[str]]
     if not pairs:
         raise DataError(f"{root}: the blur and sharp folders hold no images")
     return pairs, names, groups
+
+
+TAG = re.compile(r"_[A-Za-z]$")
+
+
+def _match_key(stem: str) -> str:
+    """Names may differ only by a one-letter tag (Kaggle's 0_IPHONE-SE_M vs 0_IPHONE-SE_S)."""
+    return TAG.sub("", stem)
+
+
+def load_dirs(blur_dir: Path, sharp_dir: Path) -> ImageSet:
+    """All pairs from two folders, matched by name (or by name less a one-letter `_X` tag)."""
+    for d in (blur_dir, sharp_dir):
+        if not d.is_dir():
+            raise DataError(f"{d}: not a folder")
+    blur = {p.stem: p for p in list_images(blur_dir, recursive=False)}
+    sharp = {p.stem: p for p in list_images(sharp_dir, recursive=False)}
+    if not set(blur) & set(sharp):
+        blur = {_match_key(k): v for k, v in blur.items()}
+        sharp = {_match_key(k): v for k, v in sharp.items()}
+    orphans = sorted(str(blur[k]) for k in set(blur) - set(sharp))
+    orphans += sorted(str(sharp[k]) for k in set(sharp) - set(blur))
+    if orphans:
+        shown = "; ".join(orphans[:10]) + (f"; and {len(orphans) - 10} more" if len(orphans) > 10 else "")
+        raise DataError(f"{len(orphans)} file(s) without a twin of the same name: {shown}")
+    if not blur:
+        raise DataError(f"{blur_dir}, {sharp_dir}: no images")
+    keys = sorted(blur)
+    return pair_set([(blur[k], sharp[k]) for k in keys], keys)
+
+
+def load_all(root: Path) -> tuple[ImageSet, str]:
+    """Every pair under a pairs folder or a Kaggle blur-dataset folder, for scoring without a config."""
+    from deblur.data.sources import kaggle_blur
+
+    if (root / "sharp").is_dir() and any((root / f).is_dir() for f in ("motion_blurred", "defocused_blurred")):
+        splits = kaggle_blur.load(str(root), seed=0, val_split=0.0, test_split=0.0,
+                                  blur="both" if (root / "motion_blurred").is_dir() and
+                                  (root / "defocused_blurred").is_dir() else
+                                  ("motion" if (root / "motion_blurred").is_dir() else "defocus"))
+        return splits.train, f"Kaggle blur layout ({root})"
+    pairs, names, _ = _collect(resolve_path(str(root), "pairs folder"))
+    return pair_set(pairs, names), f"pairs ({root})"
 
 
 def options() -> None:
