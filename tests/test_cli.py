@@ -112,6 +112,9 @@ def test_train_eval_predict_end_to_end(tmp_path: Path, tiny_config: Path, rng):
     assert (cv2.imread(str(out / "rgba.png"), cv2.IMREAD_UNCHANGED)[:, :, 3] == 77).all()
     result = invoke("predict", inputs / "rgb.png", "--checkpoint", run / "best.keras", "--output", out)
     assert "already exists" in _one_error_line(result)
+    result = invoke("predict", inputs / "rgb.png", "-c", run / "best.keras", "-o", tmp_path / "sbs", "--side-by-side")
+    assert result.exit_code == 0, result.output
+    assert cv2.imread(str(tmp_path / "sbs" / "rgb_side_by_side.png")).shape[1] > 2 * 29
     result = invoke("predict", inputs / "rgb.png", "--checkpoint", run / "best.keras", "--output", inputs)
     assert "replace its input" in _one_error_line(result)
 
@@ -177,6 +180,18 @@ def test_fixed_size_model_must_match_the_data(tmp_path: Path, tiny_config: Path)
     line = _one_error_line(invoke("train", "-c", tiny_config, *args, "--set", "data.crop=32", "--set",
                                   "data.eval_crop=null", "--run-dir", tmp_path / "b"))
     assert "data.eval_crop" in line and "validation images are 44x48" in line
+
+
+def test_fixed_size_models_say_they_resize(tmp_path: Path, rng):
+    from deblur.models import MODELS
+
+    ckpt = tmp_path / "dense.keras"
+    MODELS.get("dense_ae")(3, input_size=[16, 16], filters=[4], latent_dim=4).save(ckpt)
+    write_png(tmp_path / "in" / "wide.png", smooth_image(rng, 20, 64))
+    result = invoke("predict", tmp_path / "in", "-c", ckpt, "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "only takes 16x16 images: 64x20 is resized" in result.output and "x0.25 wide" in result.output
+    assert cv2.imread(str(tmp_path / "out" / "wide.png")).shape == (20, 64, 3)
 
 
 def test_checkpoint_that_is_not_a_model(tmp_path: Path, rng):

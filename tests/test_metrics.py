@@ -66,3 +66,19 @@ def test_keras_metrics_track_the_card(pair):
     assert ssim == pytest.approx(expected, abs=1e-4)
     psnr = float(ops.convert_to_numpy(keras_psnr(ref, img))[0])
     assert psnr == pytest.approx(peak_signal_noise_ratio(ref[0], img[0], data_range=1.0), abs=1e-3)
+
+
+def test_y_channel_and_crop_border_options():
+    from deblur.metrics import to_y
+
+    white, black = np.ones((1, 1, 3)), np.zeros((1, 1, 3))
+    assert to_y(white)[0, 0, 0] == pytest.approx(235 / 255) and to_y(black)[0, 0, 0] == pytest.approx(16 / 255)
+    ref = np.full((20, 20, 3), 0.5)
+    img = ref.copy()
+    img[:2] = 0.0  # damage only a 2-pixel border
+    assert score_image(ref, img)["psnr"] < 40
+    assert score_image(ref, img, crop_border=2)["psnr"] == PSNR_CAP_DB
+    colour_only = ref.copy()
+    colour_only[..., 0] += 0.1  # red up, green down, luma unchanged to rounding
+    colour_only[..., 1] -= 0.1 * 65.481 / 128.553
+    assert score_image(ref, colour_only, y_channel=True)["psnr"] > score_image(ref, colour_only)["psnr"] + 15

@@ -241,12 +241,16 @@ def _summary(job: _Job, rows: list[dict[str, Any]], extra: dict[str, Any], proto
 
 
 def _gallery(job: _Job, rows: list[dict[str, Any]], labels: dict[str, str]) -> np.ndarray | None:
-    """Best, median and worst items by the first model's PSNR, fetched again from the fixed split."""
+    """Best, median and worst items by the first model's PSNR gain, fetched again from the fixed split.
+
+    Ranked by gain over the blurred input rather than by PSNR, which would only pick the easiest and
+    the hardest images, not where the model helps most and least.
+    """
     from deblur.align import estimate
     from deblur.report import gallery
 
     model_label = next(iter(job.models))
-    order = sorted(range(len(rows)), key=lambda i: rows[i][f"psnr_{model_label}"])
+    order = sorted(range(len(rows)), key=lambda i: rows[i][f"psnr_{model_label}"] - rows[i]["psnr_input"])
     picks = {"worst": order[0], "median": order[len(order) // 2], "best": order[-1]}
     wanted = {(rows[i]["image"], rows[i]["tile"], rows[i]["degradation"]): title for title, i in picks.items()}
     found: dict[str, tuple] = {}
@@ -266,7 +270,7 @@ def _gallery(job: _Job, rows: list[dict[str, Any]], labels: dict[str, str]) -> n
     for title in ("best", "median", "worst"):
         if title in found:
             blurred, restored, sharp, key = found[title]
-            lines.append((f"{title} by {labels[model_label]} PSNR: {key[0]} (tile {key[1]})", blurred, restored, sharp,
+            lines.append((f"{title} gain by {labels[model_label]}: {key[0]} (tile {key[1]})", blurred, restored, sharp,
                           psnr(sharp, blurred), psnr(sharp, restored)))
     return gallery(lines) if lines else None
 
@@ -351,7 +355,8 @@ def evaluate_pairs(models: dict[str, Any] | Any, images: ImageSet, description: 
     protocol = {"dataset": description, "source": "pairs", "split": "all pairs", "degradation": "real blurred twins",
                 "seed": None, "eval_crop": None, "resize": None, "images": len(images), "checkpoint": checkpoint,
                 "aligned": align}
-    return _run(job, protocol, _model_labels(models, None), notes, progress, gallery, None)
+    single = next(iter(models.values())).name if len(models) == 1 else None
+    return _run(job, protocol, _model_labels(models, single), notes, progress, gallery, None)
 
 
 # --------------------------------------------------------------------------------------------------
