@@ -183,6 +183,8 @@ def _run_config(checkpoint: Path, config: Path | None, overrides: list[str], spl
 BaselinesOption = Annotated[str, typer.Option(
     help="Comma list of classical methods to score beside the model: identity (the blurred input, always shown), "
          "wiener and richardson_lucy (non-blind: given the true kernel; tuned on validation images), unsharp (blind).")]
+SplitOption = Annotated[str, typer.Option(help="Which split to score: test or val.")]
+ReportOverwriteOption = Annotated[bool, typer.Option(help="Replace reports that already exist.")]
 YOption = Annotated[bool, typer.Option("--y-channel", help="Score BT.601 luma instead of RGB.")]
 CropOption = Annotated[int, typer.Option(help="Ignore this many pixels at each border when scoring.")]
 
@@ -194,10 +196,10 @@ def eval_(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Score on this config's dataset instead "
                                                 "of the one the run was trained on.")] = None,
     set_: SetOption = None,
-    split: Annotated[str, typer.Option(help="Which split to score: test or val.")] = "test",
+    split: SplitOption = "test",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Folder for metrics.json, per_image.csv, "
                                                 "gallery.png, curves.png [default: beside the checkpoint].")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace reports that already exist.")] = False,
+    overwrite: ReportOverwriteOption = False,
     baselines: BaselinesOption = "identity,wiener",
     y_channel: YOption = False,
     crop_border: CropOption = 0,
@@ -249,10 +251,10 @@ def compare(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Dataset to score on [default: the "
                                                 "first run's config].")] = None,
     set_: SetOption = None,
-    split: Annotated[str, typer.Option(help="Which split to score: test or val.")] = "test",
+    split: SplitOption = "test",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write metrics.json and "
                                                 "per_image.csv here.")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace reports that already exist.")] = False,
+    overwrite: ReportOverwriteOption = False,
     baselines: BaselinesOption = "identity,wiener",
     y_channel: YOption = False,
     crop_border: CropOption = 0,
