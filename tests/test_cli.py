@@ -221,3 +221,19 @@ def test_models_lists_models_and_sources():
 def test_python_m_deblur_help():
     out = subprocess.run([sys.executable, "-m", "deblur", "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "train" in out.stdout and "predict" in out.stdout
+
+
+def test_checkpoints_with_code_or_of_the_wrong_kind_are_refused(tmp_path: Path, rng):
+    import keras
+
+    inp = keras.Input((None, None, 3))
+    keras.Model(inp, keras.layers.Lambda(lambda x: x * 2)(inp)).save(tmp_path / "lambda.keras")
+    vec = keras.Input((10,))
+    keras.Model(vec, keras.layers.Dense(2)(vec)).save(tmp_path / "classifier.keras")
+    (tmp_path / "corrupt.keras").write_bytes((tmp_path / "classifier.keras").read_bytes()[:300])
+    write_png(tmp_path / "a.png", smooth_image(rng, 16, 16))
+    for name, expected in (("lambda", "Lambda layer"), ("classifier", "not an image restoration model"),
+                           ("corrupt", "not a Keras .keras checkpoint")):
+        line = _one_error_line(invoke("predict", tmp_path / "a.png", "-c", tmp_path / f"{name}.keras",
+                                      "-o", tmp_path / "o"))
+        assert expected in line, line

@@ -24,6 +24,8 @@ def test_defaults_are_complete_and_round_trip():
     ({"train": {"epochs": True}}, ["train.epochs", "expected an integer"]),
     ({"train": {"epochs": -1}}, ["train.epochs", "greater than 0"]),
     ({"train": {"learning_rate": "fast"}}, ["train.learning_rate", "expected a number"]),
+    ({"train": {"learning_rate": float("nan")}}, ["train.learning_rate", "finite"]),
+    ({"data": {"degradation": {"kind": "gaussian", "sigma": [0, float("inf")]}}}, ["sigma[1]", "finite"]),
     ({"train": {"optimizer": "sgdd"}}, ["train.optimizer", "'adam' | 'adamw'"]),
     ({"train": {"loss": "l3"}}, ["train.loss", "mae, mse"]),
     ({"model": {"type": "unett"}}, ["model.type", "did you mean 'unet'", "conv_ae, dense_ae, unet"]),

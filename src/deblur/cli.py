@@ -132,12 +132,14 @@ def train(
             raise DeblurError("--config is required (for example --config configs/quickstart.yaml)")
         cfg = cfgmod.load(config, overrides)
         paths = trainmod.new_run(cfg, run_dir, overwrite)
+    from deblur.checkpoints import Interrupted
+
     start = time.perf_counter()
     try:
         result = trainmod.train(cfg, paths, resume=resume, echo=typer.echo, command=command)
-    except KeyboardInterrupt:
-        typer.echo(f"\ninterrupted: checkpoints are in {paths.root}; continue with "
-                   f"deblur train --run-dir {paths.root} --resume", err=True)
+    except (Interrupted, KeyboardInterrupt):
+        typer.echo(f"\ninterrupted: {paths.last.name} and the backup of the last completed epoch are in "
+                   f"{paths.root}; continue with: deblur train --run-dir {paths.root} --resume", err=True)
         raise typer.Exit(130) from None
     minutes = (time.perf_counter() - start) / 60
     typer.echo(f"trained {result['epochs_run']} epoch(s) in {minutes:.1f} min; checkpoints: {paths.best}, {paths.last}")
@@ -295,6 +297,8 @@ def predict(
     overlap: Annotated[int, typer.Option(help="Pixels by which tiles overlap; blended so no seams show.")] = 32,
     side_by_side: Annotated[bool, typer.Option("--side-by-side", help="Also write <name>_side_by_side.png: "
                                                "input and result next to each other.")] = False,
+    max_megapixels: Annotated[float, typer.Option(help="Refuse larger images before decoding them (a guard "
+                                                  "against decompression bombs).")] = 100.0,
 ) -> None:
     """Restore images at full resolution: same size and channels as each input, written as PNG."""
     _quiet_tensorflow()
@@ -305,7 +309,7 @@ def predict(
     plan = plan_outputs(inputs, output, recursive=recursive, overwrite=overwrite, side_by_side=side_by_side)
     model = load_model(checkpoint)
     summary = predict_files(model, plan, progress=_progress("restoring", "img"), tile=tile, overlap=overlap,
-                            side_by_side=side_by_side)
+                            side_by_side=side_by_side, max_megapixels=max_megapixels)
     for note in summary.notes:
         typer.echo(f"note: {note}", err=True)
     for path, reason in summary.failed:

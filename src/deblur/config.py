@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -138,7 +139,12 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
             try:
                 return coerce(value, option, key)
             except ConfigError as exc:
-                errors.append(exc)
+                errors.append((option, exc))
+        # When the value has the shape of exactly one option (a list for `float | list[float]`),
+        # that option's own error says more than "expected float or list[float]".
+        same_shape = [exc for option, exc in errors if _shape(option) == _shape(type(value))]
+        if len(same_shape) == 1:
+            raise same_shape[0]
         raise ConfigError(f"{key}: expected {_type_name(tp)}, got {_describe(value)}")
     if tp is type(None):
         if value is None:
@@ -175,6 +181,8 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         raise ConfigError(f"{key}: expected an integer, got {_describe(value)}")
     if tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{key}: expected a finite number, got {value}")
             return float(value)
         raise ConfigError(f"{key}: expected a number, got {_describe(value)}")
     if tp is str:
@@ -186,6 +194,16 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
             return value
         raise ConfigError(f"{key}: expected {_type_name(tp)}, got {_describe(value)}")
     return value
+
+
+def _shape(tp: Any) -> str:
+    """'list', 'mapping' or 'scalar': what kind of YAML node a type accepts."""
+    origin = get_origin(tp) or tp
+    if origin in (list, tuple, Sequence):
+        return "list"
+    if origin in (dict, Mapping) or dataclasses.is_dataclass(origin):
+        return "mapping"
+    return "scalar"
 
 
 def _describe(value: Any) -> str:

@@ -17,6 +17,33 @@ import numpy as np
 from deblur.errors import DataError, DeblurError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+DEFAULT_MAX_MEGAPIXELS = 100.0  # a 24 MP photo is fine; a 50,000 x 50,000 "bomb" is refused before decoding
+
+
+def max_megapixels() -> float:
+    """The pixel limit for every image read: DEBLUR_MAX_MEGAPIXELS, or 100."""
+    value = os.environ.get("DEBLUR_MAX_MEGAPIXELS")
+    try:
+        return float(value) if value else DEFAULT_MAX_MEGAPIXELS
+    except ValueError:
+        raise DeblurError(f"DEBLUR_MAX_MEGAPIXELS={value!r} is not a number") from None
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the file header alone, without decoding pixels; None if unknown."""
+    import io
+    import warnings
+
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # deblur applies its own limit, with a message that names it
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Corrupt EXIF data": OpenCV decides about the pixels
+            with Image.open(io.BytesIO(data)) as im:
+                return im.size
+    except Exception:  # Pillow cannot parse every header OpenCV can decode; OpenCV then decides
+        return None
 
 
 def is_image_file(path: Path) -> bool:
@@ -29,7 +56,7 @@ def list_images(folder: Path, recursive: bool = True) -> list[Path]:
     return sorted(p for p in folder.glob(pattern) if is_image_file(p))
 
 
-def read_image(path: str | Path) -> np.ndarray:
+def read_image(path: str | Path, max_pixels_mp: float | None = None) -> np.ndarray:
     """Read an image as HxWxC (C = 1, 3 or 4) uint8 or uint16, RGB(A), EXIF orientation applied.
 
     OpenCV applies EXIF orientation only when it may also drop alpha, so a file is decoded
@@ -46,6 +73,11 @@ def read_image(path: str | Path) -> np.ndarray:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if data.size == 0:
         raise DataError(f"{path}: empty file, not an image")
+    limit = max_megapixels() if max_pixels_mp is None else max_pixels_mp
+    size = header_size(data.tobytes())
+    if size is not None and size[0] * size[1] > limit * 1e6:
+        raise DataError(f"{path}: {size[0]}x{size[1]} is {size[0] * size[1] / 1e6:.0f} megapixels, over the "
+                        f"limit of {limit:g} (raise it with --max-megapixels or DEBLUR_MAX_MEGAPIXELS)")
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise DataError(f"{path}: not a readable image (corrupt, truncated or unsupported format)")

@@ -33,10 +33,26 @@ def load_model(path: str | Path):
     try:
         import deblur.models  # noqa: F401 - registers any custom layers before deserialising
 
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a damaged or foreign archive
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        text = str(exc)
+        if "Lambda" in text and "arbitrary code" in text:
+            raise DeblurError(f"{path}: refused: it contains a Lambda layer (Python code), which deblur never "
+                              "runs from a checkpoint") from None
+        reason = text.splitlines()[0][:200] if text else type(exc).__name__
         raise DeblurError(f"{path}: cannot load this checkpoint ({reason})") from None
+    check_image_model(model, path)
+    return model
+
+
+def check_image_model(model, path: Path) -> None:
+    """Refuse a Keras model that does not map an image to an image of the same channels."""
+    inputs, outputs = model.input_shape, model.output_shape
+    ok = (isinstance(inputs, tuple) and isinstance(outputs, tuple) and len(inputs) == 4 and len(outputs) == 4
+          and inputs[-1] in (1, 3) and outputs[-1] == inputs[-1])
+    if not ok:
+        raise DeblurError(f"{path}: not an image restoration model (it maps {inputs} to {outputs}; deblur needs "
+                          "H x W x 1 or 3 images in and the same out)")
 
 
 def model_channels(model) -> int:
@@ -160,13 +176,14 @@ def side_by_side_image(before: np.ndarray, after: np.ndarray) -> np.ndarray:
 
 def predict_files(model, plan: list[tuple[Path, Path]],
                   progress: Callable[[Iterable], Iterable] = iter, tile: int | None = DEFAULT_TILE,
-                  overlap: int = DEFAULT_OVERLAP, side_by_side: bool = False) -> PredictSummary:
+                  overlap: int = DEFAULT_OVERLAP, side_by_side: bool = False,
+                  max_megapixels: float | None = None) -> PredictSummary:
     """Restore each planned file; an unreadable one is skipped and reported, the batch goes on."""
     summary = PredictSummary()
     noted = set()
     for src, dst in progress(plan):
         try:
-            image = read_image(src)
+            image = read_image(src, max_megapixels)
         except DataError as exc:
             summary.failed.append((src, str(exc)))
             continue

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from deblur import __version__
+from deblur.checkpoints import StopRequest
 from deblur.config import RunConfig, as_size, dump, from_dict, read_yaml
 from deblur.errors import ConfigError, DeblurError
 from deblur.imageio import atomic_write_text
@@ -136,18 +137,20 @@ def check_model_fits(model, cfg: RunConfig, size: tuple[int, int] | None, multip
                           f"{cfg.model.type} with these settings")
 
 
-def callbacks(cfg: RunConfig, paths: RunPaths, resume: bool) -> list[Any]:
+def callbacks(cfg: RunConfig, paths: RunPaths, resume: bool, stop: StopRequest) -> list[Any]:
     import keras
+
+    from deblur.checkpoints import AtomicCheckpoint, StopAtSafePoint
 
     t = cfg.train
     monitor = t.checkpoint_monitor
     previous_best = best_so_far(paths.history, monitor) if resume else None
     cbs: list[Any] = [
-        keras.callbacks.BackupAndRestore(str(paths.backup), delete_checkpoint=False),
+        # Two training states are kept, so a kill during the backup write falls back to the one before.
+        keras.callbacks.BackupAndRestore(str(paths.backup), delete_checkpoint=False, double_checkpoint=True),
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.ModelCheckpoint(str(paths.best), monitor=monitor, mode=_mode(monitor), save_best_only=True,
-                                        initial_value_threshold=previous_best),
-        keras.callbacks.ModelCheckpoint(str(paths.last)),
+        AtomicCheckpoint(paths.best, monitor=monitor, mode=_mode(monitor), best_only=True, initial=previous_best),
+        AtomicCheckpoint(paths.last),
     ]
     if t.reduce_lr.enabled:
         r = t.reduce_lr
@@ -159,6 +162,7 @@ def callbacks(cfg: RunConfig, paths: RunPaths, resume: bool) -> list[Any]:
                                                  restore_best_weights=e.restore_best_weights, verbose=1))
     cbs.append(_LearningRateLogger())
     cbs.append(keras.callbacks.CSVLogger(str(paths.history), append=resume))
+    cbs.append(StopAtSafePoint(stop))  # last: an epoch's files are all written before it may stop
     return cbs
 
 
@@ -221,13 +225,16 @@ def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
         save_config(cfg, paths, command or " ".join(sys.argv))
     verbose = 1 if sys.stdout.isatty() else 2
     echo(f"device: {describe_devices()}")
-    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs, shuffle=False,
-                        steps_per_epoch=cfg.train.steps_per_epoch, callbacks=callbacks(cfg, paths, resume),
-                        verbose=verbose)
+    stop = StopRequest()
+    with stop.on_interrupt():
+        history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs, shuffle=False,
+                            steps_per_epoch=cfg.train.steps_per_epoch, callbacks=callbacks(cfg, paths, resume, stop),
+                            verbose=verbose)
     losses = history.history.get("loss", [])
     if any(not math.isfinite(v) for v in losses):
-        raise DeblurError(f"training stopped: the loss became {losses[-1]} (NaN or infinite). Try a lower "
-                          f"train.learning_rate; the last good checkpoint is {paths.best}")
+        kept = f"the last good checkpoint is {paths.best}" if paths.best.exists() else "no checkpoint was good"
+        raise DeblurError(f"training stopped: the loss became {losses[-1]} (NaN or infinite); {kept}. Try a lower "
+                          "train.learning_rate, or loss: mae")
     if not paths.best.exists():  # e.g. resumed after the last epoch: keep a best.keras for eval
         model.save(paths.best)
     return {"epochs_run": len(losses), "history": history.history}
