@@ -202,3 +202,35 @@ def test_shared_kaggle_subset_loads():
     sharp = splits.train.sharp[0]
     assert sharp.ndim == 3 and min(sharp.shape[:2]) > 100
     assert cv2.PSNR(sharp, splits.train.blurred[0]) < 25  # hand-held pairs: not pixel-aligned
+
+
+def test_more_broken_layouts_are_named(tmp_path: Path, kaggle_folder: Path, cifar_folder: Path, rng):
+    import shutil
+
+    shutil.rmtree(kaggle_folder / "defocused_blurred")
+    with pytest.raises(DataError, match=r"missing folder\(s\) defocused_blurred/"):
+        _load("kaggle_blur", kaggle_folder)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="no images found"):
+        _load("folder", empty)
+    mixed = tmp_path / "mixed"
+    for i in range(4):
+        write_png(mixed / f"{i}.png", smooth_image(rng, 20, 20))
+    (mixed / "notes.txt").write_text("not an image")
+    (mixed / ".DS_Store").write_bytes(b"\0\0")
+    splits = _load("folder", mixed)
+    assert sum(len(s) for s in (splits.train, splits.val, splits.test)) == 4  # other files are ignored
+    batch = cifar_folder / "data_batch_2"
+    batch.write_bytes(batch.read_bytes()[:100])
+    with pytest.raises(DataError, match="data_batch_2: not a CIFAR-10 batch"):
+        _load("cifar10", cifar_folder)
+
+
+def test_paths_are_never_given_to_a_shell(tmp_path: Path, rng):
+    odd = tmp_path / "a;touch pwned $(touch pwned2) `touch pwned3`"
+    for i in range(4):
+        write_png(odd / f"{i}.png", smooth_image(rng, 20, 20))
+    assert sum(len(s) for s in (_load("folder", odd).train, _load("folder", odd).test)) >= 3
+    assert not any(p.name.startswith("pwned") for p in tmp_path.iterdir())
+    assert not any(Path.cwd().glob("pwned*"))
