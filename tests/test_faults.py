@@ -121,3 +121,29 @@ def test_checkpoints_are_written_atomically(tmp_path: Path, monkeypatch, fail_at
         checkpoints.atomic_save(model, path)
     assert path.read_bytes() == b"previous good checkpoint"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.keras"]
+
+
+def test_reports_and_images_are_written_atomically(tmp_path: Path, monkeypatch):
+    from deblur import imageio
+
+    target = tmp_path / "metrics.json"
+    target.write_text("old report")
+
+    class Exploding:
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, data):
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the write
+
+    monkeypatch.setattr(imageio.os, "fdopen", Exploding)
+    with pytest.raises(KeyboardInterrupt):
+        imageio.atomic_write_text(target, "new report")
+    assert target.read_text() == "old report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
