@@ -129,6 +129,21 @@ def test_train_eval_predict_end_to_end(tmp_path: Path, tiny_config: Path, rng):
     assert epochs == [0, 1, 2]
 
 
+def test_nafnet_with_charbonnier_and_cosine_schedule_trains(tmp_path: Path, tiny_config: Path):
+    run = tmp_path / "naf"
+    result = invoke("train", "-c", tiny_config, "--run-dir", run, "--no-eval", "--set",
+                    "model={type: nafnet, width: 4, enc_blocks: [1, 1], middle_blocks: 1, dec_blocks: [1, 1]}",
+                    "--set", "train.loss=charbonnier", "--set", "train.lr_schedule=cosine",
+                    "--set", "train.warmup_epochs=1", "--set", "train.epochs=3")
+    assert result.exit_code == 0, result.output
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["train"]["reduce_lr"]["enabled"] is False  # the schedule owns the learning rate
+    with open(run / "history.csv") as f:
+        rates = [float(r["learning_rate"]) for r in csv.DictReader(f)]
+    assert rates[0] == pytest.approx(0.003, rel=0.01) and rates[-1] < rates[1] < rates[0]
+    assert "Traceback" not in result.output
+
+
 def test_predict_skips_unreadable_images_and_says_so(tmp_path: Path, rng):
     import keras
 

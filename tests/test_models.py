@@ -8,6 +8,7 @@ from deblur.models import MODELS, fixed_input_size, required_multiple
 from deblur.predict import load_model, restore_batch
 
 TINY = {
+    "nafnet": {"width": 4, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]},
     "unet": {"depth": 2, "base_filters": 4},
     "conv_ae": {"filters": [8, 4], "latent_filters": 2},
     "dense_ae": {"input_size": [16, 16], "filters": [4, 8], "latent_dim": 8},

@@ -359,15 +359,27 @@ def models(
         typer.echo("built-in sample photos (from scikit-image): " + ", ".join(sorted(PHOTOS)))
         return
     _quiet_tensorflow()
-    from deblur.data.sources import SOURCES
-    from deblur.models import MODELS
+    import numpy as np
 
-    typer.echo("models (parameters for 3-channel images, default settings):")
+    from deblur.data.sources import SOURCES
+    from deblur.models import MODELS, fixed_input_size
+
+    typer.echo("models (3-channel images, default settings; CPU/GPU time per megapixel measured now, "
+               "median of 3 after a warm-up, 256x256 or the model's fixed size):")
     for name in MODELS:
         builder = MODELS.get(name)
-        params = builder(channels=3).count_params()
+        model = builder(channels=3)
+        size = fixed_input_size(model) or (256, 256)
+        x = np.random.default_rng(0).random((1, *size, 3)).astype("float32")
+        model(x, training=False)
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            model(x, training=False)
+            times.append(time.perf_counter() - start)
+        ms_per_mp = 1000 * sorted(times)[1] / (size[0] * size[1] / 1e6)
         doc = (sys.modules[builder.__module__].__doc__ or "").strip().splitlines()[0]
-        typer.echo(f"  {name:<10}{params:>12,}  {doc}")
+        typer.echo(f"  {name:<10}{model.count_params():>12,} params {ms_per_mp:>8.0f} ms/MP  {doc}")
     typer.echo("data sources:")
     for name in SOURCES:
         typer.echo(f"  {name:<14}{SOURCES.get(name).summary}")

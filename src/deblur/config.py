@@ -81,6 +81,11 @@ class TrainConfig:
     loss: str = "mse"
     optimizer: Literal["adam", "adamw"] = "adam"
     learning_rate: float = 1e-3
+    # constant: the learning rate above, lowered by reduce_lr on plateaus; cosine: linear warm-up over
+    # warmup_epochs, then cosine decay to min_lr (reduce_lr is then off: the two would fight).
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    warmup_epochs: float = 0.0
+    min_lr: float = 1e-6
     weight_decay: float = 0.0
     epochs: int = 50
     steps_per_epoch: int | None = None
@@ -306,6 +311,13 @@ def _check_ranges(cfg: RunConfig) -> None:
     _positive(t.steps_per_epoch, "train.steps_per_epoch")
     _positive(t.learning_rate, "train.learning_rate")
     _positive(t.weight_decay, "train.weight_decay", allow_zero=True)
+    _positive(t.warmup_epochs, "train.warmup_epochs", allow_zero=True)
+    _positive(t.min_lr, "train.min_lr")
+    if t.lr_schedule == "cosine":
+        if t.warmup_epochs >= t.epochs:
+            raise ConfigError(f"train.warmup_epochs: must be fewer than train.epochs ({t.epochs}), "
+                              f"got {t.warmup_epochs}")
+        t.reduce_lr.enabled = False
     if not 0 < t.reduce_lr.factor < 1:
         raise ConfigError(f"train.reduce_lr.factor: must be between 0 and 1, got {t.reduce_lr.factor}")
     _positive(t.reduce_lr.patience, "train.reduce_lr.patience", allow_zero=True)

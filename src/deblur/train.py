@@ -186,13 +186,19 @@ def describe_devices() -> str:
     return f"{len(gpus)} GPU(s)" if gpus else "CPU (no GPU found)"
 
 
-def make_optimizer(cfg: RunConfig):
+def make_optimizer(cfg: RunConfig, steps_per_epoch: int):
     import keras
 
+    from deblur.schedules import WarmupCosine
+
     t = cfg.train
+    rate = t.learning_rate
+    if t.lr_schedule == "cosine":
+        rate = WarmupCosine(t.learning_rate, total_steps=t.epochs * steps_per_epoch,
+                            warmup_steps=round(t.warmup_epochs * steps_per_epoch), floor=t.min_lr)
     if t.optimizer == "adamw":
-        return keras.optimizers.AdamW(learning_rate=t.learning_rate, weight_decay=t.weight_decay)
-    return keras.optimizers.Adam(learning_rate=t.learning_rate)
+        return keras.optimizers.AdamW(learning_rate=rate, weight_decay=t.weight_decay)
+    return keras.optimizers.Adam(learning_rate=rate)
 
 
 def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
@@ -217,9 +223,10 @@ def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
     val_size = as_size(cfg.data.eval_crop, "data.eval_crop") or splits.val.uniform_size
     check_model_fits(model, cfg, size, multiple, val_size)
     echo(f"model: {cfg.model.type} with {model.count_params():,} parameters")
-    model.compile(optimizer=make_optimizer(cfg), loss=LOSSES.get(cfg.train.loss)(),
-                  metrics=[keras_psnr, keras_ssim])
     train_ds = train_dataset(splits.train, cfg.data, cfg.seed, splits.paired, cfg.train.steps_per_epoch)
+    steps = cfg.train.steps_per_epoch or int(train_ds.cardinality())
+    model.compile(optimizer=make_optimizer(cfg, max(1, steps)), loss=LOSSES.get(cfg.train.loss)(),
+                  metrics=[keras_psnr, keras_ssim])
     val_ds = fit_pairs(eval_dataset(splits.val, cfg.data, cfg.seed, "val", splits.paired), multiple)
     if not resume:
         save_config(cfg, paths, command or " ".join(sys.argv))

@@ -17,8 +17,9 @@ from deblur.models.registry import MODELS
 
 @MODELS.register("conv_ae")
 def build(channels: int, *, filters: Sequence[int] = (64, 32, 16), latent_filters: int = 8,
-          kernel_size: int = 2, activation: str | None = None,
-          output_activation: str = "sigmoid") -> keras.Model:
+          kernel_size: int = 2, activation: str | None = None, output_activation: str = "sigmoid",
+          residual: bool = False) -> keras.Model:
+    """residual: predict a correction added to the input instead of the image (not in the article)."""
     inputs = keras.Input(shape=(None, None, channels), name="blurred")
     x = inputs
     for i, f in enumerate(filters):
@@ -26,5 +27,10 @@ def build(channels: int, *, filters: Sequence[int] = (64, 32, 16), latent_filter
     x = layers.Conv2D(latent_filters, kernel_size, padding="same", activation=activation, name="latent")(x)
     for i, f in enumerate(reversed(filters)):
         x = layers.Conv2DTranspose(f, kernel_size, padding="same", activation=activation, name=f"dec{i}")(x)
-    outputs = layers.Conv2DTranspose(channels, 1, padding="same", activation=output_activation, name="restored")(x)
+    if residual:
+        correction = layers.Conv2DTranspose(channels, 1, padding="same", name="correction")(x)
+        outputs = layers.Add(name="restored")([inputs, correction])
+    else:
+        outputs = layers.Conv2DTranspose(channels, 1, padding="same", activation=output_activation,
+                                         name="restored")(x)
     return keras.Model(inputs, outputs, name="conv_ae")
