@@ -313,11 +313,9 @@ def _check_ranges(cfg: RunConfig) -> None:
     _positive(t.weight_decay, "train.weight_decay", allow_zero=True)
     _positive(t.warmup_epochs, "train.warmup_epochs", allow_zero=True)
     _positive(t.min_lr, "train.min_lr")
-    if t.lr_schedule == "cosine":
-        if t.warmup_epochs >= t.epochs:
-            raise ConfigError(f"train.warmup_epochs: must be fewer than train.epochs ({t.epochs}), "
-                              f"got {t.warmup_epochs}")
-        t.reduce_lr.enabled = False
+    if t.lr_schedule == "cosine" and t.warmup_epochs >= t.epochs:
+        raise ConfigError(f"train.warmup_epochs: must be fewer than train.epochs ({t.epochs}), "
+                          f"got {t.warmup_epochs}")
     if not 0 < t.reduce_lr.factor < 1:
         raise ConfigError(f"train.reduce_lr.factor: must be between 0 and 1, got {t.reduce_lr.factor}")
     _positive(t.reduce_lr.patience, "train.reduce_lr.patience", allow_zero=True)
@@ -344,6 +342,8 @@ def _resolve_components(cfg: RunConfig) -> None:
     loader.check_path(cfg.data.path)
     cfg.data.degradation = resolve_degradations(cfg.data.degradation)
     LOSSES.get(cfg.train.loss, "train.loss")
+    if cfg.train.lr_schedule == "cosine":
+        cfg.train.reduce_lr.enabled = False  # the schedule owns the learning rate; the saved config says so
     monitors = {"val_loss", "val_psnr", "val_ssim", "loss"}
     for key, value in (("train.checkpoint_monitor", cfg.train.checkpoint_monitor),
                        ("train.reduce_lr.monitor", cfg.train.reduce_lr.monitor),
