@@ -156,13 +156,13 @@ def _report(result: Any, output: Path, overwrite: bool) -> None:
 
 
 def _evaluate_and_report(checkpoint: Path, cfg: Any, split: str, output: Path, overwrite: bool,
-                         baselines: str = "identity,wiener", options: Any = None) -> None:
-    from deblur.evaluate import evaluate
+                         baselines: str | None = None, options: Any = None) -> None:
+    from deblur.evaluate import DEFAULT_BASELINES, evaluate
     from deblur.predict import load_model
 
     model = load_model(checkpoint)
     history = checkpoint.parent / "history.csv"
-    result = evaluate(model, cfg, split, baselines=baselines, options=options,
+    result = evaluate(model, cfg, split, baselines=baselines or DEFAULT_BASELINES, options=options,
                       progress=_progress(f"scoring {split}", "batch"), checkpoint=str(checkpoint),
                       history=history if history.is_file() else None)
     _report(result, output, overwrite)
@@ -182,9 +182,10 @@ def _run_config(checkpoint: Path, config: Path | None, overrides: list[str], spl
                       "or --pairs / --data for a folder of real pairs")
 
 
-BaselinesOption = Annotated[str, typer.Option(
+BaselinesOption = Annotated[str | None, typer.Option(
     help="Comma list of classical methods to score beside the model: identity (the blurred input, always shown), "
-         "wiener and richardson_lucy (non-blind: given the true kernel; tuned on validation images), unsharp (blind).")]
+         "wiener and richardson_lucy (non-blind: given the true kernel; tuned on validation images), unsharp (blind). "
+         "[default: identity,wiener; identity,unsharp for real pairs]")]
 SplitOption = Annotated[str, typer.Option(help="Which split to score: test or val.")]
 ReportOverwriteOption = Annotated[bool, typer.Option(help="Replace reports that already exist.")]
 YOption = Annotated[bool, typer.Option("--y-channel", help="Score BT.601 luma instead of RGB.")]
@@ -202,7 +203,7 @@ def eval_(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Folder for metrics.json, per_image.csv, "
                                                 "gallery.png, curves.png [default: beside the checkpoint].")] = None,
     overwrite: ReportOverwriteOption = False,
-    baselines: BaselinesOption = "identity,wiener",
+    baselines: BaselinesOption = None,
     y_channel: YOption = False,
     crop_border: CropOption = 0,
     pairs: Annotated[tuple[Path, Path] | None, typer.Option(metavar="BLUR_DIR SHARP_DIR", help="Score on two folders "
@@ -214,7 +215,7 @@ def eval_(
 ) -> None:
     """Score a checkpoint (PSNR, SSIM, MSE) beside the blurred input and classical baselines."""
     _quiet_tensorflow()
-    from deblur.evaluate import MetricOptions, evaluate_pairs
+    from deblur.evaluate import PAIRS_BASELINES, MetricOptions, evaluate_pairs
     from deblur.predict import load_model
 
     if split not in ("test", "val"):
@@ -232,8 +233,8 @@ def eval_(
         images, description = (load_dirs(*pairs), f"pairs ({pairs[0]} + {pairs[1]})") if pairs else load_all(data)
         folder = (pairs[0] if pairs else data).name
         default_out = checkpoint.parent / f"eval-pairs-{folder}{'-aligned' if align else ''}"
-        unsharp_default = "identity,unsharp" if baselines == "identity,wiener" else baselines
-        result = evaluate_pairs(load_model(checkpoint), images, description, align=align, baselines=unsharp_default,
+        result = evaluate_pairs(load_model(checkpoint), images, description, align=align,
+                                baselines=baselines or PAIRS_BASELINES,
                                 options=options, progress=_progress("scoring pairs", "pair"),
                                 checkpoint=str(checkpoint))
         _report(result, output or default_out, overwrite)
@@ -257,13 +258,13 @@ def compare(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write metrics.json and "
                                                 "per_image.csv here.")] = None,
     overwrite: ReportOverwriteOption = False,
-    baselines: BaselinesOption = "identity,wiener",
+    baselines: BaselinesOption = None,
     y_channel: YOption = False,
     crop_border: CropOption = 0,
 ) -> None:
     """Score several runs on the same test set with the same seed, in one table."""
     _quiet_tensorflow()
-    from deblur.evaluate import MetricOptions, evaluate, write_reports
+    from deblur.evaluate import DEFAULT_BASELINES, MetricOptions, evaluate
     from deblur.predict import load_model
 
     checkpoints = [r / "best.keras" if r.is_dir() else r for r in runs]
@@ -275,13 +276,13 @@ def compare(
         labels = [str(c) for c in checkpoints]
     cfg, _ = _run_config(checkpoints[0], config, set_ or [], split)
     models = {label: load_model(c) for label, c in zip(labels, checkpoints, strict=True)}
-    result = evaluate(models, cfg, split, baselines=baselines,
+    result = evaluate(models, cfg, split, baselines=baselines or DEFAULT_BASELINES,
                       options=MetricOptions(y_channel=y_channel, crop_border=crop_border),
                       progress=_progress(f"scoring {split}", "batch"), gallery=False)
-    typer.echo(result.table())
-    if output is not None:
-        written = write_reports(result, output, overwrite)
-        typer.echo("reports: " + ", ".join(str(p) for p in written))
+    if output is None:
+        typer.echo(result.table())
+    else:
+        _report(result, output, overwrite)
 
 
 @app.command()

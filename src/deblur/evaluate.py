@@ -31,6 +31,8 @@ from deblur.imageio import atomic_write_bytes, atomic_write_text, encode_png
 from deblur.metrics import PSNR_CAP_DB, psnr, score_image, summarize
 
 TUNE_ITEMS = 48  # validation items used to tune each baseline's parameter
+DEFAULT_BASELINES = "identity,wiener"  # synthetic blur: the true kernel is known
+PAIRS_BASELINES = "identity,unsharp"  # real blur: no kernel, so only blind methods can run
 PAIRS_SEED = 0
 
 METRIC_CARD = {
@@ -79,6 +81,14 @@ class _Job:
     baselines: dict[str, Any] = field(default_factory=dict)  # name -> tuned setting
     options: MetricOptions = field(default_factory=MetricOptions)
     align: bool = False
+
+    def __post_init__(self) -> None:
+        # One (kind, label) per degradation variant, computed once rather than for every scored item.
+        self.variant_labels = [(s["kind"], describe(s)) for s in self.specs]
+
+    def label(self, variant: int) -> tuple[str, str]:
+        """(kind, description) of a variant's degradation; real pairs have no synthetic one."""
+        return ("real", "real") if self.paired else self.variant_labels[variant]
 
 
 def restore_items(model, blurred: np.ndarray) -> np.ndarray:
@@ -148,9 +158,8 @@ def _score(job: _Job, progress: Callable[[Iterable], Iterable] | None) -> tuple[
             outputs = {"input": blurred, **{label: restored[label][k] for label in job.models}}
             for b, setting in job.baselines.items():
                 outputs[b] = bl.apply(b, blurred, kernel(info["variant"], info["params"]), setting)
-            row: dict[str, Any] = {"image": name, "tile": info["tile"], "kind": "real" if job.paired else
-                                   job.specs[info["variant"]]["kind"],
-                                   "degradation": "real" if job.paired else describe(job.specs[info["variant"]]),
+            kind, description = job.label(info["variant"])
+            row: dict[str, Any] = {"image": name, "tile": info["tile"], "kind": kind, "degradation": description,
                                    **info["params"]}
             if job.align:
                 found = estimate(blurred, sharp)
@@ -256,8 +265,7 @@ def _gallery(job: _Job, rows: list[dict[str, Any]], labels: dict[str, str]) -> n
     found: dict[str, tuple] = {}
     for batch in job.batches():
         for k, info in _items(batch):
-            deg = "real" if job.paired else describe(job.specs[info["variant"]])
-            key = (job.names[info["index"]], info["tile"], deg)
+            key = (job.names[info["index"]], info["tile"], job.label(info["variant"])[1])
             if key in wanted:
                 blurred, sharp = batch["blurred"][k], batch["sharp"][k]
                 restored = restore_items(job.models[model_label], blurred[None])[0]
@@ -298,7 +306,7 @@ def _model_labels(models: dict[str, Any], cfg_type: str | None) -> dict[str, str
     return labels
 
 
-def evaluate(models: dict[str, Any] | Any, cfg: RunConfig, split: str = "test", *, baselines: str = "identity,wiener",
+def evaluate(models: dict[str, Any] | Any, cfg: RunConfig, split: str = "test", *, baselines: str = DEFAULT_BASELINES,
              options: MetricOptions | None = None, progress: Callable[[Iterable], Iterable] | None = None,
              checkpoint: str | None = None, gallery: bool = True, history: Path | None = None) -> Evaluation:
     """Score one model (or several, by label) and the baselines on `split` of the dataset `cfg` names."""
@@ -334,7 +342,7 @@ def evaluate(models: dict[str, Any] | Any, cfg: RunConfig, split: str = "test", 
 
 
 def evaluate_pairs(models: dict[str, Any] | Any, images: ImageSet, description: str, *, align: bool = False,
-                   baselines: str = "identity,unsharp", options: MetricOptions | None = None,
+                   baselines: str = PAIRS_BASELINES, options: MetricOptions | None = None,
                    progress: Callable[[Iterable], Iterable] | None = None, checkpoint: str | None = None,
                    gallery: bool = True) -> Evaluation:
     """Score on a folder of real (blurred, sharp) pairs, whole images, optionally registered first."""
@@ -351,7 +359,7 @@ def evaluate_pairs(models: dict[str, Any] | Any, images: ImageSet, description: 
                options=options or MetricOptions(), align=align)
     if names:
         notes.append("blind baselines use the middle of their parameter grid: a pairs folder has no validation split")
-        job.baselines = {n: bl.BASELINES.get(n).grid[len(bl.BASELINES.get(n).grid) // 2] for n in names}
+        job.baselines = tune_baselines(names, None, job)
     protocol = {"dataset": description, "source": "pairs", "split": "all pairs", "degradation": "real blurred twins",
                 "seed": None, "eval_crop": None, "resize": None, "images": len(images), "checkpoint": checkpoint,
                 "aligned": align}

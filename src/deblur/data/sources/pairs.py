@@ -87,11 +87,11 @@ def load_all(root: Path) -> tuple[ImageSet, str]:
     """Every pair under a pairs folder or a Kaggle blur-dataset folder, for scoring without a config."""
     from deblur.data.sources import kaggle_blur
 
-    if (root / "sharp").is_dir() and any((root / f).is_dir() for f in ("motion_blurred", "defocused_blurred")):
-        splits = kaggle_blur.load(str(root), seed=0, val_split=0.0, test_split=0.0,
-                                  blur="both" if (root / "motion_blurred").is_dir() and
-                                  (root / "defocused_blurred").is_dir() else
-                                  ("motion" if (root / "motion_blurred").is_dir() else "defocus"))
+    kinds = [kind for kind, folder in (("motion", "motion_blurred"), ("defocus", "defocused_blurred"))
+             if (root / folder).is_dir()]
+    if (root / "sharp").is_dir() and kinds:
+        blur = "both" if len(kinds) == 2 else kinds[0]
+        splits = kaggle_blur.load(str(root), seed=0, val_split=0.0, test_split=0.0, blur=blur)
         return splits.train, f"Kaggle blur layout ({root})"
     pairs, names, _ = _collect(resolve_path(str(root), "pairs folder"))
     return pair_set(pairs, names), f"pairs ({root})"
