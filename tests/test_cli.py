@@ -252,3 +252,57 @@ def test_checkpoints_with_code_or_of_the_wrong_kind_are_refused(tmp_path: Path, 
         line = _one_error_line(invoke("predict", tmp_path / "a.png", "-c", tmp_path / f"{name}.keras",
                                       "-o", tmp_path / "o"))
         assert expected in line, line
+
+
+def test_time_limit_stops_at_an_epoch_end_and_holds_across_resume(tmp_path: Path, tiny_config: Path):
+    run = tmp_path / "timed"
+    result = invoke("train", "-c", tiny_config, "--run-dir", run, "--no-eval", "--set", "train.epochs=4",
+                    "--set", "train.time_limit_minutes=0.0001")
+    assert result.exit_code == 0, result.output
+    assert "time limit" in result.output
+    with open(run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1 and float(rows[0]["train_seconds"]) > 0
+    assert (run / "best.keras").is_file()
+    again = invoke("train", "--run-dir", run, "--resume", "--no-eval")
+    assert again.exit_code == 0, again.output
+    assert "already used" in again.output
+    with open(run / "history.csv") as f:
+        assert len(list(csv.DictReader(f))) == 1
+    assert "train.time_limit_minutes: must be greater than 0" in _one_error_line(
+        invoke("train", "-c", tiny_config, "--set", "train.time_limit_minutes=0", "--run-dir", tmp_path / "x"))
+
+
+def test_init_from_starts_from_a_checkpoints_weights(tmp_path: Path, tiny_config: Path):
+    import keras
+
+    first = tmp_path / "first"
+    assert invoke("train", "-c", tiny_config, "--run-dir", first, "--no-eval", "--set", "train.epochs=1").exit_code == 0
+    tuned = tmp_path / "tuned"
+    result = invoke("train", "-c", tiny_config, "--run-dir", tuned, "--no-eval", "--set", "train.epochs=1",
+                    "--set", f"train.init_from={first / 'best.keras'}", "--set", "train.learning_rate=1e-12")
+    assert result.exit_code == 0, result.output
+    a = keras.saving.load_model(first / "best.keras", compile=False)
+    b = keras.saving.load_model(tuned / "last.keras", compile=False)
+    for x, y in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_allclose(x, y, atol=1e-6)  # a negligible learning rate: the weights stayed
+    line = _one_error_line(invoke("train", "-c", tiny_config, "--run-dir", tmp_path / "bad", "--set",
+                                  f"train.init_from={first / 'best.keras'}", "--set", "model.base_filters=8"))
+    assert "train.init_from" in line and "different model" in line
+
+
+def test_predict_without_checkpoint_uses_the_built_in_model(tmp_path: Path, rng, monkeypatch):
+    image = smooth_image(rng, 40, 56)
+    write_png(tmp_path / "in.png", image)
+    monkeypatch.chdir(tmp_path)
+    result = invoke("predict", tmp_path / "in.png")
+    assert result.exit_code == 0, result.output
+    assert "built-in default model" in result.output
+    restored = cv2.imread(str(tmp_path / "restored" / "in.png"))
+    assert restored is not None and restored.shape == image.shape
+
+    import deblur.pretrained
+
+    monkeypatch.setattr(deblur.pretrained, "DEFAULT_NAME", "missing.keras")
+    line = _one_error_line(invoke("predict", tmp_path / "in.png", "--output", tmp_path / "other"))
+    assert "no built-in model" in line and "--checkpoint" in line

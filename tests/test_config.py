@@ -80,3 +80,11 @@ def test_shipped_configs_are_valid():
                                          "fashion_mnist_conv_ae", "cifar10_unet"}
     for path in configs:
         load(path)
+
+
+def test_exponent_numbers_are_numbers_as_in_yaml_1_2(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  learning_rate: 1e-4\n  min_lr: 5E-7\n")
+    cfg = load(path, ["train.weight_decay=1e-5"])
+    assert (cfg.train.learning_rate, cfg.train.min_lr, cfg.train.weight_decay) == (1e-4, 5e-7, 1e-5)
+    assert load(None, ["name=1e3x"]).name == "1e3x"  # only whole numbers, not words that start like one

@@ -92,3 +92,22 @@ def test_every_format_round_trips_with_its_layout(ext, kind, tmp_path: Path, tra
         np.testing.assert_array_equal(out[:, :, 3], 200)
     if kind.endswith("16"):
         assert len(np.unique(out)) > 256  # 16-bit precision kept, not 8-bit values scaled up
+
+
+def test_models_run_on_images_of_another_channel_count(fmnist_folder, rng):
+    """An untrained NAFNet returns its input, so any channel adaptation must give the input back."""
+    from deblur.config import from_dict
+    from deblur.evaluate import evaluate
+    from deblur.models import MODELS
+    from deblur.predict import across_channels, restore_batch
+
+    tiny = {"width": 4, "enc_blocks": [1], "middle_blocks": 1, "dec_blocks": [1]}
+    rgb, gray = MODELS.get("nafnet")(3, **tiny), MODELS.get("nafnet")(1, **tiny)
+    g = rng.random((2, 8, 8, 1)).astype(np.float32)
+    c = rng.random((2, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(across_channels(rgb, g, lambda x: restore_batch(rgb, x)), g, atol=1e-6)
+    np.testing.assert_allclose(across_channels(gray, c, lambda x: restore_batch(gray, x)), c, atol=1e-6)
+    cfg = from_dict({"data": {"source": "fashion_mnist", "path": str(fmnist_folder), "val_split": 0.2,
+                              "degradation": {"kind": "gaussian", "ksize": 3, "sigma": 0}}})
+    result = evaluate({"rgb": rgb}, cfg, baselines="identity", gallery=False)
+    assert result.summary["gain"]["rgb"]["psnr"] == pytest.approx(0.0, abs=1e-6)

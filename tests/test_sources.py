@@ -1,4 +1,5 @@
 import gzip
+import re
 import struct
 from pathlib import Path
 
@@ -234,3 +235,43 @@ def test_paths_are_never_given_to_a_shell(tmp_path: Path, rng):
     assert sum(len(s) for s in (_load("folder", odd).train, _load("folder", odd).test)) >= 3
     assert not any(p.name.startswith("pwned") for p in tmp_path.iterdir())
     assert not any(Path.cwd().glob("pwned*"))
+
+
+
+def _combined(parts: list) -> object:
+    return from_dict({"data": {"source": "combined", "val_split": 0.2, "test_split": 0.2,
+                               "options": {"parts": parts}}})
+
+
+def test_combined_source_keeps_each_parts_split_and_drops_duplicate_sharp_shots(photo_folder: Path,
+                                                                                  kaggle_folder: Path):
+    cfg = _combined([{"source": "folder", "path": str(photo_folder)},
+                     {"source": "kaggle_blur", "path": str(kaggle_folder), "options": {"blur": "both"}}])
+    combined = load_splits(cfg.data, cfg.seed)
+    kaggle = SOURCES.get("kaggle_blur").load(str(kaggle_folder), seed=cfg.seed, val_split=0.2, test_split=0.2)
+    folder = SOURCES.get("folder").load(str(photo_folder), seed=cfg.seed, val_split=0.2, test_split=0.2)
+    assert not combined.paired and combined.train.blurred is None
+    for split in ("train", "val", "test"):
+        names = combined.get(split).names
+        folder_names = sorted(n for n in names if n.startswith("folder/"))
+        assert folder_names == sorted(f"folder/{n}" for n in folder.get(split).names)
+        # each Kaggle scene's sharp shot once, not once per blurred twin (motion and defocus)
+        scenes = sorted(n.split("/")[1].rsplit("_", 1)[0] for n in names if n.startswith("kaggle_blur/"))
+        assert scenes == sorted({n.rsplit("_", 1)[0] for n in kaggle.get(split).names})
+    assert len(combined.test) and len(combined.train) == 4 + 3  # 8 photos and 5 scenes, 60/20/20
+
+
+@pytest.mark.parametrize("parts, expected", [
+    ([], "list at least one source"),
+    ([{"path": "x"}], "parts[0]: expected a mapping"),
+    ([{"source": "samples", "colour": 1}], "parts[0].colour: unknown key"),
+    ([{"source": "sampels"}], "parts[0].source"),
+    ([{"source": "samples", "options": {"test_image": ["chelsea"]}}], "did you mean 'test_images'"),
+    ([{"source": "combined", "options": {"parts": []}}], "cannot contain another"),
+])
+def test_combined_source_errors_name_the_part(parts, expected):
+    from deblur.errors import DeblurError
+
+    cfg = _combined(parts)
+    with pytest.raises(DeblurError, match=re.escape(expected)):
+        load_splits(cfg.data, cfg.seed)

@@ -14,6 +14,7 @@ import math
 import os
 import signal
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,3 +95,30 @@ class AtomicCheckpoint(keras.callbacks.Callback):
                 return
             self.best = float(value)
         atomic_save(self.model, self.path)
+
+
+class TrainingClock(keras.callbacks.Callback):
+    """Log the cumulative training wall time (`train_seconds`) and enforce `train.time_limit_minutes`.
+
+    The total carries over a resume, so a benchmark's time budget means the same however often the
+    run was interrupted. The stop happens at an epoch end, after that epoch's checkpoints are written.
+    """
+
+    def __init__(self, already: float = 0.0, limit_minutes: float | None = None) -> None:
+        super().__init__()
+        self.already = already
+        self.limit = None if limit_minutes is None else 60.0 * limit_minutes
+        self.start = time.perf_counter()
+        self.stopped_by_limit = False
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        total = self.already + time.perf_counter() - self.start
+        if logs is not None:
+            logs["train_seconds"] = round(total, 1)
+        if self.limit is not None and total >= self.limit:
+            self.stopped_by_limit = True
+            self.model.stop_training = True
+            print(f"time limit: {total / 60:.1f} of {self.limit / 60:g} minutes used; stopping after epoch {epoch + 1}")

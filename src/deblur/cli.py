@@ -126,11 +126,16 @@ def train(
             run_dir = Path("runs") / cfgmod.load(config, overrides).name
         paths = trainmod.prepare_run_dir(run_dir, resume=True, overwrite=overwrite)
         cfg = trainmod.resume_config(paths, overrides)
+        if cfg.train.distribute == "multi_worker":
+            raise DeblurError("--resume is not supported for train.distribute=multi_worker yet: the workers "
+                              "other than the chief cannot restore the chief's backup; start the run again")
         typer.echo(f"resuming {paths.root} with its saved config")
     else:
         if config is None:
             raise DeblurError("--config is required (for example --config configs/quickstart.yaml)")
         cfg = cfgmod.load(config, overrides)
+        if cfg.train.distribute == "multi_worker":
+            run_dir, evaluate_after = _worker_run_dir(run_dir, cfg.name)
         paths = trainmod.new_run(cfg, run_dir, overwrite)
     from deblur.checkpoints import Interrupted
 
@@ -145,6 +150,20 @@ def train(
     typer.echo(f"trained {result['epochs_run']} epoch(s) in {minutes:.1f} min; checkpoints: {paths.best}, {paths.last}")
     if evaluate_after and cfg.train.evaluate_after:
         _evaluate_and_report(paths.best, cfg, "test", paths.root / "eval-test", overwrite=True)
+
+
+def _worker_run_dir(run_dir: Path | None, name: str) -> tuple[Path | None, bool]:
+    """Only the chief writes the run directory; other workers write to a scratch folder and skip the
+    final evaluation, so workers sharing a file system never write the same files."""
+    from deblur.distribute import is_chief
+
+    if is_chief():
+        return run_dir, True
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix=f"deblur-{name}-worker-")) / "run"
+    typer.echo(f"multi-worker: this is not the chief; its files go to {scratch}", err=True)
+    return scratch, False
 
 
 def _report(result: Any, output: Path, overwrite: bool) -> None:
@@ -289,8 +308,10 @@ def compare(
 @user_errors
 def predict(
     inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders to restore.")],
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", "-c", help="A .keras checkpoint.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the restored PNGs.")],
+    checkpoint: Annotated[Path | None, typer.Option(
+        "--checkpoint", "-c", help="A .keras checkpoint [default: the built-in general-purpose model, trained "
+                                   "for Gaussian, motion and defocus blur; see the README's model card].")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the restored PNGs.")] = Path("restored"),
     overwrite: Annotated[bool, typer.Option(help="Replace restored images that already exist.")] = False,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Also look in sub-folders.")] = False,
     tile: Annotated[int, typer.Option(help="Restore in tiles of this many pixels (bounded memory); "
@@ -308,6 +329,11 @@ def predict(
     if tile < 0 or overlap < 0 or (tile and overlap * 2 >= tile):
         raise DeblurError("--tile must be 0 or positive and more than twice --overlap")
     plan = plan_outputs(inputs, output, recursive=recursive, overwrite=overwrite, side_by_side=side_by_side)
+    if checkpoint is None:
+        from deblur.pretrained import default_checkpoint
+
+        checkpoint = default_checkpoint()
+        typer.echo("model: the built-in default model (pass --checkpoint to use your own)", err=True)
     model = load_model(checkpoint)
     summary = predict_files(model, plan, progress=_progress("restoring", "img"), tile=tile, overlap=overlap,
                             side_by_side=side_by_side, max_megapixels=max_megapixels)

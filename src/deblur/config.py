@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import inspect
 import math
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -89,6 +90,18 @@ class TrainConfig:
     weight_decay: float = 0.0
     epochs: int = 50
     steps_per_epoch: int | None = None
+    # A wall-clock budget: training stops at the first epoch end past it (resumed runs count the
+    # time already spent). Benchmarks state it as part of their protocol.
+    time_limit_minutes: float | None = None
+    # Fine-tuning: start from the weights of this .keras checkpoint (same model type and settings).
+    init_from: str | None = None
+    # Scaling out (see deblur.distribute): data.batch_size is per replica; the global batch is that
+    # times the replicas, and the learning rate is multiplied by the replicas unless switched off.
+    distribute: Literal["none", "mirrored", "multi_worker"] = "none"
+    devices: list[str] | None = None  # mirrored only, e.g. ["/gpu:0", "/gpu:1"]; default: every GPU
+    scale_learning_rate: bool = True
+    jit_compile: bool | Literal["auto"] = "auto"  # XLA: "auto" lets Keras decide (on where supported)
+    mixed_precision: Literal["none", "float16", "bfloat16"] = "none"
     checkpoint_monitor: str = "val_loss"
     reduce_lr: ReduceLRConfig = field(default_factory=ReduceLRConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
@@ -309,6 +322,9 @@ def _check_ranges(cfg: RunConfig) -> None:
         raise ConfigError("data.val_split + data.test_split: must leave images for training (sum < 1)")
     _positive(t.epochs, "train.epochs")
     _positive(t.steps_per_epoch, "train.steps_per_epoch")
+    _positive(t.time_limit_minutes, "train.time_limit_minutes")
+    if t.devices is not None and t.distribute != "mirrored":
+        raise ConfigError("train.devices: only used with train.distribute: mirrored")
     _positive(t.learning_rate, "train.learning_rate")
     _positive(t.weight_decay, "train.weight_decay", allow_zero=True)
     _positive(t.warmup_epochs, "train.warmup_epochs", allow_zero=True)
@@ -356,6 +372,24 @@ def _resolve_components(cfg: RunConfig) -> None:
 # Loading, overriding, saving
 
 
+class SafeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but reading `1e-4` as the number YAML 1.2 and JSON say it is.
+
+    YAML 1.1 needs a dot (`1.0e-4`), so PyYAML reads `learning_rate: 1e-4` as a string, which would
+    only earn the user an error for writing what every paper writes.
+    """
+
+
+SafeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                   |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                   |\.[0-9_]+(?:[eE][-+][0-9]+)?
+                   |[-+]?\.(?:inf|Inf|INF)
+                   |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
 def parse_overrides(items: Sequence[str]) -> list[tuple[list[str], Any]]:
     """Parse `a.b=value` strings; the value is read as YAML so `3`, `true`, `[1, 2]` keep their types."""
     parsed = []
@@ -367,7 +401,7 @@ def parse_overrides(items: Sequence[str]) -> list[tuple[list[str], Any]]:
         if not path:
             raise ConfigError(f"--set {item!r}: the key is empty")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
+            value = yaml.load(text, Loader=SafeLoader) if text.strip() else None
         except yaml.YAMLError:
             value = text
         parsed.append((path, value))
@@ -393,7 +427,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -93,11 +93,11 @@ class _Job:
 
 def restore_items(model, blurred: np.ndarray) -> np.ndarray:
     """Restore a batch; large single images go tile by tile so memory stays bounded."""
-    from deblur.predict import DEFAULT_TILE, restore_batch, restore_full
+    from deblur.predict import DEFAULT_TILE, across_channels, restore_batch, restore_full
 
     if blurred.shape[0] == 1 and blurred.shape[1] * blurred.shape[2] > DEFAULT_TILE**2:
-        return restore_full(model, blurred[0])[None]
-    return restore_batch(model, blurred)
+        return across_channels(model, blurred[0], lambda x: restore_full(model, x))[None]
+    return across_channels(model, blurred, lambda x: restore_batch(model, x))
 
 
 def _kernels(job: _Job) -> Callable[[int, dict[str, float]], np.ndarray | None]:

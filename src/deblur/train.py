@@ -8,6 +8,7 @@ continues from. It is never overwritten without `--overwrite`.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as _dt
 import math
 import platform
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from deblur import __version__
+from deblur import distribute as dist
 from deblur.checkpoints import StopRequest
 from deblur.config import RunConfig, as_size, dump, from_dict, read_yaml
 from deblur.errors import ConfigError, DeblurError
@@ -94,6 +96,18 @@ def save_config(cfg: RunConfig, paths: RunPaths, command: str) -> None:
     atomic_write_text(paths.config, dump(cfg))
 
 
+def seconds_so_far(history: Path) -> float:
+    """Training time already spent by earlier sessions of a resumed run (the last logged total)."""
+    if not history.is_file():
+        return 0.0
+    with history.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    try:
+        return float(rows[-1]["train_seconds"]) if rows else 0.0
+    except (KeyError, ValueError):
+        return 0.0
+
+
 def best_so_far(history: Path, monitor: str) -> float | None:
     """The best monitored value in an earlier history, so a resumed run keeps a better best.keras."""
     if not history.is_file():
@@ -140,7 +154,7 @@ def check_model_fits(model, cfg: RunConfig, size: tuple[int, int] | None, multip
 def callbacks(cfg: RunConfig, paths: RunPaths, resume: bool, stop: StopRequest) -> list[Any]:
     import keras
 
-    from deblur.checkpoints import AtomicCheckpoint, StopAtSafePoint
+    from deblur.checkpoints import AtomicCheckpoint, StopAtSafePoint, TrainingClock
 
     t = cfg.train
     monitor = t.checkpoint_monitor
@@ -161,6 +175,7 @@ def callbacks(cfg: RunConfig, paths: RunPaths, resume: bool, stop: StopRequest) 
         cbs.append(keras.callbacks.EarlyStopping(monitor=e.monitor, mode=_mode(e.monitor), patience=e.patience,
                                                  restore_best_weights=e.restore_best_weights, verbose=1))
     cbs.append(_LearningRateLogger())
+    cbs.append(TrainingClock(seconds_so_far(paths.history) if resume else 0.0, t.time_limit_minutes))
     cbs.append(keras.callbacks.CSVLogger(str(paths.history), append=resume))
     cbs.append(StopAtSafePoint(stop))  # last: an epoch's files are all written before it may stop
     return cbs
@@ -186,15 +201,30 @@ def describe_devices() -> str:
     return f"{len(gpus)} GPU(s)" if gpus else "CPU (no GPU found)"
 
 
-def make_optimizer(cfg: RunConfig, steps_per_epoch: int):
+def init_weights(model, path: Path) -> None:
+    """Copy a checkpoint's weights into `model`, refusing a checkpoint of another shape."""
+    from deblur.predict import load_model
+
+    source = load_model(path)
+    mine, theirs = [w.shape for w in model.weights], [w.shape for w in source.weights]
+    if mine != theirs:
+        raise ConfigError(f"train.init_from: {path} holds a different model ({source.name}, "
+                          f"{source.count_params():,} parameters) than model.* describes "
+                          f"({model.name}, {model.count_params():,} parameters)")
+    model.set_weights(source.get_weights())
+
+
+def make_optimizer(cfg: RunConfig, steps_per_epoch: int, replicas: int = 1):
+    """Adam(W), with the learning rate scaled linearly by the replicas (the global batch grows with them)."""
     import keras
 
     from deblur.schedules import WarmupCosine
 
     t = cfg.train
-    rate = t.learning_rate
+    base = t.learning_rate * (replicas if t.scale_learning_rate else 1)
+    rate = base
     if t.lr_schedule == "cosine":
-        rate = WarmupCosine(t.learning_rate, total_steps=t.epochs * steps_per_epoch,
+        rate = WarmupCosine(base, total_steps=t.epochs * steps_per_epoch,
                             warmup_steps=round(t.warmup_epochs * steps_per_epoch), floor=t.min_lr)
     if t.optimizer == "adamw":
         return keras.optimizers.AdamW(learning_rate=rate, weight_decay=t.weight_decay)
@@ -213,25 +243,47 @@ def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
     from deblur.models import required_multiple
 
     keras.utils.set_random_seed(cfg.seed)
+    dist.set_precision(cfg.train.mixed_precision)
+    strategy = dist.make_strategy(cfg.train)
+    n_replicas = dist.replicas(strategy)
     splits = load_splits(cfg.data, cfg.seed)
     echo(f"data: {splits.description}")
     if len(splits.val) == 0:
         raise ConfigError("data.val_split: the validation split is empty; training needs one to pick best.keras")
-    model = build_model(cfg, splits.channels)
+    with dist.scope(strategy):
+        model = build_model(cfg, splits.channels)
+        if cfg.train.mixed_precision != "none":
+            model = dist.float32_output(model)
+        if cfg.train.init_from and not resume:
+            init_weights(model, Path(cfg.train.init_from))
+            echo(f"initial weights: {cfg.train.init_from}")
     multiple = required_multiple(model)
     size = patch_size(cfg, splits.train.uniform_size)
     val_size = as_size(cfg.data.eval_crop, "data.eval_crop") or splits.val.uniform_size
     check_model_fits(model, cfg, size, multiple, val_size)
     echo(f"model: {cfg.model.type} with {model.count_params():,} parameters")
-    train_ds = train_dataset(splits.train, cfg.data, cfg.seed, splits.paired, cfg.train.steps_per_epoch)
+    # data.batch_size is per replica: the strategy splits each global batch between the replicas
+    data_cfg = dataclasses.replace(cfg.data, batch_size=cfg.data.batch_size * n_replicas)
+    if n_replicas > 1 or strategy is not None:
+        echo(f"distribute: {cfg.train.distribute}, {n_replicas} replica(s), global batch {data_cfg.batch_size}"
+             + (f", learning rate x{n_replicas}" if cfg.train.scale_learning_rate and n_replicas > 1 else ""))
+    train_ds = dist.shard_policy(
+        train_dataset(splits.train, data_cfg, cfg.seed, splits.paired, cfg.train.steps_per_epoch), strategy)
     steps = cfg.train.steps_per_epoch or int(train_ds.cardinality())
-    model.compile(optimizer=make_optimizer(cfg, max(1, steps)), loss=LOSSES.get(cfg.train.loss)(),
-                  metrics=[keras_psnr, keras_ssim])
-    val_ds = fit_pairs(eval_dataset(splits.val, cfg.data, cfg.seed, "val", splits.paired), multiple)
+    with dist.scope(strategy):
+        model.compile(optimizer=make_optimizer(cfg, max(1, steps), n_replicas), loss=LOSSES.get(cfg.train.loss)(),
+                      metrics=[keras_psnr, keras_ssim], jit_compile=cfg.train.jit_compile)
+    dist.keras_fixes(model, strategy)
+    val_ds = dist.shard_policy(
+        fit_pairs(eval_dataset(splits.val, cfg.data, cfg.seed, "val", splits.paired), multiple), strategy)
     if not resume:
         save_config(cfg, paths, command or " ".join(sys.argv))
     verbose = 1 if sys.stdout.isatty() else 2
     echo(f"device: {describe_devices()}")
+    limit = cfg.train.time_limit_minutes
+    if resume and limit is not None and seconds_so_far(paths.history) >= 60 * limit:
+        echo(f"time limit: the run already used its {limit:g} minutes; nothing more to train")
+        return {"epochs_run": 0, "history": {}}
     stop = StopRequest()
     with stop.on_interrupt():
         history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs, shuffle=False,

@@ -1,0 +1,163 @@
+"""Training on several devices or machines with tf.distribute, plus XLA and mixed-precision switches.
+
+`train.distribute` picks a strategy from a registry: `none`, `mirrored` (every local GPU, or the
+devices listed in `train.devices`) or `multi_worker` (machines described by `TF_CONFIG`). Gradient
+all-reduce, variable mirroring and dataset sharding are TensorFlow's own; deblur only chooses the
+strategy, sizes the global batch (`data.batch_size` per replica, times the replicas) and scales the
+learning rate linearly with it (`train.scale_learning_rate`).
+
+Keras 3's TensorFlow trainer has two bugs in distributed `fit`. Its symbolic build averages the
+first distributed *input batch* over the replicas just to learn its shapes, which fails when a
+last batch splits unevenly (keras-team/keras#19246) and, across workers, because it runs a
+collective op outside a function (keras-team/keras#20585). And with several workers it reduces
+scalar logs with `axis=0`. `keras_fixes` replaces just those two reductions: the first replica's
+batch for the shapes, and an `axis=None` mean for the logs, so every worker sees the same val_loss
+and takes the same early-stopping decision. Gradients go through the strategy unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from deblur.errors import ConfigError
+from deblur.registry import Registry
+
+STRATEGIES: Registry[Callable[[Any], Any]] = Registry("distribution strategy")
+
+
+@STRATEGIES.register("none")
+def _none(train_cfg: Any) -> None:
+    return None
+
+
+@STRATEGIES.register("mirrored")
+def _mirrored(train_cfg: Any) -> Any:
+    import tensorflow as tf
+
+    devices = train_cfg.devices or None
+    if devices:
+        def key(name: str) -> tuple[str, int]:
+            spec = tf.DeviceSpec.from_string(name if name.startswith("/") else f"/{name}")
+            return (spec.device_type or "").upper(), spec.device_index or 0
+
+        have = {key(d.name) for d in tf.config.list_logical_devices()}
+        missing = [d for d in devices if key(d) not in have]
+        if missing:
+            shown = ", ".join(sorted(d.name for d in tf.config.list_logical_devices()))
+            raise ConfigError(f"train.devices: {', '.join(missing)} not found; this machine has {shown}")
+    return tf.distribute.MirroredStrategy(devices=devices)
+
+
+@STRATEGIES.register("multi_worker")
+def _multi_worker(train_cfg: Any) -> Any:
+    import tensorflow as tf
+
+    cluster = tf_config()
+    if not cluster.get("cluster"):
+        raise ConfigError("train.distribute=multi_worker: set TF_CONFIG on every machine (cluster and task); "
+                          "see the README's 'Training on GPUs and clusters'")
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def tf_config() -> dict[str, Any]:
+    text = os.environ.get("TF_CONFIG", "")
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"TF_CONFIG: not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(value, dict):
+        raise ConfigError("TF_CONFIG: expected a JSON object with 'cluster' and 'task'")
+    return value
+
+
+def is_chief() -> bool:
+    """The worker that writes checkpoints and reports: the 'chief' task, else worker 0."""
+    task = tf_config().get("task") or {}
+    kind, index = task.get("type", "chief"), int(task.get("index", 0))
+    has_chief = "chief" in (tf_config().get("cluster") or {})
+    return kind == "chief" or (kind == "worker" and index == 0 and not has_chief)
+
+
+def make_strategy(train_cfg: Any) -> Any:
+    return STRATEGIES.get(train_cfg.distribute, "train.distribute")(train_cfg)
+
+
+def replicas(strategy: Any) -> int:
+    return 1 if strategy is None else int(strategy.num_replicas_in_sync)
+
+
+@contextlib.contextmanager
+def scope(strategy: Any) -> Iterator[None]:
+    if strategy is None:
+        yield
+    else:
+        with strategy.scope():
+            yield
+
+
+def shard_policy(dataset: Any, strategy: Any) -> Any:
+    """Shard by element across workers: the pipeline reads from memory, not from files."""
+    import tensorflow as tf
+
+    if strategy is None:
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def set_precision(policy: str) -> None:
+    """`mixed_float16` / `mixed_bfloat16` compute in half precision with float32 weights; losses stay float32."""
+    import keras
+
+    keras.mixed_precision.set_global_policy({"none": "float32", "float16": "mixed_float16",
+                                             "bfloat16": "mixed_bfloat16"}[policy])
+
+
+def float32_output(model: Any) -> Any:
+    """Under mixed precision, end the model in float32 so the loss and metrics are computed in float32."""
+    import keras
+
+    if model.outputs[0].dtype == "float32":
+        return model
+    out = keras.layers.Activation("linear", dtype="float32", name="float32_output")(model.outputs[0])
+    return keras.Model(model.inputs, out, name=model.name)
+
+
+def keras_fixes(model: Any, strategy: Any) -> None:
+    """Work around keras-team/keras#20585 and #19246 for this model; a no-op without a strategy."""
+    import tensorflow as tf
+
+    if strategy is None:
+        return
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    def local(x: Any) -> Any:
+        return strategy.experimental_local_results(x)[0] if isinstance(x, tf.distribute.DistributedValues) else x
+
+    def symbolic_build(self: Any, iterator: Any = None, data_batch: Any = None) -> None:
+        if iterator is not None:
+            for _, _, it in iterator:
+                data_batch = tree.map_structure(local, next(it))  # only its shapes and dtypes are used
+                break
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    model._maybe_symbolic_build = types.MethodType(symbolic_build, model)
+    original = getattr(tf_trainer, "_deblur_original_reduce", tf_trainer.reduce_per_replica)
+
+    def reduce_per_replica(values: Any, strat: Any, reduction: str) -> Any:
+        if tf_trainer._collective_all_reduce_multi_worker(strat) and reduction in ("auto", "mean"):
+            return tree.map_structure(lambda v: strat.reduce("MEAN", v, axis=None), values)
+        return original(values, strat, reduction)
+
+    tf_trainer._deblur_original_reduce = original
+    tf_trainer.reduce_per_replica = reduce_per_replica

@@ -1,0 +1,81 @@
+"""The benchmark scripts: their target checks and report plumbing, and a tiny end-to-end speed run."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _summary(model_pmm: float, model_ssim: float, bins: list[tuple[float, float]]) -> dict:
+    methods = {"input": {"psnr": 28.0, "ssim": 0.80, "mse": 0.006, "psnr_of_mean_mse": 22.0},
+               "wiener": {"psnr": 34.0, "ssim": 0.90, "mse": 0.002, "psnr_of_mean_mse": 26.7},
+               "best": {"psnr": 35.0, "ssim": model_ssim, "mse": 0.001, "psnr_of_mean_mse": model_pmm}}
+    return {"methods": methods, "breakdown": [{"group": f"sigma {i}-{i + 1}", "psnr": {"input": a, "best": b}}
+                                              for i, (a, b) in enumerate(bins)]}
+
+
+def test_targets_are_computed_from_the_numbers():
+    bench = _module("benchmark")
+    protocol = bench.Protocol("p", "t", bench.TRAININGS["cifar10_unet"], "x", ("best",), "r",
+                              targets=(("best", "ssim", 0.92), ("best", "gain_pmm_input", 6.0),
+                                       ("best", "gain_pmm_wiener", 1.0), ("best", "every_bin", 0.0),
+                                       ("absent", "ssim", 0.5)))
+    met = bench.check_targets(protocol, _summary(28.5, 0.93, [(40.0, 41.0), (30.0, 33.0)]))
+    assert [ok for _, ok, _ in met] == [True, True, True, True, False]
+    missed = bench.check_targets(protocol, _summary(27.0, 0.91, [(40.0, 39.5), (30.0, 33.0)]))
+    assert [ok for _, ok, _ in missed][:4] == [False, False, False, False]
+    assert missed[3][2] == "worst bin -0.50 dB"
+
+
+def test_speed_section_replaces_only_itself(tmp_path: Path):
+    speed = _module("bench_speed")
+    bench = _module("benchmark")
+    out = tmp_path / "BENCHMARKS.md"
+    out.write_text("# Benchmarks\n\n## cifar10-u03\n\ntable\n")
+    speed.replace_section(out, "## Speed\n\nfirst\n")
+    speed.replace_section(out, "## Speed\n\nsecond\n")
+    text = out.read_text()
+    assert "table" in text and "second" in text and "first" not in text and text.count("## Speed") == 1
+    assert bench.speed_section(out).strip() == "## Speed\n\nsecond".strip()
+
+
+def test_speed_benchmark_runs_end_to_end_on_tiny_data(tmp_path: Path, photo_folder: Path):
+    cfg = {"name": "speed", "seed": 1,
+           "data": {"source": "folder", "path": str(photo_folder), "resize": [16, 16], "batch_size": 4,
+                    "val_split": 0.25, "test_split": 0.25, "degradation": {"kind": "gaussian", "sigma": [0.5, 2]}},
+           "model": {"type": "unet", "depth": 2, "base_filters": 4, "residual": True}}
+    path = tmp_path / "speed.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "B.md"
+    proc = subprocess.run([sys.executable, "scripts/bench_speed.py", "--config", str(path), "--epochs", "2",
+                           "--repeats", "1", "--photo", "64", "96", "--output", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = out.read_text()
+    for row in ("| plain |", "| deblur |", "| pipeline only |", "| deblur + XLA |", "| deblur + bfloat16 |",
+                "| 96x64 tiled"):
+        assert row in text
+    result = json.loads((tmp_path / "BENCHMARKS_speed.json").read_text())
+    assert result["training"]["plain"]["epoch"]["n"] == 2
+    assert all(r["images_per_second"]["median"] > 0 for r in result["training"].values())
+
+
+@pytest.mark.parametrize("script", ["benchmark", "bench_speed"])
+def test_scripts_explain_themselves(script: str):
+    proc = subprocess.run([sys.executable, f"scripts/{script}.py", "--help"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and "usage" in proc.stdout
