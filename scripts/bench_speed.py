@@ -35,7 +35,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-SECTION = "## Speed"
 
 
 class PeakRSS:
@@ -249,7 +248,9 @@ def section(result: dict[str, Any], command: str) -> str:
     t = result["training"]
     base = t["plain"]["images_per_second"]["median"]
     h, w = result["image_size"]
-    lines = [SECTION, "",
+    from benchmark import SPEED
+
+    lines = [SPEED, "",
              f"Produced by `{command}` on {time.strftime('%Y-%m-%d')}; hardware: {hardware()}.", "",
              f"Training: {result['images']} `{result['data']}` images of {w}x{h} per epoch (one patch per image), "
              f"model `{result['model']}` {json.dumps(result['model_kwargs'])}, batch {result['batch_size']}, MSE, "
@@ -277,14 +278,10 @@ def section(result: dict[str, Any], command: str) -> str:
 
 def replace_section(path: Path, text: str) -> None:
     """Put `text` in place of the Speed section of BENCHMARKS.md (or append it), keeping the rest."""
+    from benchmark import split_speed
     from deblur.imageio import atomic_write_text
 
-    old = path.read_text() if path.is_file() else "# Benchmarks\n"
-    head, sep, tail = old.partition(SECTION)
-    rest = ""
-    if sep:
-        nxt = tail.find("\n## ")
-        rest = tail[nxt + 1:] if nxt >= 0 else ""
+    head, _, rest = split_speed(path.read_text() if path.is_file() else "# Benchmarks\n")
     atomic_write_text(path, head.rstrip("\n") + "\n\n" + text + ("\n" + rest if rest else ""))
 
 

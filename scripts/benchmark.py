@@ -14,7 +14,6 @@ which no model trained on. Every figure in BENCHMARKS.md is computed here; none 
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import hashlib
 import json
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DONE = "bench.json"  # written into a run folder once its training has finished
 SYNTHETIC_BASELINES = "identity,wiener,richardson_lucy"
 PAIRS_BASELINES = "identity,unsharp"
-SHIPPED = ROOT / "src" / "deblur" / "pretrained" / "default.keras"
+SPEED = "## Speed"  # the heading of the section scripts/bench_speed.py owns
 
 
 @dataclass(frozen=True)
@@ -149,15 +148,9 @@ def train_command(t: Training, data: Path, runs: Path) -> list[str]:
     return ["deblur", "train", *t.args(data), "--run-dir", str(run_dir(runs, t.name))]
 
 
-def history_rows(folder: Path) -> list[dict[str, str]]:
-    path = folder / "history.csv"
-    if not path.is_file():
-        return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def train_all(names: list[str], data: Path, runs: Path) -> None:
+    from deblur.train import history_rows
+
     for name in names:
         t = TRAININGS[name]
         folder = run_dir(runs, name)
@@ -175,7 +168,7 @@ def train_all(names: list[str], data: Path, runs: Path) -> None:
         code = subprocess.call([sys.executable, "-m", "deblur", *run[1:]], cwd=ROOT)
         if code != 0:
             raise SystemExit(f"[{name}] deblur train exited with {code}; rerun this script to resume it")
-        rows = history_rows(folder)
+        rows = history_rows(folder / "history.csv")
         record = {"command": shlex.join(cmd), "epochs": len(rows),
                   "train_seconds": float(rows[-1]["train_seconds"]) if rows else None,
                   "last_session_wall_seconds": round(time.perf_counter() - started, 1),
@@ -371,15 +364,21 @@ def protocol_section(r: dict[str, Any], data: Path, runs: Path) -> list[str]:
     return [*lines, ""]
 
 
+def split_speed(text: str) -> tuple[str, str, str]:
+    """(before, the "## Speed" section that scripts/bench_speed.py writes, after) of BENCHMARKS.md."""
+    head, sep, tail = text.partition(SPEED)
+    if not sep:
+        return text, "", ""
+    nxt = tail.find("\n## ")
+    return head, SPEED + (tail[:nxt + 1] if nxt >= 0 else tail), tail[nxt + 1:] if nxt >= 0 else ""
+
+
 def speed_section(path: Path) -> str:
-    """The "## Speed" section that scripts/bench_speed.py wrote, kept when the rest is rewritten."""
+    """The Speed section, kept when the rest is rewritten."""
     if not path.is_file():
         return ""
-    _, sep, tail = path.read_text().partition("\n## Speed")
-    if not sep:
-        return ""
-    nxt = tail.find("\n## ")
-    return "\n## Speed" + (tail[:nxt + 1] if nxt >= 0 else tail)
+    speed = split_speed(path.read_text())[1]
+    return "\n" + speed if speed else ""
 
 
 def write_report(results: list[dict[str, Any]], data: Path, runs: Path, out: Path, command: str) -> None:

@@ -109,7 +109,6 @@ class TrainingClock(keras.callbacks.Callback):
         self.already = already
         self.limit = None if limit_minutes is None else 60.0 * limit_minutes
         self.start = time.perf_counter()
-        self.stopped_by_limit = False
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.start = time.perf_counter()
@@ -119,6 +118,5 @@ class TrainingClock(keras.callbacks.Callback):
         if logs is not None:
             logs["train_seconds"] = round(total, 1)
         if self.limit is not None and total >= self.limit:
-            self.stopped_by_limit = True
             self.model.stop_training = True
             print(f"time limit: {total / 60:.1f} of {self.limit / 60:g} minutes used; stopping after epoch {epoch + 1}")

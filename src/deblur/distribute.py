@@ -79,9 +79,10 @@ def tf_config() -> dict[str, Any]:
 
 def is_chief() -> bool:
     """The worker that writes checkpoints and reports: the 'chief' task, else worker 0."""
-    task = tf_config().get("task") or {}
+    config = tf_config()
+    task = config.get("task") or {}
     kind, index = task.get("type", "chief"), int(task.get("index", 0))
-    has_chief = "chief" in (tf_config().get("cluster") or {})
+    has_chief = "chief" in (config.get("cluster") or {})
     return kind == "chief" or (kind == "worker" and index == 0 and not has_chief)
 
 

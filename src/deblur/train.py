@@ -96,12 +96,17 @@ def save_config(cfg: RunConfig, paths: RunPaths, command: str) -> None:
     atomic_write_text(paths.config, dump(cfg))
 
 
+def history_rows(history: Path) -> list[dict[str, str]]:
+    """The rows of a run's history.csv (none if it has not been written yet)."""
+    if not history.is_file():
+        return []
+    with history.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def seconds_so_far(history: Path) -> float:
     """Training time already spent by earlier sessions of a resumed run (the last logged total)."""
-    if not history.is_file():
-        return 0.0
-    with history.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = history_rows(history)
     try:
         return float(rows[-1]["train_seconds"]) if rows else 0.0
     except (KeyError, ValueError):
@@ -110,10 +115,7 @@ def seconds_so_far(history: Path) -> float:
 
 def best_so_far(history: Path, monitor: str) -> float | None:
     """The best monitored value in an earlier history, so a resumed run keeps a better best.keras."""
-    if not history.is_file():
-        return None
-    with open(history, newline="") as f:
-        values = [float(r[monitor]) for r in csv.DictReader(f) if r.get(monitor) not in (None, "", "nan")]
+    values = [float(r[monitor]) for r in history_rows(history) if r.get(monitor) not in (None, "", "nan")]
     if not values:
         return None
     return max(values) if _mode(monitor) == "max" else min(values)
@@ -151,7 +153,7 @@ def check_model_fits(model, cfg: RunConfig, size: tuple[int, int] | None, multip
                           f"{cfg.model.type} with these settings")
 
 
-def callbacks(cfg: RunConfig, paths: RunPaths, resume: bool, stop: StopRequest) -> list[Any]:
+def callbacks(cfg: RunConfig, paths: RunPaths, resume: bool, stop: StopRequest, spent: float = 0.0) -> list[Any]:
     import keras
 
     from deblur.checkpoints import AtomicCheckpoint, StopAtSafePoint, TrainingClock
@@ -175,7 +177,7 @@ def callbacks(cfg: RunConfig, paths: RunPaths, resume: bool, stop: StopRequest) 
         cbs.append(keras.callbacks.EarlyStopping(monitor=e.monitor, mode=_mode(e.monitor), patience=e.patience,
                                                  restore_best_weights=e.restore_best_weights, verbose=1))
     cbs.append(_LearningRateLogger())
-    cbs.append(TrainingClock(seconds_so_far(paths.history) if resume else 0.0, t.time_limit_minutes))
+    cbs.append(TrainingClock(spent, t.time_limit_minutes))
     cbs.append(keras.callbacks.CSVLogger(str(paths.history), append=resume))
     cbs.append(StopAtSafePoint(stop))  # last: an epoch's files are all written before it may stop
     return cbs
@@ -242,6 +244,11 @@ def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
     from deblur.metrics import keras_psnr, keras_ssim
     from deblur.models import required_multiple
 
+    limit = cfg.train.time_limit_minutes
+    spent = seconds_so_far(paths.history) if resume else 0.0
+    if limit is not None and spent >= 60 * limit:
+        echo(f"time limit: the run already used its {limit:g} minutes; nothing more to train")
+        return {"epochs_run": 0, "history": {}}
     keras.utils.set_random_seed(cfg.seed)
     dist.set_precision(cfg.train.mixed_precision)
     strategy = dist.make_strategy(cfg.train)
@@ -280,15 +287,11 @@ def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
         save_config(cfg, paths, command or " ".join(sys.argv))
     verbose = 1 if sys.stdout.isatty() else 2
     echo(f"device: {describe_devices()}")
-    limit = cfg.train.time_limit_minutes
-    if resume and limit is not None and seconds_so_far(paths.history) >= 60 * limit:
-        echo(f"time limit: the run already used its {limit:g} minutes; nothing more to train")
-        return {"epochs_run": 0, "history": {}}
     stop = StopRequest()
     with stop.on_interrupt():
         history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs, shuffle=False,
-                            steps_per_epoch=cfg.train.steps_per_epoch, callbacks=callbacks(cfg, paths, resume, stop),
-                            verbose=verbose)
+                            steps_per_epoch=cfg.train.steps_per_epoch,
+                            callbacks=callbacks(cfg, paths, resume, stop, spent), verbose=verbose)
     losses = history.history.get("loss", [])
     if any(not math.isfinite(v) for v in losses):
         kept = f"the last good checkpoint is {paths.best}" if paths.best.exists() else "no checkpoint was good"
