@@ -192,21 +192,26 @@ def hardware() -> str:
         pass
     import importlib.metadata as md
 
-    gpu = "no GPU"
-    if os.environ.get("CUDA_VISIBLE_DEVICES", "") not in ("", "-1"):
-        gpu = f"CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}"
-    return (f"{cpu}, {os.cpu_count()} logical CPUs, {gpu}; Python {platform.python_version()}, "
-            f"TensorFlow {md.version('tensorflow')}, Keras {md.version('keras')}")
+    from deblur import backend
+
+    engine = backend.name()
+    try:
+        version = md.version(engine)
+    except md.PackageNotFoundError:
+        version = "?"
+    return (f"{cpu}, {os.cpu_count()} logical CPUs, {backend.describe_devices().split(';')[0]}; "
+            f"Python {platform.python_version()}, Keras {md.version('keras')} on {engine} {version}")
 
 
 def training_facts(runs: Path, name: str, cfg: Any) -> dict[str, Any]:
     """Epochs, wall time and training images/s of a finished run, from its own history."""
     from deblur.data.base import load_splits
+    from deblur.data.degrade import spec_list
 
     folder = run_dir(runs, name)
     record = json.loads((folder / DONE).read_text())
     splits = load_splits(cfg.data, cfg.seed)
-    variants = len(cfg.data.degradation) if isinstance(cfg.data.degradation, list) else 1
+    variants = len(spec_list(cfg.data))
     per_epoch = len(splits.train) * (1 if splits.paired else variants) * cfg.data.crops_per_image
     if cfg.train.steps_per_epoch:
         per_epoch = cfg.train.steps_per_epoch * cfg.data.batch_size

@@ -4,7 +4,8 @@ import pytest
 from conftest import smooth_image
 from deblur.config import from_dict
 from deblur.data.base import ImageSet
-from deblur.data.pipeline import eval_dataset, train_dataset
+from deblur.data.evalset import EvalSet
+from deblur.data.pipeline import train_dataset
 from deblur.errors import ConfigError, DataError
 
 
@@ -43,9 +44,10 @@ def test_crops_per_image_and_variants_multiply_the_epoch(images):
 
 def test_eval_split_is_fixed_and_records_parameters(images):
     cfg = _cfg()
-    a = list(eval_dataset(images, cfg, seed=5, split="test", paired=False).as_numpy_iterator())
-    b = list(eval_dataset(images, cfg, seed=5, split="test", paired=False).as_numpy_iterator())
-    c = list(eval_dataset(images, cfg, seed=5, split="val", paired=False).as_numpy_iterator())
+    test = EvalSet(images, cfg, seed=5, split="test", paired=False)
+    a, b = list(test), list(EvalSet(images, cfg, seed=5, split="test", paired=False))
+    c = list(EvalSet(images, cfg, seed=5, split="val", paired=False))
+    assert len(a) == len(test) and [len(x["sharp"]) for x in a[:-1]] == [5] * (len(a) - 1)
     n_tiles = sum(len(x["sharp"]) for x in a)
     assert n_tiles == sum((im.shape[0] // 16) * (im.shape[1] // 16) for im in images.sharp)
     np.testing.assert_array_equal(a[0]["blurred"], b[0]["blurred"])
@@ -54,6 +56,24 @@ def test_eval_split_is_fixed_and_records_parameters(images):
     assert ((sigmas >= 0.5) & (sigmas <= 2.5)).all() and np.isnan(np.concatenate([x["length"] for x in a])).all()
     tiles_of_first = [x["sigma"][x["index"] == 0] for x in a]
     assert len(np.unique(np.concatenate(tiles_of_first))) == 1  # one kernel per image, shared by its tiles
+
+
+def test_eval_tiles_are_cut_from_the_image_blurred_whole(images):
+    test = EvalSet(images, _cfg(), seed=5, split="test", paired=False)
+    whole, sharp, _ = test.degrade(0)  # image 0 is 40x44: 2x2 tiles of 16, centred at (4, 6)
+    first = next(iter(test))
+    np.testing.assert_array_equal(first["blurred"][:4], [whole[4:20, 6:22], whole[4:20, 22:38],
+                                                         whole[20:36, 6:22], whole[20:36, 22:38]])
+    np.testing.assert_array_equal(first["sharp"][0], sharp[4:20, 6:22])
+    assert first["index"].tolist() == [0, 0, 0, 0, 1] and first["tile"].tolist() == [0, 1, 2, 3, 0]
+
+
+def test_eval_pairs_are_cropped_to_the_model_multiple(rng):
+    same = ImageSet(sharp=np.stack([smooth_image(rng, 30, 45) for _ in range(3)]), names=["a", "b", "c"])
+    pairs = EvalSet(same, _cfg(eval_crop=None), seed=5, split="val", paired=False).pairs(8)
+    assert [b.shape for b, _ in pairs] == [(3, 24, 40, 3)]
+    whole, _sharp, _ = EvalSet(same, _cfg(eval_crop=None), seed=5, split="val", paired=False).degrade(1)
+    np.testing.assert_array_equal(pairs[0][0][1], whole[3:27, 2:42])
 
 
 def test_paired_crops_stay_aligned(rng):

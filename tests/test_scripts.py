@@ -67,7 +67,7 @@ def test_speed_benchmark_runs_end_to_end_on_tiny_data(tmp_path: Path, photo_fold
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = out.read_text()
     for row in ("| plain |", "| deblur |", "| pipeline only |", "| deblur + XLA |", "| deblur + bfloat16 |",
-                "| 96x64 tiled"):
+                "| deblur, Keras pipeline |", "| 96x64 tiled"):
         assert row in text
     result = json.loads((tmp_path / "BENCHMARKS_speed.json").read_text())
     assert result["training"]["plain"]["epoch"]["n"] == 2

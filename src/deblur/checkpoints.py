@@ -80,9 +80,10 @@ class AtomicCheckpoint(keras.callbacks.Callback):
     """Save the model after each epoch (or only when `monitor` improves), atomically."""
 
     def __init__(self, path: Path, monitor: str = "val_loss", mode: str = "min", best_only: bool = False,
-                 initial: float | None = None) -> None:
+                 initial: float | None = None, saved: keras.Model | None = None) -> None:
         super().__init__()
         self.path, self.monitor, self.mode, self.best_only = Path(path), monitor, mode, best_only
+        self.saved = saved  # e.g. the restorer inside the model fit trains, which also holds the blur layer
         self.best = initial if initial is not None else (math.inf if mode == "min" else -math.inf)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -94,7 +95,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             if not better:
                 return
             self.best = float(value)
-        atomic_save(self.model, self.path)
+        atomic_save(self.saved or self.model, self.path)
 
 
 class TrainingClock(keras.callbacks.Callback):

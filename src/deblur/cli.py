@@ -46,12 +46,12 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _quiet_tensorflow() -> None:
-    """Import TensorFlow with its native start-up lines hidden (set DEBLUR_TF_LOGS=1 to see them).
+def _quiet_backend() -> None:
+    """Import Keras and its backend with their native start-up lines hidden (DEBLUR_TF_LOGS=1 shows them).
 
     TF prints oneDNN/CUDA notices from C++ before its logging is initialised, where neither
     TF_CPP_MIN_LOG_LEVEL nor absl reach them; only the file descriptor can. Python errors still
-    propagate normally once it is restored.
+    propagate normally once it is restored. TensorFlow is imported only when it is the backend.
     """
     import logging
 
@@ -65,9 +65,12 @@ def _quiet_tensorflow() -> None:
             saved, devnull = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
             try:
                 os.dup2(devnull, fd)
-                import tensorflow as tf
+                import keras
 
-                tf.config.list_physical_devices()
+                if keras.backend.backend() == "tensorflow":
+                    import tensorflow as tf
+
+                    tf.config.list_physical_devices()
             finally:
                 os.dup2(saved, fd)
                 os.close(saved)
@@ -111,7 +114,7 @@ def train(
                                                  help="Score best.keras on the test split at the end.")] = True,
 ) -> None:
     """Train a model as a config describes; writes runs/<name>/ (config, checkpoints, history)."""
-    _quiet_tensorflow()
+    _quiet_backend()
     from deblur import config as cfgmod
     from deblur import train as trainmod
 
@@ -233,7 +236,7 @@ def eval_(
                                         "(ECC homography) and score only the overlap.")] = False,
 ) -> None:
     """Score a checkpoint (PSNR, SSIM, MSE) beside the blurred input and classical baselines."""
-    _quiet_tensorflow()
+    _quiet_backend()
     from deblur.evaluate import PAIRS_BASELINES, MetricOptions, evaluate_pairs
     from deblur.predict import load_model
 
@@ -282,7 +285,7 @@ def compare(
     crop_border: CropOption = 0,
 ) -> None:
     """Score several runs on the same test set with the same seed, in one table."""
-    _quiet_tensorflow()
+    _quiet_backend()
     from deblur.evaluate import DEFAULT_BASELINES, MetricOptions, evaluate
     from deblur.predict import load_model
 
@@ -323,7 +326,7 @@ def predict(
                                                   "against decompression bombs).")] = 100.0,
 ) -> None:
     """Restore images at full resolution: same size and channels as each input, written as PNG."""
-    _quiet_tensorflow()
+    _quiet_backend()
     from deblur.predict import load_model, plan_outputs, predict_files
 
     if tile < 0 or overlap < 0 or (tile and overlap * 2 >= tile):
@@ -365,7 +368,7 @@ def blur(
     overwrite: Annotated[bool, typer.Option(help="Replace files that already exist.")] = False,
 ) -> None:
     """Make blurred test images with exactly the degradations training uses."""
-    _quiet_tensorflow()
+    _quiet_backend()
     from deblur.blur import blur_files, blur_spec
 
     spec = blur_spec(kind, sigma=sigma, length=length, angle=angle, radius=radius, noise=noise)
@@ -385,7 +388,7 @@ def models(
 
         typer.echo("built-in sample photos (from scikit-image): " + ", ".join(sorted(PHOTOS)))
         return
-    _quiet_tensorflow()
+    _quiet_backend()
     import numpy as np
 
     from deblur.data.sources import SOURCES

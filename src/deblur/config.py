@@ -50,6 +50,10 @@ class DataConfig:
     val_split: float = 0.1
     test_split: float = 0.1
     shuffle_buffer: int = 2048
+    # How batches reach the model (see deblur.backend): "tf_data" (TensorFlow backend only), "keras"
+    # (a keras.utils.PyDataset, blurs applied on the device inside the model's input step: any
+    # backend), or "auto": tf_data on TensorFlow, keras on JAX and PyTorch.
+    pipeline: Literal["auto", "tf_data", "keras"] = "auto"
 
 
 @dataclass
@@ -97,8 +101,11 @@ class TrainConfig:
     init_from: str | None = None
     # Scaling out (see deblur.distribute): data.batch_size is per replica; the global batch is that
     # times the replicas, and the learning rate is multiplied by the replicas unless switched off.
-    distribute: Literal["none", "mirrored", "multi_worker"] = "none"
-    devices: list[str] | None = None  # mirrored only, e.g. ["/gpu:0", "/gpu:1"]; default: every GPU
+    # none | mirrored | multi_worker (tf.distribute, TensorFlow backend) | data_parallel
+    # (keras.distribution.DataParallel over every local device, JAX backend).
+    distribute: Literal["none", "mirrored", "multi_worker", "data_parallel"] = "none"
+    # mirrored: e.g. ["/gpu:0", "/gpu:1"]; data_parallel: e.g. ["cuda:0", "cuda:1"]; default: every device
+    devices: list[str] | None = None
     scale_learning_rate: bool = True
     jit_compile: bool | Literal["auto"] = "auto"  # XLA: "auto" lets Keras decide (on where supported)
     mixed_precision: Literal["none", "float16", "bfloat16"] = "none"
@@ -323,8 +330,8 @@ def _check_ranges(cfg: RunConfig) -> None:
     _positive(t.epochs, "train.epochs")
     _positive(t.steps_per_epoch, "train.steps_per_epoch")
     _positive(t.time_limit_minutes, "train.time_limit_minutes")
-    if t.devices is not None and t.distribute != "mirrored":
-        raise ConfigError("train.devices: only used with train.distribute: mirrored")
+    if t.devices is not None and t.distribute not in ("mirrored", "data_parallel"):
+        raise ConfigError("train.devices: only used with train.distribute: mirrored or data_parallel")
     _positive(t.learning_rate, "train.learning_rate")
     _positive(t.weight_decay, "train.weight_decay", allow_zero=True)
     _positive(t.warmup_epochs, "train.warmup_epochs", allow_zero=True)

@@ -1,10 +1,11 @@
-"""Training on several devices or machines with tf.distribute, plus XLA and mixed-precision switches.
+"""Training on several devices or machines, plus XLA and mixed-precision switches.
 
-`train.distribute` picks a strategy from a registry: `none`, `mirrored` (every local GPU, or the
-devices listed in `train.devices`) or `multi_worker` (machines described by `TF_CONFIG`). Gradient
-all-reduce, variable mirroring and dataset sharding are TensorFlow's own; deblur only chooses the
-strategy, sizes the global batch (`data.batch_size` per replica, times the replicas) and scales the
-learning rate linearly with it (`train.scale_learning_rate`).
+`train.distribute` picks a strategy from a registry: `none`; on the TensorFlow backend `mirrored`
+(every local GPU, or the devices listed in `train.devices`) or `multi_worker` (machines described
+by `TF_CONFIG`); on the JAX backend `data_parallel` (`keras.distribution.DataParallel` over every
+local device, or `train.devices`). Gradient all-reduce, variable replication and batch sharding are
+the engines' own; deblur only chooses the strategy, sizes the global batch (`data.batch_size` per
+replica, times the replicas) and scales the learning rate linearly with it (`train.scale_learning_rate`).
 
 Keras 3's TensorFlow trainer has two bugs in distributed `fit`. Its symbolic build averages the
 first distributed *input batch* over the replicas just to learn its shapes, which fails when a
@@ -35,8 +36,19 @@ def _none(train_cfg: Any) -> None:
     return None
 
 
+def _needs(backend: str, choice: str) -> None:
+    import keras
+
+    have = keras.backend.backend()
+    if have != backend:
+        other = "data_parallel (JAX)" if backend == "tensorflow" else "mirrored or multi_worker (TensorFlow)"
+        raise ConfigError(f"train.distribute={choice} needs the {backend} backend, but KERAS_BACKEND is {have}; "
+                          f"use {other}, or none")
+
+
 @STRATEGIES.register("mirrored")
 def _mirrored(train_cfg: Any) -> Any:
+    _needs("tensorflow", "mirrored")
     import tensorflow as tf
 
     devices = train_cfg.devices or None
@@ -55,6 +67,7 @@ def _mirrored(train_cfg: Any) -> Any:
 
 @STRATEGIES.register("multi_worker")
 def _multi_worker(train_cfg: Any) -> Any:
+    _needs("tensorflow", "multi_worker")
     import tensorflow as tf
 
     cluster = tf_config()
@@ -62,6 +75,22 @@ def _multi_worker(train_cfg: Any) -> Any:
         raise ConfigError("train.distribute=multi_worker: set TF_CONFIG on every machine (cluster and task); "
                           "see the README's 'Training on GPUs and clusters'")
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+@STRATEGIES.register("data_parallel")
+def _data_parallel(train_cfg: Any) -> Any:
+    """Replicate the model on every local JAX device and split each batch between them."""
+    _needs("jax", "data_parallel")
+    import keras
+
+    have = keras.distribution.list_devices()
+    devices = train_cfg.devices or have
+    missing = [d for d in devices if d not in have]
+    if missing:
+        raise ConfigError(f"train.devices: {', '.join(missing)} not found; this machine has {', '.join(have)}")
+    strategy = keras.distribution.DataParallel(devices=devices)
+    keras.distribution.set_distribution(strategy)  # fit() reads it to shard each batch
+    return strategy
 
 
 def tf_config() -> dict[str, Any]:
@@ -91,7 +120,15 @@ def make_strategy(train_cfg: Any) -> Any:
 
 
 def replicas(strategy: Any) -> int:
-    return 1 if strategy is None else int(strategy.num_replicas_in_sync)
+    if strategy is None:
+        return 1
+    if hasattr(strategy, "num_replicas_in_sync"):  # tf.distribute
+        return int(strategy.num_replicas_in_sync)
+    return int(strategy.device_mesh.devices.size)  # keras.distribution
+
+
+def is_tf_strategy(strategy: Any) -> bool:
+    return strategy is not None and hasattr(strategy, "num_replicas_in_sync")
 
 
 @contextlib.contextmanager
@@ -104,11 +141,11 @@ def scope(strategy: Any) -> Iterator[None]:
 
 
 def shard_policy(dataset: Any, strategy: Any) -> Any:
-    """Shard by element across workers: the pipeline reads from memory, not from files."""
+    """Shard a tf.data dataset by element across workers: the pipeline reads from memory, not from files."""
+    if not is_tf_strategy(strategy):
+        return dataset
     import tensorflow as tf
 
-    if strategy is None:
-        return dataset
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
@@ -133,11 +170,10 @@ def float32_output(model: Any) -> Any:
 
 
 def keras_fixes(model: Any, strategy: Any) -> None:
-    """Work around keras-team/keras#20585 and #19246 for this model; a no-op without a strategy."""
-    import tensorflow as tf
-
-    if strategy is None:
+    """Work around keras-team/keras#20585 and #19246 for this model; a no-op without a tf.distribute strategy."""
+    if not is_tf_strategy(strategy):
         return
+    import tensorflow as tf
     from keras.src import tree
     from keras.src.backend.tensorflow import trainer as tf_trainer
 

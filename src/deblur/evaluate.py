@@ -25,7 +25,7 @@ from deblur import __version__
 from deblur import baselines as bl
 from deblur.config import DataConfig, RunConfig, to_dict
 from deblur.data.base import ImageSet
-from deblur.data.degrade import PARAM_NAMES, describe, kernel_array, make
+from deblur.data.degrade import PARAM_NAMES, describe, kernel_array, make, spec_list
 from deblur.errors import DeblurError
 from deblur.imageio import atomic_write_bytes, atomic_write_text, encode_png
 from deblur.metrics import PSNR_CAP_DB, psnr, score_image, summarize
@@ -73,7 +73,7 @@ class Evaluation:
 class _Job:
     """Everything one scoring pass needs, whichever way the images arrived."""
 
-    batches: Callable[[], Iterator[dict[str, np.ndarray]]]  # a fresh pass over the fixed split each call
+    batches: Callable[[], Iterable[dict[str, np.ndarray]]]  # a fresh pass over the fixed split each call
     names: list[str]
     specs: list[dict[str, Any]]
     paired: bool
@@ -311,24 +311,25 @@ def evaluate(models: dict[str, Any] | Any, cfg: RunConfig, split: str = "test", 
              checkpoint: str | None = None, gallery: bool = True, history: Path | None = None) -> Evaluation:
     """Score one model (or several, by label) and the baselines on `split` of the dataset `cfg` names."""
     from deblur.data.base import load_splits
-    from deblur.data.pipeline import eval_dataset
+    from deblur.data.evalset import EvalSet
 
     models = models if isinstance(models, dict) else {"model": models}
     splits = load_splits(cfg.data, cfg.seed)
     images = splits.get(split)
     if len(images) == 0:
         raise DeblurError(f"the {split} split of {splits.description} is empty; set data.{split}_split above 0")
-    specs = cfg.data.degradation if isinstance(cfg.data.degradation, list) else [cfg.data.degradation]
+    specs = spec_list(cfg.data)
     names, notes = bl.parse(baselines, splits.paired)
 
-    def batches() -> Iterator[dict[str, np.ndarray]]:
-        return eval_dataset(images, cfg.data, cfg.seed, split, splits.paired).as_numpy_iterator()
+    test_set = EvalSet(images, cfg.data, cfg.seed, split, splits.paired)
+
+    def batches() -> Iterable[dict[str, np.ndarray]]:
+        return test_set
 
     job = _Job(batches=batches, names=images.names, specs=specs, paired=splits.paired, models=models,
                options=options or MetricOptions())
     if names:
-        val = eval_dataset(splits.val, cfg.data, cfg.seed, "val", splits.paired).as_numpy_iterator() \
-            if len(splits.val) else None
+        val = iter(EvalSet(splits.val, cfg.data, cfg.seed, "val", splits.paired)) if len(splits.val) else None
         if val is None:
             notes.append("no validation images: baselines use the middle of their parameter grid")
         job.baselines = tune_baselines(names, val, job)
@@ -346,14 +347,14 @@ def evaluate_pairs(models: dict[str, Any] | Any, images: ImageSet, description: 
                    progress: Callable[[Iterable], Iterable] | None = None, checkpoint: str | None = None,
                    gallery: bool = True) -> Evaluation:
     """Score on a folder of real (blurred, sharp) pairs, whole images, optionally registered first."""
-    from deblur.data.pipeline import eval_dataset
+    from deblur.data.evalset import EvalSet
 
     models = models if isinstance(models, dict) else {"model": models}
     data_cfg = DataConfig(source="pairs", eval_batch_size=1)
     names, notes = bl.parse(baselines, paired=True)
 
-    def batches() -> Iterator[dict[str, np.ndarray]]:
-        return eval_dataset(images, data_cfg, PAIRS_SEED, "test", paired=True).as_numpy_iterator()
+    def batches() -> Iterable[dict[str, np.ndarray]]:
+        return EvalSet(images, data_cfg, PAIRS_SEED, "test", paired=True)
 
     job = _Job(batches=batches, names=images.names, specs=[], paired=True, models=models,
                options=options or MetricOptions(), align=align)

@@ -153,7 +153,9 @@ def check_model_fits(model, cfg: RunConfig, size: tuple[int, int] | None, multip
                           f"{cfg.model.type} with these settings")
 
 
-def callbacks(cfg: RunConfig, paths: RunPaths, resume: bool, stop: StopRequest, spent: float = 0.0) -> list[Any]:
+def callbacks(cfg: RunConfig, paths: RunPaths, resume: bool, stop: StopRequest, spent: float = 0.0,
+              saved: Any = None) -> list[Any]:
+    """Keras callbacks for a run; `saved` is the model the checkpoints hold (default: the one fit trains)."""
     import keras
 
     from deblur.checkpoints import AtomicCheckpoint, StopAtSafePoint, TrainingClock
@@ -165,8 +167,9 @@ def callbacks(cfg: RunConfig, paths: RunPaths, resume: bool, stop: StopRequest, 
         # Two training states are kept, so a kill during the backup write falls back to the one before.
         keras.callbacks.BackupAndRestore(str(paths.backup), delete_checkpoint=False, double_checkpoint=True),
         keras.callbacks.TerminateOnNaN(),
-        AtomicCheckpoint(paths.best, monitor=monitor, mode=_mode(monitor), best_only=True, initial=previous_best),
-        AtomicCheckpoint(paths.last),
+        AtomicCheckpoint(paths.best, monitor=monitor, mode=_mode(monitor), best_only=True, initial=previous_best,
+                         saved=saved),
+        AtomicCheckpoint(paths.last, saved=saved),
     ]
     if t.reduce_lr.enabled:
         r = t.reduce_lr
@@ -194,13 +197,6 @@ def _LearningRateLogger():
                 logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
     return LearningRateLogger()
-
-
-def describe_devices() -> str:
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    return f"{len(gpus)} GPU(s)" if gpus else "CPU (no GPU found)"
 
 
 def init_weights(model, path: Path) -> None:
@@ -233,13 +229,44 @@ def make_optimizer(cfg: RunConfig, steps_per_epoch: int, replicas: int = 1):
     return keras.optimizers.Adam(learning_rate=rate)
 
 
+def fit_inputs(pipeline: str, cfg: RunConfig, data_cfg: Any, splits: Any, model: Any, multiple: int,
+               strategy: Any) -> tuple[Any, Any, Any, int]:
+    """(the model fit trains, training data, validation data, steps per epoch) for an input pipeline.
+
+    tf.data feeds blurred patches to the model itself. The Keras pipeline feeds sharp crops to the
+    model wrapped behind a `Degrade` layer, which blurs them on the device; validation images, blurred
+    already, pass through that layer unchanged. `data_cfg` holds the global batch size.
+    """
+    from deblur.data.degrade import spec_list
+    from deblur.data.evalset import EvalSet
+
+    val_pairs = EvalSet(splits.val, cfg.data, cfg.seed, "val", splits.paired).pairs(multiple)
+    if pipeline == "tf_data":
+        from deblur.data.pipeline import train_dataset, val_dataset
+
+        train_ds = dist.shard_policy(
+            train_dataset(splits.train, data_cfg, cfg.seed, splits.paired, cfg.train.steps_per_epoch), strategy)
+        steps = cfg.train.steps_per_epoch or int(train_ds.cardinality())
+        return model, train_ds, dist.shard_policy(val_dataset(val_pairs), strategy), steps
+    from deblur.data.on_device import with_degradation
+    from deblur.data.sequence import PairBatches, TrainBatches
+    from deblur.models import fixed_input_size
+
+    train_ds = TrainBatches(splits.train, data_cfg, cfg.seed, splits.paired, cfg.train.steps_per_epoch)
+    with dist.scope(strategy):
+        specs = [] if splits.paired else spec_list(cfg.data)
+        fitted = with_degradation(model, specs, splits.channels, cfg.seed, fixed_input_size(model))
+    degrade = fitted.get_layer("degrade")
+    return fitted, train_ds, PairBatches(val_pairs, degrade.margin, degrade.as_given), train_ds.steps
+
+
 def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
           command: str = "") -> dict[str, Any]:
     """Train as configured; returns a short summary of what happened."""
     import keras
 
+    from deblur import backend
     from deblur.data.base import load_splits
-    from deblur.data.pipeline import eval_dataset, fit_pairs, train_dataset
     from deblur.losses import LOSSES
     from deblur.metrics import keras_psnr, keras_ssim
     from deblur.models import required_multiple
@@ -249,9 +276,13 @@ def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
     if limit is not None and spent >= 60 * limit:
         echo(f"time limit: the run already used its {limit:g} minutes; nothing more to train")
         return {"epochs_run": 0, "history": {}}
+    pipeline = backend.pipeline(cfg.data.pipeline)
     keras.utils.set_random_seed(cfg.seed)
     dist.set_precision(cfg.train.mixed_precision)
     strategy = dist.make_strategy(cfg.train)
+    if dist.is_tf_strategy(strategy) and pipeline != "tf_data":
+        raise ConfigError(f"train.distribute={cfg.train.distribute} feeds tf.data to tf.distribute; "
+                          "set data.pipeline: tf_data (or auto)")
     n_replicas = dist.replicas(strategy)
     splits = load_splits(cfg.data, cfg.seed)
     echo(f"data: {splits.description}")
@@ -274,24 +305,21 @@ def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
     if n_replicas > 1 or strategy is not None:
         echo(f"distribute: {cfg.train.distribute}, {n_replicas} replica(s), global batch {data_cfg.batch_size}"
              + (f", learning rate x{n_replicas}" if cfg.train.scale_learning_rate and n_replicas > 1 else ""))
-    train_ds = dist.shard_policy(
-        train_dataset(splits.train, data_cfg, cfg.seed, splits.paired, cfg.train.steps_per_epoch), strategy)
-    steps = cfg.train.steps_per_epoch or int(train_ds.cardinality())
+    fitted, train_ds, val_ds, steps = fit_inputs(pipeline, cfg, data_cfg, splits, model, multiple, strategy)
+    echo(f"input pipeline: {pipeline} (Keras backend {backend.name()})")
     with dist.scope(strategy):
-        model.compile(optimizer=make_optimizer(cfg, max(1, steps), n_replicas), loss=LOSSES.get(cfg.train.loss)(),
-                      metrics=[keras_psnr, keras_ssim], jit_compile=cfg.train.jit_compile)
-    dist.keras_fixes(model, strategy)
-    val_ds = dist.shard_policy(
-        fit_pairs(eval_dataset(splits.val, cfg.data, cfg.seed, "val", splits.paired), multiple), strategy)
+        fitted.compile(optimizer=make_optimizer(cfg, max(1, steps), n_replicas), loss=LOSSES.get(cfg.train.loss)(),
+                       metrics=[keras_psnr, keras_ssim], jit_compile=cfg.train.jit_compile)
+    dist.keras_fixes(fitted, strategy)
     if not resume:
         save_config(cfg, paths, command or " ".join(sys.argv))
     verbose = 1 if sys.stdout.isatty() else 2
-    echo(f"device: {describe_devices()}")
+    echo(f"device: {backend.describe_devices()}")
     stop = StopRequest()
     with stop.on_interrupt():
-        history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs, shuffle=False,
-                            steps_per_epoch=cfg.train.steps_per_epoch,
-                            callbacks=callbacks(cfg, paths, resume, stop, spent), verbose=verbose)
+        history = fitted.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs, shuffle=False,
+                             steps_per_epoch=steps if pipeline == "keras" else cfg.train.steps_per_epoch,
+                             callbacks=callbacks(cfg, paths, resume, stop, spent, saved=model), verbose=verbose)
     losses = history.history.get("loss", [])
     if any(not math.isfinite(v) for v in losses):
         kept = f"the last good checkpoint is {paths.best}" if paths.best.exists() else "no checkpoint was good"

@@ -147,6 +147,23 @@ def finalize(splits: Splits, channels: int | None, size: tuple[int, int] | None)
                   channels=target, description=splits.description, paired=splits.paired)
 
 
+def check_sizes(images: ImageSet, crop: tuple[int, int] | None, key: str, batched: bool) -> None:
+    """Fail before training starts, naming the smallest image, rather than mid-epoch.
+
+    Whole images of different sizes can be scored one by one, but not batched for training.
+    """
+    if len(images) == 0:
+        return
+    if crop is None:
+        if batched and images.uniform_size is None:
+            raise ConfigError(f"{key}: the images differ in size; set {key} (or data.resize) so they can be batched")
+        return
+    small = images.min_size
+    if small[0] < crop[0] or small[1] < crop[1]:
+        raise DataError(f"{key}: {crop[0]}x{crop[1]} is larger than the smallest image ({small[0]}x{small[1]}); "
+                        f"lower {key} or set data.resize")
+
+
 def resolve_path(path: str | None, what: str) -> Path:
     if not path:
         raise ConfigError(f"data.path: set it to the {what}")

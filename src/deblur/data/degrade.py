@@ -49,6 +49,11 @@ def _draw(u: Any, bounds: tuple[float, float]) -> Any:
     return lo + u * (hi - lo)
 
 
+def _col(x: Any) -> Any:
+    """A parameter of shape [] or [B] as [1, 1] or [B, 1, 1], to broadcast against a kernel grid."""
+    return x[..., None, None]
+
+
 @dataclass
 class Degradation:
     """Base class: blur kernel from parameters, then optional noise and 8-bit quantisation."""
@@ -71,28 +76,31 @@ class Degradation:
         raise NotImplementedError
 
     def physical(self, u: Any) -> dict[str, Any]:
-        """Map uniforms u[0..3] in [0, 1) to named parameters (NaN where a kind has none)."""
+        """Map uniforms u[..., 0:3] in [0, 1) to named parameters (NaN where a kind has none)."""
         raise NotImplementedError
 
     def kernel(self, p: dict[str, Any]) -> Any:
-        """A (2r+1, 2r+1) kernel that sums to 1."""
+        """A (2r+1, 2r+1) kernel that sums to 1, or (B, 2r+1, 2r+1) for parameters of shape [B]."""
         raise NotImplementedError
 
     def params(self, u: Any) -> dict[str, Any]:
-        p = {name: ops.convert_to_tensor(math.nan, "float32") for name in PARAM_NAMES}
+        """Parameters from uniforms of shape [N_UNIFORMS] (one image) or [B, N_UNIFORMS] (a batch)."""
+        nan = ops.full(ops.shape(u)[:-1], math.nan, dtype="float32")
+        p = {name: nan for name in PARAM_NAMES}
         p.update(self.physical(u))
-        p["noise"] = ops.cast(_draw(u[3], _bounds(self.noise, "noise")), "float32")
+        p["noise"] = ops.cast(_draw(u[..., 3], _bounds(self.noise, "noise")), "float32")
         return p
+
+    def finish(self, blurred: Any, noise_level: Any, gaussian_noise: Any) -> Any:
+        """Add noise, clip to [0, 1] and round to 8 bits, as a camera would after the blur."""
+        out = ops.clip(blurred + noise_level * gaussian_noise, 0.0, 1.0)
+        return ops.round(out * 255.0) / 255.0 if self.quantize else out
 
     def apply(self, image: Any, u: Any, gaussian_noise: Any) -> tuple[Any, dict[str, Any]]:
         """Blur one HxWxC float image in [0, 1]; `gaussian_noise` is a standard-normal HxWxC draw."""
         p = self.params(u)
-        out = convolve(image, self.kernel(p), self.kernel_radius)
-        out = out + p["noise"] * gaussian_noise
-        out = ops.clip(out, 0.0, 1.0)
-        if self.quantize:
-            out = ops.round(out * 255.0) / 255.0
-        return out, p
+        out = convolve(image[None], self.kernel(p), self.kernel_radius)[0]
+        return self.finish(out, p["noise"], gaussian_noise), p
 
 
 def _grid(radius: int) -> tuple[Any, Any]:
@@ -102,7 +110,7 @@ def _grid(radius: int) -> tuple[Any, Any]:
 
 
 def _normalise(k: Any) -> Any:
-    return k / ops.sum(k)
+    return k / ops.sum(k, axis=(-2, -1), keepdims=True)
 
 
 @DEGRADATIONS.register("gaussian")
@@ -141,14 +149,14 @@ class Gaussian(Degradation):
         return max(1, math.ceil(self.truncate * _bounds(self.sigma, "sigma")[1]))
 
     def physical(self, u: Any) -> dict[str, Any]:
-        return {"sigma": ops.cast(_draw(u[0], _bounds(self.sigma, "sigma")), "float32")}
+        return {"sigma": ops.cast(_draw(u[..., 0], _bounds(self.sigma, "sigma")), "float32")}
 
     def kernel(self, p: dict[str, Any]) -> Any:
         if self.ksize is not None:
             g = cv2.getGaussianKernel(self.ksize, float(_bounds(self.sigma, "sigma")[0])).astype(np.float32)
-            return ops.convert_to_tensor(g @ g.T)
+            return ops.broadcast_to(ops.convert_to_tensor(g @ g.T), (*ops.shape(p["noise"]), self.ksize, self.ksize))
         yy, xx = _grid(self.kernel_radius)
-        s = ops.maximum(p["sigma"], 1e-3)
+        s = _col(ops.maximum(p["sigma"], 1e-3))
         return _normalise(ops.exp(-(xx * xx + yy * yy) / (2.0 * s * s)))
 
 
@@ -175,14 +183,14 @@ class Motion(Degradation):
         return max(1, math.ceil(_bounds(self.length, "length")[1] / 2.0))
 
     def physical(self, u: Any) -> dict[str, Any]:
-        return {"length": ops.cast(_draw(u[0], _bounds(self.length, "length")), "float32"),
-                "angle": ops.cast(_draw(u[1], _bounds(self.angle, "angle")), "float32")}
+        return {"length": ops.cast(_draw(u[..., 0], _bounds(self.length, "length")), "float32"),
+                "angle": ops.cast(_draw(u[..., 1], _bounds(self.angle, "angle")), "float32")}
 
     def kernel(self, p: dict[str, Any]) -> Any:
         yy, xx = _grid(self.kernel_radius)
-        theta = p["angle"] * (math.pi / 180.0)
+        theta = _col(p["angle"]) * (math.pi / 180.0)
         dx, dy = ops.cos(theta), -ops.sin(theta)  # image rows grow downwards
-        half = ops.maximum(p["length"] - 1.0, 0.0) / 2.0
+        half = _col(ops.maximum(p["length"] - 1.0, 0.0)) / 2.0
         along = ops.clip(xx * dx + yy * dy, -half, half)
         dist = ops.sqrt((xx - along * dx) ** 2 + (yy - along * dy) ** 2)
         return _normalise(ops.clip(1.0 - dist, 0.0, 1.0))
@@ -209,12 +217,12 @@ class Defocus(Degradation):
         return max(1, math.ceil(_bounds(self.radius, "radius")[1]) + 1)
 
     def physical(self, u: Any) -> dict[str, Any]:
-        return {"radius": ops.cast(_draw(u[0], _bounds(self.radius, "radius")), "float32")}
+        return {"radius": ops.cast(_draw(u[..., 0], _bounds(self.radius, "radius")), "float32")}
 
     def kernel(self, p: dict[str, Any]) -> Any:
         yy, xx = _grid(self.kernel_radius)
         r = ops.sqrt(xx * xx + yy * yy)
-        return _normalise(ops.clip(p["radius"] + 0.5 - r, 0.0, 1.0))
+        return _normalise(ops.clip(_col(p["radius"]) + 0.5 - r, 0.0, 1.0))
 
 
 @DEGRADATIONS.register("none")
@@ -232,21 +240,32 @@ class Identity(Degradation):
         return {}
 
     def kernel(self, p: dict[str, Any]) -> Any:
-        return ops.ones((1, 1), dtype="float32")
+        return ops.ones((*ops.shape(p["noise"]), 1, 1), dtype="float32")
 
 
 N_UNIFORMS = 4  # u[0], u[1]: kind parameters; u[2]: spare; u[3]: noise level
 
 
-def convolve(image: Any, kernel: Any, radius: int) -> Any:
-    """Convolve HxWxC with a 2-D kernel, reflecting borders as OpenCV does (BORDER_REFLECT_101)."""
+def convolve(images: Any, kernels: Any, radius: int, border: str = "reflect") -> Any:
+    """Convolve each image of a BxHxWxC batch with its own kernel (Bxkxk, or one kxk for all).
+
+    `border="reflect"` reflects as OpenCV does (BORDER_REFLECT_101) and keeps the size; "valid"
+    returns only pixels whose whole neighbourhood is inside the input (H-2r x W-2r). The batch is
+    folded into the channel axis, so a single depthwise convolution applies B different kernels.
+    """
+    if len(ops.shape(kernels)) == 2:
+        kernels = ops.broadcast_to(kernels, (ops.shape(images)[0], *ops.shape(kernels)))
     if radius == 0:
-        return image * kernel[0, 0]
-    channels = ops.shape(image)[-1]
-    k = ops.flip(ops.flip(kernel, 0), 1)  # true convolution, not correlation
-    k = ops.tile(k[:, :, None, None], (1, 1, channels, 1))
-    padded = ops.pad(image[None], [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="reflect")
-    return ops.depthwise_conv(padded, k, strides=1, padding="valid")[0]
+        return images * kernels[:, :1, :1, None]
+    if border == "reflect":
+        images = ops.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="reflect")
+    b, h, w, c = ops.shape(images)
+    folded = ops.reshape(ops.transpose(images, (1, 2, 0, 3)), (1, h, w, b * c))
+    k = ops.flip(kernels, axis=(1, 2))  # true convolution, not correlation
+    k = ops.reshape(ops.repeat(ops.transpose(k, (1, 2, 0))[:, :, :, None], c, axis=3), (2 * radius + 1,
+                                                                                      2 * radius + 1, b * c, 1))
+    out = ops.depthwise_conv(folded, k, strides=1, padding="valid")[0]
+    return ops.transpose(ops.reshape(out, (h - 2 * radius, w - 2 * radius, b, c)), (2, 0, 1, 3))
 
 
 def make(spec: dict[str, Any], key: str = "data.degradation") -> Degradation:
@@ -262,6 +281,15 @@ def make(spec: dict[str, Any], key: str = "data.degradation") -> Degradation:
     except ConfigError as exc:
         raise ConfigError(f"{key}.{exc}") from None
     return deg
+
+
+def spec_list(data_cfg: Any) -> list[dict[str, Any]]:
+    """`data.degradation` as a list: one spec, or several applied to every image in turn."""
+    return data_cfg.degradation if isinstance(data_cfg.degradation, list) else [data_cfg.degradation]
+
+
+def degradations(data_cfg: Any) -> list[Degradation]:
+    return [make(s) for s in spec_list(data_cfg)]
 
 
 def to_spec(deg: Degradation) -> dict[str, Any]:
@@ -284,6 +312,7 @@ def resolve_degradations(raw: dict[str, Any] | list[dict[str, Any]]) -> list[dic
 def kernel_array(deg: Degradation, params: dict[str, float]) -> np.ndarray:
     """The kernel a degradation used for recorded parameters, for non-blind baselines (float64)."""
     p = {k: ops.convert_to_tensor(np.float32(v)) for k, v in params.items()}
+    p.setdefault("noise", ops.convert_to_tensor(np.float32(0.0)))
     return np.asarray(ops.convert_to_numpy(deg.kernel(p)), dtype=np.float64)
 
 
