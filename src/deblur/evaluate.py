@@ -73,7 +73,7 @@ class Evaluation:
 class _Job:
     """Everything one scoring pass needs, whichever way the images arrived."""
 
-    batches: Callable[[], Iterable[dict[str, np.ndarray]]]  # a fresh pass over the fixed split each call
+    batches: Iterable[dict[str, np.ndarray]]  # the fixed split (an EvalSet): every pass gives the same batches
     names: list[str]
     specs: list[dict[str, Any]]
     paired: bool
@@ -143,7 +143,7 @@ def _score(job: _Job, progress: Callable[[Iterable], Iterable] | None) -> tuple[
     # used when it is the only one
     timing = {label: {"first": [0.0, 0.0], "rest": [0.0, 0.0]} for label in job.models}
     alignment = {"aligned": 0, "failed": [], "unaligned_psnr_input": []}
-    batches = job.batches()
+    batches = job.batches
     for n_batch, batch in enumerate(progress(batches) if progress else batches):
         restored = {}
         for label, model in job.models.items():
@@ -263,7 +263,7 @@ def _gallery(job: _Job, rows: list[dict[str, Any]], labels: dict[str, str]) -> n
     picks = {"worst": order[0], "median": order[len(order) // 2], "best": order[-1]}
     wanted = {(rows[i]["image"], rows[i]["tile"], rows[i]["degradation"]): title for title, i in picks.items()}
     found: dict[str, tuple] = {}
-    for batch in job.batches():
+    for batch in job.batches:
         for k, info in _items(batch):
             key = (job.names[info["index"]], info["tile"], job.label(info["variant"])[1])
             if key in wanted:
@@ -321,15 +321,10 @@ def evaluate(models: dict[str, Any] | Any, cfg: RunConfig, split: str = "test", 
     specs = spec_list(cfg.data)
     names, notes = bl.parse(baselines, splits.paired)
 
-    test_set = EvalSet(images, cfg.data, cfg.seed, split, splits.paired)
-
-    def batches() -> Iterable[dict[str, np.ndarray]]:
-        return test_set
-
-    job = _Job(batches=batches, names=images.names, specs=specs, paired=splits.paired, models=models,
-               options=options or MetricOptions())
+    job = _Job(batches=EvalSet(images, cfg.data, cfg.seed, split, splits.paired), names=images.names,
+               specs=specs, paired=splits.paired, models=models, options=options or MetricOptions())
     if names:
-        val = iter(EvalSet(splits.val, cfg.data, cfg.seed, "val", splits.paired)) if len(splits.val) else None
+        val = EvalSet(splits.val, cfg.data, cfg.seed, "val", splits.paired) if len(splits.val) else None
         if val is None:
             notes.append("no validation images: baselines use the middle of their parameter grid")
         job.baselines = tune_baselines(names, val, job)
@@ -353,11 +348,8 @@ def evaluate_pairs(models: dict[str, Any] | Any, images: ImageSet, description: 
     data_cfg = DataConfig(source="pairs", eval_batch_size=1)
     names, notes = bl.parse(baselines, paired=True)
 
-    def batches() -> Iterable[dict[str, np.ndarray]]:
-        return EvalSet(images, data_cfg, PAIRS_SEED, "test", paired=True)
-
-    job = _Job(batches=batches, names=images.names, specs=[], paired=True, models=models,
-               options=options or MetricOptions(), align=align)
+    job = _Job(batches=EvalSet(images, data_cfg, PAIRS_SEED, "test", paired=True), names=images.names,
+               specs=[], paired=True, models=models, options=options or MetricOptions(), align=align)
     if names:
         notes.append("blind baselines use the middle of their parameter grid: a pairs folder has no validation split")
         job.baselines = tune_baselines(names, None, job)

@@ -14,6 +14,7 @@ per-strength breakdowns of a report read.
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -46,7 +47,7 @@ class EvalSet:
         self.degs = [] if paired else degradations(data_cfg)
         self.variants = max(1, len(self.degs))
         self.batch = data_cfg.eval_batch_size if (self.tile or images.uniform_size) else 1
-        self.items = self.variants * (sum(self._tiles_of(im)[0] * self._tiles_of(im)[1] for im in images.sharp)
+        self.items = self.variants * (sum(math.prod(self._tiles_of(im)) for im in images.sharp)
                                       if self.tile else len(images))
 
     def _tiles_of(self, image: np.ndarray) -> tuple[int, int]:
