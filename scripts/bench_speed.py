@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import platform
 import statistics
@@ -101,10 +102,10 @@ def fresh_model(cfg: Any, channels: int, jit: bool | str = "auto", precision: st
     if precision != "none":
         model = dist.float32_output(model)
     if on_device_blur:
-        from deblur.data.degrade import spec_list
+        from deblur.data.degrade import train_spec_list
         from deblur.data.on_device import with_degradation
 
-        model = with_degradation(model, spec_list(cfg.data), channels, cfg.seed, None)
+        model = with_degradation(model, train_spec_list(cfg.data), channels, cfg.seed, None)
     model.compile(optimizer=keras.optimizers.Adam(cfg.train.learning_rate), loss="mse", jit_compile=jit)
     return model
 
@@ -123,8 +124,9 @@ def train_plain(cfg: Any, sharp: np.ndarray, epochs: int, seed: int) -> dict[str
     prep = time.perf_counter() - start
     model = fresh_model(cfg, sharp.shape[-1])
     timer = epoch_timer()
-    model.fit(x, y, batch_size=cfg.data.batch_size, epochs=epochs + 1, verbose=0, callbacks=[timer])
-    return {"prep_seconds": prep, "epoch_seconds": timer.seconds[1:], "images": len(sharp)}
+    history = model.fit(x, y, batch_size=cfg.data.batch_size, epochs=epochs + 1, verbose=0, callbacks=[timer])
+    return {"prep_seconds": prep, "epoch_seconds": timer.seconds[1:], "images": len(sharp),
+            "loss": history.history.get("loss", [])}
 
 
 def train_pipeline(cfg: Any, images: Any, epochs: int, jit: bool | str = "auto",
@@ -134,11 +136,12 @@ def train_pipeline(cfg: Any, images: Any, epochs: int, jit: bool | str = "auto",
     ds = train_dataset(images, cfg.data, cfg.seed, paired=False)
     model = fresh_model(cfg, int(images.sharp[0].shape[-1]), jit, precision)
     timer = epoch_timer()
-    model.fit(ds, epochs=epochs + 1, verbose=0, callbacks=[timer], shuffle=False)
+    history = model.fit(ds, epochs=epochs + 1, verbose=0, callbacks=[timer], shuffle=False)
     from deblur import distribute as dist
 
     dist.set_precision("none")
-    return {"epoch_seconds": timer.seconds[1:], "images": len(images) * cfg.data.crops_per_image}
+    return {"epoch_seconds": timer.seconds[1:], "images": len(images) * cfg.data.crops_per_image,
+            "loss": history.history.get("loss", [])}
 
 
 def train_keras_pipeline(cfg: Any, images: Any, epochs: int) -> dict[str, Any]:
@@ -148,8 +151,10 @@ def train_keras_pipeline(cfg: Any, images: Any, epochs: int) -> dict[str, Any]:
     seq = TrainBatches(images, cfg.data, cfg.seed, paired=False)
     model = fresh_model(cfg, int(images.sharp[0].shape[-1]), on_device_blur=True)
     timer = epoch_timer()
-    model.fit(seq, steps_per_epoch=seq.steps, epochs=epochs + 1, verbose=0, callbacks=[timer], shuffle=False)
-    return {"epoch_seconds": timer.seconds[1:], "images": len(images) * cfg.data.crops_per_image}
+    history = model.fit(seq, steps_per_epoch=seq.steps, epochs=epochs + 1, verbose=0, callbacks=[timer],
+                        shuffle=False)
+    return {"epoch_seconds": timer.seconds[1:], "images": len(images) * cfg.data.crops_per_image,
+            "loss": history.history.get("loss", [])}
 
 
 def pipeline_only(cfg: Any, images: Any, epochs: int) -> dict[str, Any]:
@@ -165,14 +170,23 @@ def pipeline_only(cfg: Any, images: Any, epochs: int) -> dict[str, Any]:
     return {"epoch_seconds": seconds[1:], "images": len(images) * cfg.data.crops_per_image}
 
 
-def time_calls(fn: Callable[[], Any], repeats: int) -> list[float]:
-    fn()  # warm-up: tracing and kernel selection
+def time_calls(fn: Callable[[], Any], repeats: int, check: Callable[[Any], None] | None = None) -> list[float]:
+    first = fn()  # warm-up: tracing and kernel selection
+    if check is not None:
+        check(first)
     out = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         out.append(time.perf_counter() - start)
     return out
+
+
+def check_output(image: np.ndarray, name: str) -> None:
+    """A model whose output holds NaN or inf failed: its speed is not reported as if it worked."""
+    if not np.isfinite(image).all():
+        raise SystemExit(f"error: the inference model produced non-finite output (NaN/inf) on {name}: "
+                         "it failed, so its speed is not reported")
 
 
 def inference(model: Any, repeats: int, big: tuple[int, int]) -> dict[str, Any]:
@@ -182,14 +196,17 @@ def inference(model: Any, repeats: int, big: tuple[int, int]) -> dict[str, Any]:
     out = {}
     for side in (256, 1024):
         image = rng.random((1, side, side, 3), dtype=np.float32)
-        seconds = time_calls(lambda im=image: restore_batch(model, im), repeats)
+        seconds = time_calls(lambda im=image: restore_batch(model, im), repeats,
+                             check=lambda out, s=side: check_output(out, f"a {s}x{s} image"))
         out[f"{side}x{side}"] = {"megapixels": side * side / 1e6, "seconds": spread(seconds)}
     image = rng.random((*big, 3), dtype=np.float32)
     restore_full(model, image[:512, :512])  # warm-up on one tile's shape; the photo itself runs once
     with PeakRSS() as rss:
         start = time.perf_counter()
-        restore_full(model, image)
+        restored = restore_full(model, image)
         seconds = [time.perf_counter() - start]
+    check_output(restored, f"the {big[1]}x{big[0]} photo")
+    del restored
     out[f"{big[1]}x{big[0]} tiled"] = {"megapixels": big[0] * big[1] / 1e6, "seconds": spread(seconds),
                                        "peak_rss": rss.peak}
     return out
@@ -242,7 +259,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ips = [r["images"] / s for s in r["epoch_seconds"]]
         result["training"][name] = {**r, "epoch": per_epoch, "images_per_second": spread(ips),
                                     "megapixels_per_second": spread([v * h * w / 1e6 for v in ips]),
-                                    "peak_rss": rss.peak}
+                                    "peak_rss": rss.peak,
+                                    # a loss that became NaN/inf: the timing stands, the training failed
+                                    "finite_loss": all(math.isfinite(v) for v in r.get("loss", []))}
     from deblur.predict import load_model
 
     model = fresh_model(cfg, sharp.shape[-1])
@@ -285,7 +304,9 @@ def section(result: dict[str, Any], command: str) -> str:
     best = t["plain"]["images_per_second"]["max"]
     for name, r in t.items():
         ratio, ratio_best = r["images_per_second"]["median"] / base, r["images_per_second"]["max"] / best
-        lines.append(f"| {name} | {fmt_spread(r['epoch'], '.2f')} | {fmt_spread(r['images_per_second'], '.0f')} | "
+        failed = "" if r.get("finite_loss", True) else " **(FAILED: its loss became NaN/inf)**"
+        lines.append(f"| {name}{failed} | {fmt_spread(r['epoch'], '.2f')} | "
+                     f"{fmt_spread(r['images_per_second'], '.0f')} | "
                      f"{fmt_spread(r['megapixels_per_second'], '.2f')} | {ratio:.2f} | {ratio_best:.2f} | "
                      f"{mb(r['peak_rss'])} |")
     lines += ["", f"The plain script also spent {t['plain']['prep_seconds']:.1f} s blurring its arrays once with "
@@ -340,9 +361,12 @@ def main() -> None:
     print(text)
     if not args.no_write:
         replace_section(args.output, text)
+        from deblur.evaluate import json_safe
         from deblur.imageio import atomic_write_text
 
-        atomic_write_text(args.output.with_name("BENCHMARKS_speed.json"), json.dumps(result, indent=2) + "\n")
+        # JSON has no NaN: a non-finite loss is written as null
+        atomic_write_text(args.output.with_name("BENCHMARKS_speed.json"),
+                          json.dumps(json_safe(result), indent=2, allow_nan=False) + "\n")
         print(f"wrote the Speed section of {args.output}")
 
 

@@ -17,6 +17,7 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import platform
 import shlex
@@ -42,6 +43,12 @@ class Training:
     config: str
     overrides: tuple[str, ...] = ()
     budget: str = ""  # the training budget in words, as the protocol states it
+    # The file that is scored, when it is not the run's best.keras: the built-in model is scored as
+    # shipped (behind its calibrated do-no-harm gate, see scripts/ship_default_model.py).
+    checkpoint: str | None = None
+
+    def scored(self, runs: Path) -> Path:
+        return ROOT / self.checkpoint if self.checkpoint else run_dir(runs, self.name) / "best.keras"
 
     def args(self, data: Path) -> list[str]:
         sets = [o.replace("{data}", str(data)) for o in self.overrides]
@@ -70,7 +77,9 @@ TRAININGS = {t.name: t for t in [
              (f"data.path={CIFAR}", "name=cifar10_nafnet_s2", "data.degradation={kind: gaussian, sigma: 2.0}",
               "train.epochs=32", "train.time_limit_minutes=15"),
              "32 epochs or 15 minutes, from scratch, trained on sigma = 2 only"),
-    Training("default_model", "configs/default_model.yaml", (), "19 epochs or 25 minutes"),
+    Training("default_model", "configs/default_model.yaml", (),
+             "22 epochs or 115 minutes, continuing from the previous built-in model (train.init_from); scored as "
+             "shipped, behind its do-no-harm gate", checkpoint="src/deblur/pretrained/default.keras"),
     Training("cifar10_unet", "configs/cifar10_unet.yaml",
              (f"data.path={CIFAR}", "train.time_limit_minutes=8", "train.evaluate_after=false"),
              "report: 500 epochs with early stopping (it stopped at 60); here capped at 8 minutes"),
@@ -166,7 +175,11 @@ def train_all(names: list[str], data: Path, runs: Path) -> None:
             print(f"[{name}] training: {shlex.join(run)}")
         started = time.perf_counter()
         code = subprocess.call([sys.executable, "-m", "deblur", *run[1:]], cwd=ROOT)
-        if code != 0:
+        if code == 1 and evaluation_failed(folder):
+            # training finished but its model failed its own test-split evaluation (NaN/inf output):
+            # a result to report, not a training to resume
+            print(f"[{name}] trained, but its model failed evaluation (non-finite output); it is reported as failed")
+        elif code != 0:
             raise SystemExit(f"[{name}] deblur train exited with {code}; rerun this script to resume it")
         rows = history_rows(folder / "history.csv")
         record = {"command": shlex.join(cmd), "epochs": len(rows),
@@ -175,6 +188,15 @@ def train_all(names: list[str], data: Path, runs: Path) -> None:
                   "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "hardware": hardware()}
         (folder / DONE).write_text(json.dumps(record, indent=2) + "\n")
         print(f"[{name}] done: {record['epochs']} epochs, {record['train_seconds']} s of training")
+
+
+def evaluation_failed(folder: Path) -> bool:
+    """True when `deblur train`'s final evaluation recorded a failed model (its exit status 1)."""
+    metrics = folder / "eval-test" / "metrics.json"
+    try:
+        return bool(json.loads(metrics.read_text()).get("failed"))
+    except (OSError, ValueError):
+        return False
 
 
 # --------------------------------------------------------------------------------------------------
@@ -206,12 +228,12 @@ def hardware() -> str:
 def training_facts(runs: Path, name: str, cfg: Any) -> dict[str, Any]:
     """Epochs, wall time and training images/s of a finished run, from its own history."""
     from deblur.data.base import load_splits
-    from deblur.data.degrade import spec_list
+    from deblur.data.degrade import train_spec_list
 
     folder = run_dir(runs, name)
     record = json.loads((folder / DONE).read_text())
     splits = load_splits(cfg.data, cfg.seed)
-    variants = len(spec_list(cfg.data))
+    variants = len(train_spec_list(cfg.data))  # what training blurred each image with
     per_epoch = len(splits.train) * (1 if splits.paired else variants) * cfg.data.crops_per_image
     if cfg.train.steps_per_epoch:
         per_epoch = cfg.train.steps_per_epoch * cfg.data.batch_size
@@ -221,8 +243,8 @@ def training_facts(runs: Path, name: str, cfg: Any) -> dict[str, Any]:
             else "early stopping" if record["epochs"] < cfg.train.epochs else "")
     return {**record, "images_per_epoch": per_epoch, "stop": stop,
             "images_per_second": per_epoch * record["epochs"] / seconds if seconds else None,
-            "checkpoint": str(folder / "best.keras"),
-            "sha256": hashlib.sha256((folder / "best.keras").read_bytes()).hexdigest()}
+            "checkpoint": str(TRAININGS[name].scored(runs)),
+            "sha256": hashlib.sha256(TRAININGS[name].scored(runs).read_bytes()).hexdigest()}
 
 
 def score(protocol: Protocol, data: Path, runs: Path) -> dict[str, Any]:
@@ -241,7 +263,7 @@ def score(protocol: Protocol, data: Path, runs: Path) -> dict[str, Any]:
         if not (folder / DONE).is_file():
             skipped.append(f"{name} (not trained yet)")
             continue
-        model = load_model(folder / "best.keras")
+        model = load_model(TRAININGS[name].scored(runs))
         fixed = fixed_input_size(model)
         size = tuple(cfg.data.resize) if cfg.data.resize else None
         if fixed is not None and fixed != size:
@@ -272,6 +294,9 @@ def check_targets(protocol: Protocol, summary: dict[str, Any]) -> list[tuple[str
         if model not in methods:
             out.append((f"{model}: {check}", False, "not scored (not trained yet)"))
             continue
+        if model in summary.get("failed", {}):  # NaN compares False either way: say why instead
+            out.append((f"{model}: {check}", False, "no score: the model produced non-finite output (NaN/inf)"))
+            continue
         m = methods[model]
         if check == "ssim":
             out.append((f"{model} SSIM >= {threshold}", m["ssim"] >= threshold, f"{m['ssim']:.4f}"))
@@ -291,7 +316,8 @@ def check_targets(protocol: Protocol, summary: dict[str, Any]) -> list[tuple[str
 
 
 def _fmt(v: float | None, spec: str) -> str:
-    return "—" if v is None else format(v, spec)
+    """A number for the report; none, or a non-finite one (a failed method), as a dash."""
+    return "—" if v is None or not math.isfinite(v) else format(v, spec)
 
 
 def shown(text: str, data: Path) -> str:
@@ -338,16 +364,22 @@ def protocol_section(r: dict[str, Any], data: Path, runs: Path) -> list[str]:
             train = f"{f['epochs']} epochs, {f['train_seconds'] / 60:.1f} min" + (f", {f['stop']}" if f["stop"] else "")
             ips = _fmt(f["images_per_second"], ".0f")
             ms = f"{mm['ms_per_megapixel']:.0f}"
-        worse = " **(worse than the blurred input)**" if gain is not None and gain <= 0 else ""
-        lines.append(f"| {name}{worse} | {v['psnr']:.2f} | {v['ssim']:.4f} | {v['mse']:.5f} | "
-                     f"{v['psnr_of_mean_mse']:.2f} | {_fmt(gain, '+.2f')} | {params} | {train} | {ips} | {ms} |")
+        failed = s.get("failed", {}).get(m)
+        if failed:  # listed last by the evaluation, with no score
+            worse = (f" **(FAILED: non-finite output (NaN/inf) on {failed['nonfinite_items']} of "
+                     f"{failed['items']} items)**")
+        else:
+            worse = " **(worse than the blurred input)**" if gain is not None and gain <= 0 else ""
+        scores = " | ".join(_fmt(v[k], spec) for k, spec in
+                            (("psnr", ".2f"), ("ssim", ".4f"), ("mse", ".5f"), ("psnr_of_mean_mse", ".2f")))
+        lines.append(f"| {name}{worse} | {scores} | {_fmt(gain, '+.2f')} | {params} | {train} | {ips} | {ms} |")
     if s.get("breakdown"):
         names = list(methods)
         lines += ["", "Mean PSNR (dB) by blur strength:", "",
                   "| group | n | " + " | ".join(labels.get(m, m) for m in names) + " |",
                   "| --- | ---: | " + " | ".join("---:" for _ in names) + " |"]
         for g in s["breakdown"]:
-            lines.append(f"| {g['group']} | {g['n']} | " + " | ".join(f"{g['psnr'][m]:.2f}" for m in names) + " |")
+            lines.append(f"| {g['group']} | {g['n']} | " + " | ".join(_fmt(g["psnr"][m], ".2f") for m in names) + " |")
     if "alignment" in s:
         a = s["alignment"]
         lines += ["", f"Alignment: {a['aligned']} pairs registered, {a['failed']} could not be"
@@ -405,12 +437,14 @@ def write_report(results: list[dict[str, Any]], data: Path, runs: Path, out: Pat
              "included. Inference ms/MP is measured while scoring, on the same CPU.", ""]
     for r in results:
         lines += protocol_section(r, data, runs)
+    from deblur.evaluate import json_safe
     from deblur.imageio import atomic_write_text
 
     atomic_write_text(out, "\n".join(lines) + speed_section(out))
     json_out = out.with_suffix(".json")
     records = [{k: v for k, v in r.items() if k != "protocol"} | {"name": r["protocol"].name} for r in results]
-    atomic_write_text(json_out, json.dumps(records, indent=2, default=str) + "\n")
+    # JSON has no NaN: a failed model's scores are null
+    atomic_write_text(json_out, json.dumps(json_safe(records), indent=2, default=str, allow_nan=False) + "\n")
     print(f"wrote {out} and {json_out}")
 
 
@@ -440,11 +474,16 @@ def main() -> None:
         return
     command = shlex.join(["python", "scripts/benchmark.py", *sys.argv[1:]])
     results = [score(p, data, args.runs) for p in chosen]
-    for r in results:
-        from deblur.evaluate import format_table
+    from deblur.evaluate import failure_lines, format_table
 
+    for r in results:
         print(format_table(r["summary"]))
     write_report(results, data, args.runs, args.output, command)
+    failures = [f"{r['protocol'].name}: {line}" for r in results for line in failure_lines(r["summary"])]
+    for line in failures:
+        print(f"failed: {line}", file=sys.stderr)
+    if failures:  # the report records them; the exit status says so too, as deblur eval's does
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from deblur.errors import ConfigError
 def test_defaults_are_complete_and_round_trip():
     cfg = from_dict({})
     assert cfg.model.type == "unet" and cfg.model.kwargs["depth"] == 4  # builder defaults filled in
-    assert cfg.data.degradation == [{"kind": "gaussian", "noise": 0.0, "quantize": True,
+    assert cfg.data.degradation == [{"kind": "gaussian", "noise": 0.0, "shot": 0.0, "jpeg": None, "quantize": True,
                                      "sigma": [0.0, 3.0], "ksize": None, "truncate": 3.0}]
     import yaml
 

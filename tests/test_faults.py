@@ -103,7 +103,7 @@ def test_nan_loss_stops_with_a_message(tmp_path: Path):
 
 @pytest.mark.parametrize("fail_at", ["save", "replace"])
 def test_checkpoints_are_written_atomically(tmp_path: Path, monkeypatch, fail_at):
-    from deblur import checkpoints
+    from deblur import atomic, checkpoints
     from deblur.models import MODELS
 
     model = MODELS.get("unet")(3, depth=1, base_filters=2)
@@ -116,7 +116,7 @@ def test_checkpoints_are_written_atomically(tmp_path: Path, monkeypatch, fail_at
     if fail_at == "save":
         monkeypatch.setattr(type(model), "save", boom)
     else:
-        monkeypatch.setattr(checkpoints.os, "replace", boom)
+        monkeypatch.setattr(atomic.os, "replace", boom)
     with pytest.raises(OSError):
         checkpoints.atomic_save(model, path)
     assert path.read_bytes() == b"previous good checkpoint"

@@ -55,3 +55,19 @@ def test_residual_unet_starts_near_identity(rng):
     unet = MODELS.get("unet")(3, depth=2, base_filters=4, residual=True)
     x = rng.random((1, 16, 16, 3)).astype(np.float32)
     assert np.abs(restore_batch(unet, x) - x).mean() < 0.2
+
+
+def test_identity_init_unet_is_exactly_the_identity_until_trained(rng):
+    unet = MODELS.get("unet")(3, depth=2, base_filters=4, residual=True, identity_init=True)
+    x = rng.random((2, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(unet.predict_on_batch(x)), x)
+
+
+def test_models_too_large_for_memory_are_refused_before_any_weight_is_made():
+    from deblur.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="parameters, more than this machine"):
+        MODELS.get("unet")(3, depth=40, base_filters=2)
+    with pytest.raises(ConfigError, match="parameters, more than this machine"):
+        MODELS.get("nafnet")(3, width=16, enc_blocks=[1] * 20, dec_blocks=[1] * 20)
+    assert MODELS.get("nafnet")(3, width=24).count_params() == 972_243  # the built-in model's size passes

@@ -4,22 +4,61 @@ Keras's ModelCheckpoint writes straight to the final file name, so a kill during
 truncated `best.keras`. `AtomicCheckpoint` writes to a temporary file beside it and renames it into
 place. `StopRequest` turns Ctrl-C into a stop at a safe point (between batches, or after the epoch's
 files are written) so the run can be resumed from its last completed epoch; a second Ctrl-C
-interrupts at once.
+interrupts at once. `check_archive` inspects a `.keras` zip before anything in it is read.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
 import signal
-import tempfile
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import keras
+
+from deblur.atomic import atomic_path
+from deblur.errors import DeblurError
+
+# Limits on what a .keras zip declares, checked from its central directory before anything is inflated.
+# Keras writes three members (metadata.json, config.json, model.weights.h5), stored uncompressed; the
+# built-in model is 4.2 MiB and the largest benchmark model (35 M parameters, with Adam's state) about
+# 0.4 GiB. Keras's own guard only refuses a member above 4 GiB: a 4 MB file declaring just under that
+# took 9 GB of memory and a minute before it failed.
+MAX_CHECKPOINT_ENTRIES = 256
+MAX_CHECKPOINT_BYTES = 2 << 30  # 2 GiB inflated, all members together
+MAX_EXPANSION = 100  # inflated / stored, per member; DEFLATE reaches about 1032, honest weights about 1.1
+EXPANSION_FLOOR = 1 << 20  # members below 1 MiB (JSON) may compress well; their size is harmless
+
+
+def check_archive(path: Path) -> None:
+    """Refuse a `.keras` zip whose declared contents could exhaust memory or disk, or escape its folder.
+
+    Only the central directory is read. Python's zipfile never inflates a member past its declared
+    size (a member that lies fails its CRC check), so bounding the declared sizes bounds the work.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise DeblurError(f"{path}: not a readable Keras .keras checkpoint ({exc})") from None
+    if len(infos) > MAX_CHECKPOINT_ENTRIES:
+        raise DeblurError(f"{path}: refused: the archive holds {len(infos):,} files (a Keras checkpoint has a few; "
+                          f"limit {MAX_CHECKPOINT_ENTRIES})")
+    total = sum(i.file_size for i in infos)
+    if total > MAX_CHECKPOINT_BYTES:
+        raise DeblurError(f"{path}: refused: it would inflate to {total / 2**20:,.0f} MiB, over the limit of "
+                          f"{MAX_CHECKPOINT_BYTES / 2**20:,.0f} MiB for a checkpoint")
+    for info in infos:
+        name = info.filename.replace("\\", "/")
+        if name.startswith("/") or ".." in name.split("/") or ":" in name:
+            raise DeblurError(f"{path}: refused: the archive member {info.filename!r} points outside the archive")
+        if info.file_size > EXPANSION_FLOOR and info.file_size > MAX_EXPANSION * max(info.compress_size, 1):
+            raise DeblurError(f"{path}: refused: {info.filename} would inflate from {info.compress_size:,} to "
+                              f"{info.file_size:,} bytes (over {MAX_EXPANSION}x: a decompression bomb)")
 
 
 class Interrupted(Exception):
@@ -65,15 +104,9 @@ class StopAtSafePoint(keras.callbacks.Callback):
 
 
 def atomic_save(model: keras.Model, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
-    os.close(fd)
-    try:
+    """Save through a temporary `.keras` file beside `path` (Keras insists on the suffix), then rename."""
+    with atomic_path(path, suffix=".tmp.keras") as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):

@@ -1,12 +1,15 @@
 """The `deblur` command: train, eval, predict, blur and models.
 
 A mistake the user can fix (bad config, missing files, existing outputs) is printed as one line
-starting with `error:` and exits with status 2; anything else is a bug and keeps its traceback.
+starting with `error:` and exits with status 2. What the machine could not do (a full or read-only
+disk, memory) and bugs are one `error:` line too, with exit status 1 (`deblur.failures`); never a
+traceback, unless DEBLUR_DEBUG=1 asks for it.
 TensorFlow is imported inside the commands so that `deblur --help` is instant.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.exceptions import TyperException
 
 from deblur.errors import DeblurError
 
@@ -33,7 +37,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def user_errors(fn: F) -> F:
-    """Turn a DeblurError into one line on stderr and exit status 2."""
+    """Turn any failure into one `error:` line on stderr: exit status 2 for a DeblurError (the user's
+    to fix), 1 for anything else (file system, memory, a bug), 130 for Ctrl-C."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -42,8 +47,37 @@ def user_errors(fn: F) -> F:
         except DeblurError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort, TyperException):
+            raise  # the command's own exit status, and typer's usage errors
+        except KeyboardInterrupt:
+            typer.echo("\ninterrupted", err=True)
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if os.environ.get("DEBLUR_DEBUG") == "1":
+                raise
+            from deblur.failures import failure_line
+
+            typer.echo(f"error: {failure_line(exc)}", err=True)
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _import_backend() -> None:
+    """Import Keras and its backend; one that cannot be used (a misspelt or missing KERAS_BACKEND) is a
+    one-line error naming it, not an internal error."""
+    try:
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+    except (ImportError, ValueError) as exc:
+        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow (the default)")
+        raise DeblurError(f"KERAS_BACKEND={backend}: Keras cannot run on it ({reason[:200]}); set KERAS_BACKEND to "
+                          "tensorflow, jax or torch, with that package installed") from None
 
 
 def _quiet_backend() -> None:
@@ -65,16 +99,12 @@ def _quiet_backend() -> None:
             saved, devnull = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
             try:
                 os.dup2(devnull, fd)
-                import keras
-
-                if keras.backend.backend() == "tensorflow":
-                    import tensorflow as tf
-
-                    tf.config.list_physical_devices()
+                _import_backend()
             finally:
                 os.dup2(saved, fd)
                 os.close(saved)
                 os.close(devnull)
+    _import_backend()  # imported already, unless stderr had no descriptor
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
         import absl.logging
@@ -128,11 +158,6 @@ def train(
                 raise DeblurError("--resume needs --run-dir (or --config, to find runs/<name>)")
             run_dir = Path("runs") / cfgmod.load(config, overrides).name
         paths = trainmod.prepare_run_dir(run_dir, resume=True, overwrite=overwrite)
-        cfg = trainmod.resume_config(paths, overrides)
-        if cfg.train.distribute == "multi_worker":
-            raise DeblurError("--resume is not supported for train.distribute=multi_worker yet: the workers "
-                              "other than the chief cannot restore the chief's backup; start the run again")
-        typer.echo(f"resuming {paths.root} with its saved config")
     else:
         if config is None:
             raise DeblurError("--config is required (for example --config configs/quickstart.yaml)")
@@ -140,7 +165,20 @@ def train(
         if cfg.train.distribute == "multi_worker":
             run_dir, evaluate_after = _worker_run_dir(run_dir, cfg.name)
         paths = trainmod.new_run(cfg, run_dir, overwrite)
+    with paths:  # the run folder stays locked until training and its evaluation are done
+        if resume:
+            cfg = trainmod.resume_config(paths, overrides)
+            if cfg.train.distribute == "multi_worker":
+                raise DeblurError("--resume is not supported for train.distribute=multi_worker yet: the workers "
+                                  "other than the chief cannot restore the chief's backup; start the run again")
+            typer.echo(f"resuming {paths.root} with its saved config")
+        _train_and_evaluate(cfg, paths, resume, command, evaluate_after)
+
+
+def _train_and_evaluate(cfg: Any, paths: Any, resume: bool, command: str, evaluate_after: bool) -> None:
+    from deblur import train as trainmod
     from deblur.checkpoints import Interrupted
+    from deblur.oserror import describe
 
     start = time.perf_counter()
     try:
@@ -149,6 +187,11 @@ def train(
         typer.echo(f"\ninterrupted: {paths.last.name} and the backup of the last completed epoch are in "
                    f"{paths.root}; continue with: deblur train --run-dir {paths.root} --resume", err=True)
         raise typer.Exit(130) from None
+    except OSError as exc:  # e.g. the disk filled while a checkpoint or history.csv was written
+        if not paths.config.is_file():  # failed before the run was saved (reading the data, say): no resume
+            raise DeblurError(f"{describe(exc)}; nothing was trained. Fix that and start the run again") from None
+        raise DeblurError(f"{describe(exc)}; training stopped. Fix that, then continue with: deblur train "
+                          f"--run-dir {paths.root} --resume") from None
     minutes = (time.perf_counter() - start) / 60
     typer.echo(f"trained {result['epochs_run']} epoch(s) in {minutes:.1f} min; checkpoints: {paths.best}, {paths.last}")
     if evaluate_after and cfg.train.evaluate_after:
@@ -169,12 +212,33 @@ def _worker_run_dir(run_dir: Path | None, name: str) -> tuple[Path | None, bool]
     return scratch, False
 
 
-def _report(result: Any, output: Path, overwrite: bool) -> None:
+def _locked_output(output: Path | None) -> contextlib.AbstractContextManager[Any]:
+    """The reports folder, created and locked for the whole evaluation: two evaluations writing into
+    one folder would mix their reports."""
+    if output is None:
+        return contextlib.nullcontext()
+    from deblur.outputs import output_folder
+
+    return output_folder(output, "--output", "an evaluation")
+
+
+def _report(result: Any, output: Path | None, overwrite: bool) -> None:
+    """Print the table (and write the reports when `output` is given); exit 1 if a model failed.
+
+    A model whose output held NaN or inf has no score: the reports still record it (as failed, with
+    null scores), then the command says so on stderr and exits with status 1, as predict does.
+    """
     from deblur.evaluate import write_reports
 
-    written = write_reports(result, output, overwrite=overwrite)
+    written = write_reports(result, output, overwrite=overwrite) if output is not None else []
     typer.echo(result.table())
-    typer.echo("reports: " + ", ".join(str(p) for p in written))
+    if written:
+        typer.echo("reports: " + ", ".join(str(p) for p in written))
+    failures = result.failures()
+    for line in failures:
+        typer.echo(f"failed: {line}", err=True)
+    if failures:
+        raise typer.Exit(1)
 
 
 def _evaluate_and_report(checkpoint: Path, cfg: Any, split: str, output: Path, overwrite: bool,
@@ -184,10 +248,11 @@ def _evaluate_and_report(checkpoint: Path, cfg: Any, split: str, output: Path, o
 
     model = load_model(checkpoint)
     history = checkpoint.parent / "history.csv"
-    result = evaluate(model, cfg, split, baselines=baselines or DEFAULT_BASELINES, options=options,
-                      progress=_progress(f"scoring {split}", "batch"), checkpoint=str(checkpoint),
-                      history=history if history.is_file() else None)
-    _report(result, output, overwrite)
+    with _locked_output(output):
+        result = evaluate(model, cfg, split, baselines=baselines or DEFAULT_BASELINES, options=options,
+                          progress=_progress(f"scoring {split}", "batch"), checkpoint=str(checkpoint),
+                          history=history if history.is_file() else None)
+        _report(result, output, overwrite)
 
 
 def _run_config(checkpoint: Path, config: Path | None, overrides: list[str], split: str) -> tuple[Any, str]:
@@ -202,6 +267,14 @@ def _run_config(checkpoint: Path, config: Path | None, overrides: list[str], spl
         return resume_config(RunPaths(checkpoint.parent), overrides), f"eval-{split}"
     raise DeblurError(f"no {CONFIG_FILE} beside {checkpoint}; pass --config to say which dataset to score on, "
                       "or --pairs / --data for a folder of real pairs")
+
+
+def _check_scoring(split: str, crop_border: int) -> None:
+    """The options eval and compare share, checked before any model is loaded."""
+    if split not in ("test", "val"):  # "train" would score a model on the images it learnt from
+        raise DeblurError(f"--split: {split!r} is not allowed; choose test or val")
+    if crop_border < 0:
+        raise DeblurError(f"--crop-border {crop_border}: must be 0 or more")
 
 
 BaselinesOption = Annotated[str | None, typer.Option(
@@ -240,10 +313,11 @@ def eval_(
     from deblur.evaluate import PAIRS_BASELINES, MetricOptions, evaluate_pairs
     from deblur.predict import load_model
 
-    if split not in ("test", "val"):
-        raise DeblurError(f"--split: {split!r} is not allowed; choose test or val")
-    if crop_border < 0:
-        raise DeblurError("--crop-border must be 0 or more")
+    _check_scoring(split, crop_border)
+    if checkpoint.is_dir():  # a run folder, as compare takes
+        if not (checkpoint / "best.keras").is_file():
+            raise DeblurError(f"{checkpoint}: is a folder without a best.keras; give a .keras checkpoint")
+        checkpoint = checkpoint / "best.keras"
     if not checkpoint.is_file():
         raise DeblurError(f"{checkpoint}: checkpoint not found")
     options = MetricOptions(y_channel=y_channel, crop_border=crop_border)
@@ -255,11 +329,12 @@ def eval_(
         images, description = (load_dirs(*pairs), f"pairs ({pairs[0]} + {pairs[1]})") if pairs else load_all(data)
         folder = (pairs[0] if pairs else data).name
         default_out = checkpoint.parent / f"eval-pairs-{folder}{'-aligned' if align else ''}"
-        result = evaluate_pairs(load_model(checkpoint), images, description, align=align,
-                                baselines=baselines or PAIRS_BASELINES,
-                                options=options, progress=_progress("scoring pairs", "pair"),
-                                checkpoint=str(checkpoint))
-        _report(result, output or default_out, overwrite)
+        model = load_model(checkpoint)
+        with _locked_output(output or default_out):
+            result = evaluate_pairs(model, images, description, align=align, baselines=baselines or PAIRS_BASELINES,
+                                    options=options, progress=_progress("scoring pairs", "pair"),
+                                    checkpoint=str(checkpoint))
+            _report(result, output or default_out, overwrite)
         return
     if align:
         raise DeblurError("--align applies to real pairs: use it with --pairs or --data")
@@ -289,21 +364,25 @@ def compare(
     from deblur.evaluate import DEFAULT_BASELINES, MetricOptions, evaluate
     from deblur.predict import load_model
 
+    _check_scoring(split, crop_border)
     checkpoints = [r / "best.keras" if r.is_dir() else r for r in runs]
+    seen: dict[tuple[int, int], Path] = {}
     for c in checkpoints:
         if not c.is_file():
             raise DeblurError(f"{c}: checkpoint not found")
+        st = c.stat()
+        if (st.st_dev, st.st_ino) in seen:  # one model twice would print one row under one name
+            raise DeblurError(f"{seen[st.st_dev, st.st_ino]} and {c} are the same checkpoint; give each run once")
+        seen[st.st_dev, st.st_ino] = c
     labels = [c.parent.name if c.name == "best.keras" else c.stem for c in checkpoints]
     if len(set(labels)) != len(labels):
         labels = [str(c) for c in checkpoints]
     cfg, _ = _run_config(checkpoints[0], config, set_ or [], split)
     models = {label: load_model(c) for label, c in zip(labels, checkpoints, strict=True)}
-    result = evaluate(models, cfg, split, baselines=baselines or DEFAULT_BASELINES,
-                      options=MetricOptions(y_channel=y_channel, crop_border=crop_border),
-                      progress=_progress(f"scoring {split}", "batch"), gallery=False)
-    if output is None:
-        typer.echo(result.table())
-    else:
+    with _locked_output(output):
+        result = evaluate(models, cfg, split, baselines=baselines or DEFAULT_BASELINES,
+                          options=MetricOptions(y_channel=y_channel, crop_border=crop_border),
+                          progress=_progress(f"scoring {split}", "batch"), gallery=False)
         _report(result, output, overwrite)
 
 
@@ -316,36 +395,55 @@ def predict(
                                    "for Gaussian, motion and defocus blur; see the README's model card].")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the restored PNGs.")] = Path("restored"),
     overwrite: Annotated[bool, typer.Option(help="Replace restored images that already exist.")] = False,
+    skip_existing: Annotated[bool, typer.Option(help="Keep restored images that already exist and restore only "
+                                                "the others (to continue an interrupted job).")] = False,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Also look in sub-folders.")] = False,
     tile: Annotated[int, typer.Option(help="Restore in tiles of this many pixels (bounded memory); "
                                       "0 restores each image whole.")] = 512,
     overlap: Annotated[int, typer.Option(help="Pixels by which tiles overlap; blended so no seams show.")] = 32,
     side_by_side: Annotated[bool, typer.Option("--side-by-side", help="Also write <name>_side_by_side.png: "
                                                "input and result next to each other.")] = False,
-    max_megapixels: Annotated[float, typer.Option(help="Refuse larger images before decoding them (a guard "
-                                                  "against decompression bombs).")] = 100.0,
+    max_megapixels: Annotated[float | None, typer.Option(help="Refuse larger images before decoding them (a guard "
+                                                         "against decompression bombs) [default: "
+                                                         "$DEBLUR_MAX_MEGAPIXELS, or 100].")] = None,
 ) -> None:
     """Restore images at full resolution: same size and channels as each input, written as PNG."""
     _quiet_backend()
+    from deblur.imageio import check_megapixels
+    from deblur.imageio import max_megapixels as env_megapixels
     from deblur.predict import load_model, plan_outputs, predict_files
+    from deblur.tiling import check_tile
 
-    if tile < 0 or overlap < 0 or (tile and overlap * 2 >= tile):
-        raise DeblurError("--tile must be 0 or positive and more than twice --overlap")
-    plan = plan_outputs(inputs, output, recursive=recursive, overwrite=overwrite, side_by_side=side_by_side)
-    if checkpoint is None:
-        from deblur.pretrained import default_checkpoint
+    # the option wins when given; otherwise the environment's limit (a default of 100 here would hide it)
+    limit = env_megapixels() if max_megapixels is None else check_megapixels(max_megapixels, "--max-megapixels")
+    check_tile(tile, overlap)  # before any work; again below with the model's size multiple
+    from deblur.outputs import output_folder
 
-        checkpoint = default_checkpoint()
-        typer.echo("model: the built-in default model (pass --checkpoint to use your own)", err=True)
-    model = load_model(checkpoint)
-    summary = predict_files(model, plan, progress=_progress("restoring", "img"), tile=tile, overlap=overlap,
-                            side_by_side=side_by_side, max_megapixels=max_megapixels)
+    with output_folder(output):  # created, locked against a second job, a killed job's temporaries removed
+        plan = plan_outputs(inputs, output, recursive=recursive, overwrite=overwrite, side_by_side=side_by_side,
+                            skip_existing=skip_existing)
+        if checkpoint is None:
+            from deblur.pretrained import default_checkpoint
+
+            checkpoint = default_checkpoint()
+            typer.echo("model: the built-in default model (pass --checkpoint to use your own)", err=True)
+        model = load_model(checkpoint)
+        from deblur.models import fixed_input_size, required_multiple
+
+        if fixed_input_size(model) is None:  # fixed-size models see whole images: no tiles
+            check_tile(tile, overlap, required_multiple(model))
+        summary = predict_files(model, plan, progress=_progress("restoring", "img"), tile=tile, overlap=overlap,
+                                side_by_side=side_by_side, max_megapixels=limit)
+    _summarise(summary, "restored", output)
+
+
+def _summarise(summary: Any, verb: str, output: Path) -> None:
+    """Notes, skipped inputs and the count, as predict and blur print them; exit 1 if any input failed."""
     for note in summary.notes:
         typer.echo(f"note: {note}", err=True)
     for path, reason in summary.failed:
         typer.echo(f"skipped {path}: {reason}", err=True)
-    typer.echo(f"restored {len(summary.written)} image(s) into {output}"
-               + (f"; {len(summary.failed)} failed" if summary.failed else ""))
+    typer.echo(summary.line(verb, output))
     if summary.failed:
         raise typer.Exit(1)
 
@@ -358,23 +456,34 @@ def blur(
                                                      "(repeatable; see `deblur models --samples`).")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the blurred PNGs.")] = Path(
         "outputs/blurred"),
-    kind: Annotated[str, typer.Option(help="gaussian, motion or defocus.")] = "gaussian",
+    kind: Annotated[str, typer.Option(help="gaussian, motion, defocus or shake (camera shake).")] = "gaussian",
     sigma: Annotated[float | None, typer.Option(help="Gaussian sigma in pixels [default: 2].")] = None,
     length: Annotated[float | None, typer.Option(help="Motion length in pixels [default: 9].")] = None,
     angle: Annotated[float | None, typer.Option(help="Motion angle in degrees [default: 0].")] = None,
     radius: Annotated[float | None, typer.Option(help="Defocus disk radius in pixels [default: 3].")] = None,
-    noise: Annotated[float, typer.Option(help="Gaussian noise std on [0, 1] intensities.")] = 0.0,
-    seed: Annotated[int, typer.Option(help="Seed for the noise.")] = 0,
+    size: Annotated[float | None, typer.Option(help="Camera-shake kernel size in pixels, its larger side "
+                                               "[default: 21].")] = None,
+    noise: Annotated[float, typer.Option(help="Read noise: Gaussian noise std on [0, 1] intensities.")] = 0.0,
+    shot: Annotated[float, typer.Option(help="Shot noise: variance grows by this times the intensity "
+                                        "(Poisson-Gaussian sensor noise).")] = 0.0,
+    jpeg: Annotated[float | None, typer.Option(help="Re-compress as a JPEG of this quality (1-100), as cameras "
+                                               "save photos.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the noise and the camera-shake path.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace files that already exist.")] = False,
+    skip_existing: Annotated[bool, typer.Option(help="Keep files that already exist and blur only the others.")
+                             ] = False,
 ) -> None:
     """Make blurred test images with exactly the degradations training uses."""
     _quiet_backend()
     from deblur.blur import blur_files, blur_spec
 
-    spec = blur_spec(kind, sigma=sigma, length=length, angle=angle, radius=radius, noise=noise)
-    written = blur_files(inputs or [], sample or [], output, spec, seed=seed, overwrite=overwrite)
-    for path in written:
+    spec = blur_spec(kind, noise=noise, shot=shot, jpeg=jpeg, sigma=sigma, length=length, angle=angle,
+                     radius=radius, size=size)
+    summary = blur_files(inputs or [], sample or [], output, spec, seed=seed, overwrite=overwrite,
+                         skip_existing=skip_existing, progress=_progress("blurring", "img"))
+    for path in summary.written:
         typer.echo(f"wrote {path}")
+    _summarise(summary, "blurred", output)
 
 
 @app.command()
@@ -416,6 +525,11 @@ def models(
 
 
 def main() -> None:
+    # File names that are not UTF-8 reach Python as lone surrogates; a strict stdout (any UTF-8 locale but
+    # C.UTF-8) failed on them after the work was done. stderr already escapes them; so does stdout now.
+    with contextlib.suppress(AttributeError, ValueError):
+        if sys.stdout.errors == "strict":
+            sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     app()
 
 

@@ -39,6 +39,9 @@ class DataConfig:
     degradation: dict[str, Any] | list[dict[str, Any]] = field(
         default_factory=lambda: {"kind": "gaussian", "sigma": [0.0, 3.0]}
     )
+    # Training batches only, when set (same form as `degradation`): a wider training mix, e.g. with
+    # unblurred patches, leaves the validation and test protocol (`degradation`) unchanged.
+    train_degradation: dict[str, Any] | list[dict[str, Any]] | None = None
     channels: int | None = None
     resize: Size | None = None
     crop: Size | None = None
@@ -145,6 +148,9 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+MAX_INT = 2**63 - 1
+
+
 def coerce(value: Any, tp: Any, key: str) -> Any:
     """Return `value` checked against the annotation `tp`, or raise a ConfigError naming `key`.
 
@@ -199,10 +205,12 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
             return value
         raise ConfigError(f"{key}: expected true or false, got {_describe(value)}")
     if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
         if isinstance(value, float) and value.is_integer():
-            return int(value)
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > MAX_INT:  # TensorFlow and NumPy take 64-bit integers: beyond, a crash mid-run
+                raise ConfigError(f"{key}: {value:.3g} is too large; integers here go up to {MAX_INT:.3g}")
+            return value
         raise ConfigError(f"{key}: expected an integer, got {_describe(value)}")
     if tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -313,12 +321,26 @@ def as_size(value: Size | None, key: str) -> tuple[int, int] | None:
     return int(size[0]), int(size[1])
 
 
+MAX_SEED = 2**32 - 1  # NumPy's and Keras's seeds
+SSIM_WINDOW = 11  # deblur.metrics.SSIM_WIN, without importing scikit-image to read a config
+
+
+def check_ssim_size(size: tuple[int, int] | None, key: str) -> None:
+    """Patches and tiles smaller than SSIM's window cannot be scored (training reports SSIM every epoch)."""
+    if size is not None and min(size) < SSIM_WINDOW:
+        raise ConfigError(f"{key}: {size[0]}x{size[1]} is smaller than {SSIM_WINDOW}x{SSIM_WINDOW}, the window of the "
+                          f"SSIM metric that training and evaluation report; use {SSIM_WINDOW} or more")
+
+
 def _check_ranges(cfg: RunConfig) -> None:
     d, t = cfg.data, cfg.train
     for key in ("batch_size", "eval_batch_size", "crops_per_image", "shuffle_buffer"):
         _positive(getattr(d, key), f"data.{key}")
     for key in ("resize", "crop", "eval_crop"):
         as_size(getattr(d, key), f"data.{key}")
+    for key in ("crop", "eval_crop"):
+        check_ssim_size(as_size(getattr(d, key), f"data.{key}"), f"data.{key}")
+    _check_batch_memory(d)
     if d.channels not in (None, 1, 3):
         raise ConfigError(f"data.channels: must be 1, 3 or null (the dataset's own), got {d.channels}")
     for key in ("val_split", "test_split"):
@@ -343,8 +365,42 @@ def _check_ranges(cfg: RunConfig) -> None:
         raise ConfigError(f"train.reduce_lr.factor: must be between 0 and 1, got {t.reduce_lr.factor}")
     _positive(t.reduce_lr.patience, "train.reduce_lr.patience", allow_zero=True)
     _positive(t.early_stopping.patience, "train.early_stopping.patience", allow_zero=True)
-    if not cfg.name or "/" in cfg.name or cfg.name in (".", ".."):
+    if (not cfg.name or "/" in cfg.name or cfg.name in (".", "..")
+            or any(ord(ch) < 32 or ord(ch) == 127 for ch in cfg.name)):  # NUL, newline...: no folder name
         raise ConfigError(f"name: must be a plain directory name, got {cfg.name!r}")
+    if not 0 <= cfg.seed <= MAX_SEED:
+        raise ConfigError(f"seed: must be from 0 to {MAX_SEED} (2**32 - 1), got {cfg.seed}")
+    if t.lr_schedule == "cosine" and t.min_lr > t.learning_rate:
+        raise ConfigError(f"train.min_lr: {t.min_lr:g} is above train.learning_rate ({t.learning_rate:g}): the "
+                          "cosine schedule would decay upwards; set it lower")
+
+
+def _check_batch_memory(d: DataConfig) -> None:
+    """Batches that cannot fit in this machine's memory, refused now rather than after minutes (deblur.limits).
+
+    Without data.crop the patch size is not known until the images are read: train checks again then.
+    """
+    from deblur.limits import check_batch_memory, check_image_memory
+
+    resize = as_size(d.resize, "data.resize")
+    if resize is not None:  # every image is held at this size, and blurred whole (in float32) for evaluation
+        check_image_memory(resize, d.channels, "data.resize")
+    check_batch_memory(d.batch_size, as_size(d.crop, "data.crop") or resize, d.channels, "data.batch_size")
+    check_batch_memory(d.eval_batch_size, as_size(d.eval_crop, "data.eval_crop") or resize, d.channels,
+                       "data.eval_batch_size")
+
+
+def _check_kernels(cfg: RunConfig) -> None:
+    """Every blur's kernel within deblur.limits.MAX_KERNEL_SIZE, and smaller than data.resize's images."""
+    from deblur.data.degrade import make
+    from deblur.limits import check_kernel
+
+    resize = as_size(cfg.data.resize, "data.resize")
+    for name in ("degradation", "train_degradation"):
+        specs = getattr(cfg.data, name) or []
+        for i, spec in enumerate(specs):
+            key = f"data.{name}[{i}]" if len(specs) > 1 else f"data.{name}"
+            check_kernel(make(spec, key), key, [resize] if resize else [])
 
 
 def _resolve_components(cfg: RunConfig) -> None:
@@ -364,6 +420,9 @@ def _resolve_components(cfg: RunConfig) -> None:
                         **check_kwargs(loader.options, cfg.data.options, "data.options")}
     loader.check_path(cfg.data.path)
     cfg.data.degradation = resolve_degradations(cfg.data.degradation)
+    if cfg.data.train_degradation is not None:
+        cfg.data.train_degradation = resolve_degradations(cfg.data.train_degradation, "data.train_degradation")
+    _check_kernels(cfg)
     LOSSES.get(cfg.train.loss, "train.loss")
     if cfg.train.lr_schedule == "cosine":
         cfg.train.reduce_lr.enabled = False  # the schedule owns the learning rate; the saved config says so
@@ -379,12 +438,88 @@ def _resolve_components(cfg: RunConfig) -> None:
 # Loading, overriding, saving
 
 
+MAX_YAML_VALUES = 20_000  # values in a document with every alias expanded; a real config has a few hundred
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few kilobytes
+
+
+class YamlRefused(yaml.YAMLError):
+    """A YAML document that parses but is refused: its aliases expand too far, or refer to themselves."""
+
+    def __init__(self, problem: str, mark: Any) -> None:
+        super().__init__(problem)
+        self.problem, self.problem_mark = problem, mark
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def check_expansion(root: yaml.Node, limit: int = MAX_YAML_VALUES) -> None:
+    """Refuse a node graph that is cyclic or holds more than `limit` values once aliases are expanded.
+
+    PyYAML shares an aliased node instead of copying it, so nested aliases ("billion laughs") load
+    in no time; the expansion happens later, when the config is copied, validated or saved, and hung
+    `deblur train`. A self-referring anchor (`&a [*a]`) would recurse for ever. Iterative, so deep
+    nesting cannot overflow the stack here.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # nodes whose subtree is being counted: meeting one again is a cycle
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            sizes[key] = 1 + sum(sizes[id(c)] for c in _children(node))
+            open_nodes.discard(key)
+            if sizes[key] > limit:
+                raise YamlRefused(f"refused: its aliases (*name) expand to more than {limit:,} values", node.start_mark)
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            raise YamlRefused("refused: an alias (*name) refers to the value that contains it", node.start_mark)
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in sizes)
+
+
 class SafeLoader(yaml.SafeLoader):
     """PyYAML's safe loader, but reading `1e-4` as the number YAML 1.2 and JSON say it is.
 
     YAML 1.1 needs a dot (`1.0e-4`), so PyYAML reads `learning_rate: 1e-4` as a string, which would
-    only earn the user an error for writing what every paper writes.
+    only earn the user an error for writing what every paper writes. Documents whose aliases expand
+    too far are refused before anything is built from them (`check_expansion`).
     """
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        check_expansion(node)
+        return super().construct_document(node)
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> Any:
+        """Refuse a key written twice in one mapping: PyYAML silently keeps the last, so a second
+        `learning_rate:` further down a config would win unseen. (Keys from a `<<` merge may be overridden.)"""
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[tuple[str, str], Any] = {}
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                    key = (key_node.tag, key_node.value)
+                    if key in seen:
+                        raise YamlRefused(f"the key {key_node.value!r} is given twice in one mapping (first on line "
+                                          f"{seen[key].line + 1}); keep one", key_node.start_mark)
+                    seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep)
+
+
+def _load_yaml(text: str) -> Any:
+    """yaml.load with the checks above; deep nesting (PyYAML's composer recurses) is a YAMLError too."""
+    try:
+        return yaml.load(text, Loader=SafeLoader)
+    except RecursionError:
+        raise YamlRefused("refused: values nested too deeply", None) from None
 
 
 SafeLoader.add_implicit_resolver(
@@ -408,7 +543,9 @@ def parse_overrides(items: Sequence[str]) -> list[tuple[list[str], Any]]:
         if not path:
             raise ConfigError(f"--set {item!r}: the key is empty")
         try:
-            value = yaml.load(text, Loader=SafeLoader) if text.strip() else None
+            value = _load_yaml(text) if text.strip() else None
+        except YamlRefused as exc:  # not a plain string either: taking it as one would hide the refusal
+            raise ConfigError(f"--set {key.strip()}: {exc.problem}") from None
         except yaml.YAMLError:
             value = text
         parsed.append((path, value))
@@ -433,13 +570,16 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {path.stat().st_size:,} bytes is not a config (limit {MAX_CONFIG_BYTES:,} bytes)")
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SafeLoader)
+        raw = _load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        where = f": line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}:{where}: YAML syntax error: {problem}") from None
+        kind = "YAML" if isinstance(exc, YamlRefused) else "YAML syntax error"
+        raise ConfigError(f"{path}{where}: {kind}: {problem}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file") from None
     if raw is None:

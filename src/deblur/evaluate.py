@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from deblur.data.base import ImageSet
 from deblur.data.degrade import PARAM_NAMES, describe, kernel_array, make, spec_list
 from deblur.errors import DeblurError
 from deblur.imageio import atomic_write_bytes, atomic_write_text, encode_png
-from deblur.metrics import PSNR_CAP_DB, psnr, score_image, summarize
+from deblur.metrics import PSNR_CAP_DB, is_finite, psnr, score_image, summarize
 
 TUNE_ITEMS = 48  # validation items used to tune each baseline's parameter
 DEFAULT_BASELINES = "identity,wiener"  # synthetic blur: the true kernel is known
@@ -68,6 +69,38 @@ class Evaluation:
     def table(self) -> str:
         return format_table(self.summary)
 
+    def failures(self) -> list[str]:
+        """One line per model whose output held NaN or inf: such a model failed and has no score."""
+        return failure_lines(self.summary)
+
+
+def failure_lines(summary: dict[str, Any]) -> list[str]:
+    labels = summary["labels"]
+    return [f"{labels.get(m, m)} produced non-finite output (NaN/inf) on {f['nonfinite_items']} of {f['items']} "
+            "items: it failed" for m, f in summary.get("failed", {}).items()]
+
+
+def model_name(model: Any) -> str:
+    """The architecture a loaded model calls itself (deblur's builders name it: unet, nafnet, ...).
+
+    It comes from the checkpoint, so it is cut to a short run of plain characters before it is printed.
+    """
+    name = re.sub(r"[^A-Za-z0-9_.+-]", "", str(getattr(model, "name", "") or ""))[:40]
+    return name or type(model).__name__
+
+
+def json_safe(value: Any) -> Any:
+    """Plain data for json.dumps(allow_nan=False): NaN and inf (no score) become null, as JSON has no NaN."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
 
 @dataclass
 class _Job:
@@ -91,6 +124,23 @@ class _Job:
         return ("real", "real") if self.paired else self.variant_labels[variant]
 
 
+def check_scorable(size: tuple[int, int], options: MetricOptions, what: str, fix: str) -> None:
+    """Refuse, before any model runs, items too small for SSIM's window once --crop-border is taken off."""
+    from deblur.metrics import SSIM_WIN
+
+    h, w = size
+    c = options.crop_border
+    if c < 0:
+        raise DeblurError(f"--crop-border {c}: must be 0 or more")
+    if min(h, w) < SSIM_WIN:
+        raise DeblurError(f"{what} is {w}x{h}, smaller than {SSIM_WIN}x{SSIM_WIN}, the window of SSIM; {fix}")
+    if min(h, w) - 2 * c < SSIM_WIN:
+        most = (min(h, w) - SSIM_WIN) // 2
+        left = f"{max(0, w - 2 * c)}x{max(0, h - 2 * c)}"
+        raise DeblurError(f"--crop-border {c}: leaves {left} pixels of {what} ({w}x{h}), less than the "
+                          f"{SSIM_WIN}x{SSIM_WIN} SSIM needs; use --crop-border {most} or less")
+
+
 def restore_items(model, blurred: np.ndarray) -> np.ndarray:
     """Restore a batch; large single images go tile by tile so memory stays bounded."""
     from deblur.predict import DEFAULT_TILE, across_channels, restore_batch, restore_full
@@ -107,7 +157,8 @@ def _kernels(job: _Job) -> Callable[[int, dict[str, float]], np.ndarray | None]:
     def kernel(variant: int, params: dict[str, float]) -> np.ndarray | None:
         if job.paired:
             return None
-        key = (variant, *(round(params[p], 6) for p in PARAM_NAMES if not math.isnan(params[p])))
+        # exact values: a camera-shake path seed 1e-7 away draws another trajectory
+        key = (variant, *(params[p] for p in PARAM_NAMES if not math.isnan(params[p])))
         if key not in cache:
             cache[key] = kernel_array(degs[variant], params)
         return cache[key]
@@ -142,6 +193,7 @@ def _score(job: _Job, progress: Callable[[Iterable], Iterable] | None) -> tuple[
     # seconds and megapixels per model; the first batch (graph tracing, warm-up) is kept apart and only
     # used when it is the only one
     timing = {label: {"first": [0.0, 0.0], "rest": [0.0, 0.0]} for label in job.models}
+    nonfinite = dict.fromkeys(job.models, 0)  # scored items whose restored output held NaN or inf
     alignment = {"aligned": 0, "failed": [], "unaligned_psnr_input": []}
     batches = job.batches
     for n_batch, batch in enumerate(progress(batches) if progress else batches):
@@ -156,6 +208,8 @@ def _score(job: _Job, progress: Callable[[Iterable], Iterable] | None) -> tuple[
             blurred, sharp = batch["blurred"][k], batch["sharp"][k]
             name = job.names[info["index"]]
             outputs = {"input": blurred, **{label: restored[label][k] for label in job.models}}
+            # tested on the raw output: alignment and quantisation must not hide a NaN or an inf
+            failed = [label for label in job.models if not is_finite(outputs[label])]
             for b, setting in job.baselines.items():
                 outputs[b] = bl.apply(b, blurred, kernel(info["variant"], info["params"]), setting)
             kind, description = job.label(info["variant"])
@@ -173,8 +227,14 @@ def _score(job: _Job, progress: Callable[[Iterable], Iterable] | None) -> tuple[
                 sharp = found.crop(sharp)
             sizes.add(tuple(sharp.shape[:2]))
             for method, image in outputs.items():
-                row.update({f"{metric}_{method}": v for metric, v in
-                            score_image(sharp, image, job.options.y_channel, job.options.crop_border).items()})
+                scores = score_image(sharp, image, job.options.y_channel, job.options.crop_border)
+                if method in failed:  # warping may have moved the bad values out of the overlap
+                    scores = dict.fromkeys(scores, math.nan)
+                row.update({f"{metric}_{method}": v for metric, v in scores.items()})
+            for label in failed:
+                nonfinite[label] += 1
+            if failed:
+                row["failed"] = ";".join(failed)
             rows.append(row)
     if not rows:
         raise DeblurError("nothing could be scored (no items, or no pair could be aligned)")
@@ -183,7 +243,8 @@ def _score(job: _Job, progress: Callable[[Iterable], Iterable] | None) -> tuple[
         for p in PARAM_NAMES:
             if p not in used:
                 del r[p]
-    extra = {"sizes": sizes, "timing": timing, "alignment": alignment if job.align else None}
+    extra = {"sizes": sizes, "timing": timing, "alignment": alignment if job.align else None,
+             "nonfinite": {label: n for label, n in nonfinite.items() if n}}
     return rows, extra
 
 
@@ -223,7 +284,9 @@ def breakdown(rows: list[dict[str, Any]], methods: list[str], specs: list[dict[s
 
 def _summary(job: _Job, rows: list[dict[str, Any]], extra: dict[str, Any], protocol: dict[str, Any],
              labels: dict[str, str], notes: list[str]) -> dict[str, Any]:
-    methods = ["input", *job.baselines, *job.models]
+    failed = extra["nonfinite"]
+    # a failed model has no score, so it is listed last, after every model that has one
+    methods = ["input", *job.baselines, *(m for m in job.models if m not in failed), *failed]
     sizes = extra["sizes"]
     protocol = {**protocol, "scored_items": len(rows), "item_size": list(sizes.pop()) if len(sizes) == 1 else None}
     summary: dict[str, Any] = {
@@ -232,9 +295,11 @@ def _summary(job: _Job, rows: list[dict[str, Any]], extra: dict[str, Any], proto
         "labels": labels,
         "methods": {m: _means(rows, m) for m in methods},
         "baseline_settings": {b: s for b, s in job.baselines.items()},
-        "models": {label: {"parameters": int(model.count_params()),
+        "models": {label: {"architecture": model_name(job.models[label]),
+                           "parameters": int(job.models[label].count_params()),
                            "ms_per_megapixel": _ms_per_mp(extra["timing"][label])}
-                   for label, model in job.models.items()},
+                   for label in methods if label in job.models},
+        "failed": {label: {"nonfinite_items": n, "items": len(rows)} for label, n in failed.items()},
         "notes": notes,
         "deblur_version": __version__,
     }
@@ -288,21 +353,24 @@ def _run(job: _Job, protocol: dict[str, Any], labels: dict[str, str], notes: lis
     rows, extra = _score(job, progress)
     summary = _summary(job, rows, extra, protocol, labels, notes)
     evaluation = Evaluation(rows=rows, summary=summary)
-    if with_gallery:
+    if with_gallery and next(iter(job.models)) not in summary["failed"]:  # no best/worst for a model with no score
         evaluation.gallery = _gallery(job, rows, labels)
     if history is not None and history.is_file():
         from deblur.report import curves, read_history
 
-        evaluation.curves = curves(read_history(history))
+        columns = read_history(history)
+        if columns:  # an unreadable history.csv costs the report its curves, never the scores
+            evaluation.curves = curves(columns)
     return evaluation
 
 
-def _model_labels(models: dict[str, Any], cfg_type: str | None) -> dict[str, str]:
+def _model_labels(models: dict[str, Any]) -> dict[str, str]:
+    """Display names; a lone model is named by what its checkpoint holds, not by the config it is scored with."""
     labels = {"input": "blurred input"}
     for b in bl.BASELINES.names():
         labels[b] = f"{b} ({'true kernel' if bl.BASELINES.get(b).needs_kernel else 'blind'})"
-    for label in models:
-        labels[label] = f"model ({cfg_type})" if label == "model" and cfg_type else label
+    for label, model in models.items():
+        labels[label] = f"model ({model_name(model)})" if label == "model" else label
     return labels
 
 
@@ -313,6 +381,8 @@ def evaluate(models: dict[str, Any] | Any, cfg: RunConfig, split: str = "test", 
     from deblur.data.base import load_splits
     from deblur.data.evalset import EvalSet
 
+    if split not in ("test", "val"):  # scores on the training split would flatter every model
+        raise DeblurError(f"split {split!r}: scores are computed on the test or val split only")
     models = models if isinstance(models, dict) else {"model": models}
     splits = load_splits(cfg.data, cfg.seed)
     images = splits.get(split)
@@ -323,6 +393,9 @@ def evaluate(models: dict[str, Any] | Any, cfg: RunConfig, split: str = "test", 
 
     job = _Job(batches=EvalSet(images, cfg.data, cfg.seed, split, splits.paired), names=images.names,
                specs=specs, paired=splits.paired, models=models, options=options or MetricOptions())
+    tile = job.batches.tile
+    check_scorable(tile or images.min_size, job.options, "a data.eval_crop tile" if tile else "the smallest image",
+                   "use a larger data.eval_crop" if tile else "set data.eval_crop or data.resize")
     if names:
         val = EvalSet(splits.val, cfg.data, cfg.seed, "val", splits.paired) if len(splits.val) else None
         if val is None:
@@ -332,7 +405,7 @@ def evaluate(models: dict[str, Any] | Any, cfg: RunConfig, split: str = "test", 
                 "degradation": "real blurred twins" if splits.paired else [describe(s) for s in specs],
                 "seed": cfg.seed, "eval_crop": cfg.data.eval_crop, "resize": cfg.data.resize, "images": len(images),
                 "checkpoint": checkpoint}
-    evaluation = _run(job, protocol, _model_labels(models, cfg.model.type), notes, progress, gallery, history)
+    evaluation = _run(job, protocol, _model_labels(models), notes, progress, gallery, history)
     evaluation.summary["config"] = to_dict(cfg)
     return evaluation
 
@@ -350,18 +423,23 @@ def evaluate_pairs(models: dict[str, Any] | Any, images: ImageSet, description: 
 
     job = _Job(batches=EvalSet(images, data_cfg, PAIRS_SEED, "test", paired=True), names=images.names,
                specs=[], paired=True, models=models, options=options or MetricOptions(), align=align)
+    check_scorable(images.min_size, job.options, "the smallest pair", "score larger images")
     if names:
         notes.append("blind baselines use the middle of their parameter grid: a pairs folder has no validation split")
         job.baselines = tune_baselines(names, None, job)
     protocol = {"dataset": description, "source": "pairs", "split": "all pairs", "degradation": "real blurred twins",
                 "seed": None, "eval_crop": None, "resize": None, "images": len(images), "checkpoint": checkpoint,
                 "aligned": align}
-    single = next(iter(models.values())).name if len(models) == 1 else None
-    return _run(job, protocol, _model_labels(models, single), notes, progress, gallery, None)
+    return _run(job, protocol, _model_labels(models), notes, progress, gallery, None)
 
 
 # --------------------------------------------------------------------------------------------------
 # Presentation
+
+
+def _cell(value: float | None, spec: str) -> str:
+    """A number for the table; a missing or non-finite one (a failed method) as a dash."""
+    return format(value, spec) if value is not None and math.isfinite(value) else "—"
 
 
 def format_table(summary: dict[str, Any]) -> str:
@@ -375,16 +453,21 @@ def format_table(summary: dict[str, Any]) -> str:
            f"  scored on {card['color']}, 8-bit, crop border {card['crop_border']}, PSNR capped at {PSNR_CAP_DB:g} dB"]
     width = max(24, *(len(labels.get(m, m)) + 2 for m in summary["methods"]))
     out.append(f"  {'':<{width}}{'PSNR dB':>9}{'SSIM':>9}{'MSE':>10}{'PSNR(mean MSE)':>16}{'gain dB':>9}")
+    failed = summary.get("failed", {})
     for method, s in summary["methods"].items():
-        gain = f"{summary['gain'][method]['psnr']:+9.2f}" if method in summary["gain"] else f"{'':>9}"
-        out.append(f"  {labels.get(method, method):<{width}}{s['psnr']:>9.2f}{s['ssim']:>9.4f}{s['mse']:>10.5f}"
-                   f"{s['psnr_of_mean_mse']:>16.2f}{gain}")
+        if method in failed:
+            out.append(f"  {labels.get(method, method):<{width}}   FAILED: non-finite output (NaN/inf) on "
+                       f"{failed[method]['nonfinite_items']} of {failed[method]['items']} items, no score")
+            continue
+        gain = f"{_cell(summary['gain'][method]['psnr'], '+.2f'):>9}" if method in summary["gain"] else f"{'':>9}"
+        out.append(f"  {labels.get(method, method):<{width}}{_cell(s['psnr'], '.2f'):>9}{_cell(s['ssim'], '.4f'):>9}"
+                   f"{_cell(s['mse'], '.5f'):>10}{_cell(s['psnr_of_mean_mse'], '.2f'):>16}{gain}")
     if summary.get("breakdown"):
         methods = list(summary["methods"])
         out.append("  mean PSNR (dB) by group:")
         out.append(f"  {'':<16}{'n':>6}" + "".join(f"{m[:15]:>16}" for m in methods))
         for g in summary["breakdown"]:
-            out.append(f"  {g['group']:<16}{g['n']:>6}" + "".join(f"{g['psnr'][m]:>16.2f}" for m in methods))
+            out.append(f"  {g['group']:<16}{g['n']:>6}" + "".join(f"{_cell(g['psnr'][m], '.2f'):>16}" for m in methods))
     if "alignment" in summary:
         a = summary["alignment"]
         out.append(f"  alignment: {a['aligned']} pairs aligned, {a['failed']} could not be aligned"
@@ -396,8 +479,12 @@ def format_table(summary: dict[str, Any]) -> str:
                    f"{m['ms_per_megapixel']:.0f} ms per megapixel on this machine")
     for note in summary.get("notes", []):
         out.append(f"  note: {note}")
+    for line in failure_lines(summary):
+        out.append(f"  -> {line}")
     for label in summary["models"]:
         g = summary["gain"][label]["psnr"]
+        if label in failed or not math.isfinite(g):  # a model with no score neither improves nor is ranked
+            continue
         verdict = "improves on the blurred input" if g > 0 else "is WORSE than the blurred input (PSNR gain <= 0)"
         out.append(f"  -> {labels.get(label, label)} {verdict}")
     return "\n".join(out)
@@ -414,13 +501,17 @@ def write_reports(evaluation: Evaluation, output_dir: Path, overwrite: bool) -> 
     existing = [t for t in targets.values() if t.exists()]
     if existing and not overwrite:
         raise DeblurError(f"{existing[0]} already exists; pass --overwrite to replace it, or --output DIR")
-    atomic_write_text(targets["metrics"], json.dumps(evaluation.summary, indent=2, default=str) + "\n")
+    # JSON has no NaN: a failed method's scores are written as null (and named under "failed")
+    atomic_write_text(targets["metrics"],
+                      json.dumps(json_safe(evaluation.summary), indent=2, default=str, allow_nan=False) + "\n")
     buf = io.StringIO()
     fields = list(dict.fromkeys(k for r in evaluation.rows for k in r))
     writer = csv.DictWriter(buf, fieldnames=fields)
     writer.writeheader()
     for r in evaluation.rows:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+        # an empty cell for a score that does not exist (NaN): "nan" would read as a number to some tools
+        writer.writerow({k: ((f"{v:.6g}" if math.isfinite(v) else "") if isinstance(v, float) else v)
+                         for k, v in r.items()})
     atomic_write_text(targets["rows"], buf.getvalue())
     for key in ("gallery", "curves"):
         if key in targets:

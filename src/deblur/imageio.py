@@ -6,27 +6,90 @@ alpha are kept so that `deblur predict` can return an image of the same kind as 
 
 from __future__ import annotations
 
+import math
 import os
-import tempfile
+import stat
+import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from deblur import atomic
 from deblur.errors import DataError, DeblurError
+from deblur.imagemeta import encode_gray_alpha_png, image_facts, orient
+
+# OpenCV logs a decoder's complaint (e.g. a 5-channel TIFF) as several lines on stderr; deblur reports
+# every unreadable image itself, in one line naming the file. DEBLUR_DEBUG=1 keeps OpenCV's lines.
+if os.environ.get("DEBLUR_DEBUG") != "1" and hasattr(cv2, "utils") and hasattr(cv2.utils, "logging"):
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_MAX_MEGAPIXELS = 100.0  # a 24 MP photo is fine; a 50,000 x 50,000 "bomb" is refused before decoding
 
 
+def check_megapixels(value: float, where: str) -> float:
+    """A pixel limit must be a finite number above 0: `nan` would compare False and disable the guard."""
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise DeblurError(f"{where}: {value!r} is not allowed; give a number of megapixels above 0, e.g. 100")
+    return float(value)
+
+
 def max_megapixels() -> float:
     """The pixel limit for every image read: DEBLUR_MAX_MEGAPIXELS, or 100."""
     value = os.environ.get("DEBLUR_MAX_MEGAPIXELS")
+    if value is None or not value.strip():
+        return DEFAULT_MAX_MEGAPIXELS
     try:
-        return float(value) if value else DEFAULT_MAX_MEGAPIXELS
+        number = float(value)
     except ValueError:
         raise DeblurError(f"DEBLUR_MAX_MEGAPIXELS={value!r} is not a number") from None
+    return check_megapixels(number, f"DEBLUR_MAX_MEGAPIXELS={value!r}")
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR, which the format requires to be the first chunk.
+
+    Read by hand because Pillow refuses a whole file for, e.g., one ancillary chunk with a bad CRC
+    while libpng (OpenCV) decodes it.
+    """
+    if data[:8] != PNG_SIGNATURE or len(data) < 24 or data[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", data[16:24])
+
+
+TIFF_WIDTH, TIFF_LENGTH = 256, 257
+
+
+def _tiff_header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a TIFF's first image directory (the page OpenCV decodes).
+
+    Read by hand because Pillow cannot open every TIFF libtiff (OpenCV) decodes: a float32 RGB TIFF,
+    say, which deblur reads into 16 bits.
+    """
+    order = {b"II*\x00": "<", b"MM\x00*": ">"}.get(data[:4])
+    if order is None or len(data) < 8:
+        return None
+    (offset,) = struct.unpack(order + "I", data[4:8])
+    if offset + 2 > len(data):
+        return None
+    (entries,) = struct.unpack(order + "H", data[offset:offset + 2])
+    found: dict[int, int] = {}
+    for k in range(entries):
+        pos = offset + 2 + 12 * k
+        if pos + 12 > len(data):
+            return None
+        tag, kind, count = struct.unpack(order + "HHI", data[pos:pos + 8])
+        if tag in (TIFF_WIDTH, TIFF_LENGTH) and count == 1 and kind in (3, 4):  # SHORT or LONG
+            fmt, end = ("H", pos + 10) if kind == 3 else ("I", pos + 12)
+            found[tag] = struct.unpack(order + fmt, data[pos + 8:end])[0]
+    if TIFF_WIDTH in found and TIFF_LENGTH in found:
+        return found[TIFF_WIDTH], found[TIFF_LENGTH]
+    return None
 
 
 def header_size(data: bytes) -> tuple[int, int] | None:
@@ -42,8 +105,8 @@ def header_size(data: bytes) -> tuple[int, int] | None:
             warnings.simplefilter("ignore")  # e.g. "Corrupt EXIF data": OpenCV decides about the pixels
             with Image.open(io.BytesIO(data)) as im:
                 return im.size
-    except Exception:  # Pillow cannot parse every header OpenCV can decode; OpenCV then decides
-        return None
+    except Exception:  # Pillow cannot parse every header OpenCV can decode
+        return _png_header_size(data) or _tiff_header_size(data)
 
 
 def is_image_file(path: Path) -> bool:
@@ -56,13 +119,18 @@ def list_images(folder: Path, recursive: bool = True) -> list[Path]:
     return sorted(p for p in folder.glob(pattern) if is_image_file(p))
 
 
-def read_image(path: str | Path, max_pixels_mp: float | None = None) -> np.ndarray:
+def read_image(path: str | Path, max_pixels_mp: float | None = None, *, notes: list[str] | None = None,
+               gray_alpha: bool = False) -> np.ndarray:
     """Read an image as HxWxC (C = 1, 3 or 4) uint8 or uint16, RGB(A), EXIF orientation applied.
 
-    OpenCV applies EXIF orientation only when it may also drop alpha, so a file is decoded
-    unchanged first and decoded again with orientation only if it has no alpha and carries EXIF.
+    The file is decoded unchanged (alpha and bit depth kept) and turned upright by `imagemeta.orient`
+    from its EXIF orientation (JPEG, TIFF, WebP, and a PNG's eXIf chunk). `gray_alpha=True` returns
+    gray + alpha files as HxWx2 instead of RGBA with three equal channels. A file with several frames
+    (animated GIF/PNG/WebP, multi-page TIFF) gives its first; `notes`, if given, is told so.
     """
     path = Path(path)
+    limit = max_megapixels() if max_pixels_mp is None else check_megapixels(max_pixels_mp, "the pixel limit")
+    _check_file(path, limit)
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except FileNotFoundError:
@@ -73,27 +141,65 @@ def read_image(path: str | Path, max_pixels_mp: float | None = None) -> np.ndarr
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if data.size == 0:
         raise DataError(f"{path}: empty file, not an image")
-    limit = max_megapixels() if max_pixels_mp is None else max_pixels_mp
     size = header_size(data.tobytes())
-    if size is not None and size[0] * size[1] > limit * 1e6:
-        raise DataError(f"{path}: {size[0]}x{size[1]} is {size[0] * size[1] / 1e6:.0f} megapixels, over the "
-                        f"limit of {limit:g} (raise it with --max-megapixels or DEBLUR_MAX_MEGAPIXELS)")
+    if size is None:  # unknown size: decoding it unchecked is exactly what a decompression bomb needs
+        raise DataError(f"{path}: not a readable image (its size cannot be read from its header, so it is not "
+                        "decoded: a guard against decompression bombs)")
+    if size[0] * size[1] > limit * 1e6:
+        mp = size[0] * size[1] / 1e6
+        shown = f"{mp:.0f}" if mp >= 1 else f"{mp:.2g}"  # never "0 megapixels, over the limit"
+        raise DataError(f"{path}: {size[0]}x{size[1]} is {shown} megapixels, over the "
+                        f"limit of {limit:g} (raise it with DEBLUR_MAX_MEGAPIXELS, or --max-megapixels in "
+                        "deblur predict)")
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise DataError(f"{path}: not a readable image (corrupt, truncated or unsupported format)")
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
-    if b"Exif" in data[:65536].tobytes():
-        oriented = cv2.imdecode(data, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
-        if oriented is not None:
-            image = oriented
+    if image.shape[0] * image.shape[1] > limit * 1e6:  # a header that disagrees with its pixels: still refused
+        raise DataError(f"{path}: decodes to {image.shape[1]}x{image.shape[0]} although its header says "
+                        f"{size[0]}x{size[1]}; over the limit of {limit:g} megapixels")
+    facts = image_facts(data.tobytes())
+    if notes is not None and facts.frames > 1:
+        notes.append(f"{path.name}: has {facts.frames} frames (animated or multi-page); only the first is used")
     if image.dtype not in (np.uint8, np.uint16):
+        if not np.isfinite(image).all():  # a float TIFF: NaN/inf would scale every pixel to 0
+            raise DataError(f"{path}: has NaN or infinite pixel values")
         image = _to_uint16(image)
     if image.ndim == 2:
-        return image[:, :, None]
-    if image.shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    raise DataError(f"{path}: {image.shape[2]}-channel images are not supported")
+        image = image[:, :, None]
+    elif image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    elif image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+        if gray_alpha and facts.gray_alpha:  # OpenCV expands gray + alpha to BGRA with B = G = R
+            image = np.ascontiguousarray(image[:, :, [0, 3]])
+    else:
+        raise DataError(f"{path}: {image.shape[2]}-channel images are not supported")
+    return orient(image, facts.orientation)
+
+
+# The most bytes one pixel can take in a file deblur reads: four float64 channels, uncompressed.
+MAX_BYTES_PER_PIXEL = 32
+FILE_SLACK = 16 << 20  # headers, metadata, thumbnails
+
+
+def _check_file(path: Path, limit_mp: float) -> None:
+    """Refuse, before reading a byte, what is not a regular file (a pipe would block for ever, a device
+    never end) and a file larger than any image within the pixel limit can be."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DataError(f"{path}: is a folder, not an image")
+    if not stat.S_ISREG(st.st_mode):
+        raise DataError(f"{path}: not a regular file (a pipe, socket or device); save the image to a file first")
+    most = limit_mp * 1e6 * MAX_BYTES_PER_PIXEL + FILE_SLACK
+    if st.st_size > most:
+        raise DataError(f"{path}: {st.st_size / 2**20:,.0f} MiB is larger than any image within the limit of "
+                        f"{limit_mp:g} megapixels can be, so it is not read (raise the limit with "
+                        "DEBLUR_MAX_MEGAPIXELS, or --max-megapixels in deblur predict)")
 
 
 def _to_uint16(image: np.ndarray) -> np.ndarray:
@@ -111,11 +217,13 @@ def to_float(image: np.ndarray) -> np.ndarray:
     return out
 
 
-def from_float(image: np.ndarray, dtype: np.dtype | type = np.uint8) -> np.ndarray:
+def from_float(image: np.ndarray, dtype: np.dtype | type = np.uint8, what: str = "the model's output") -> np.ndarray:
     """float in [0, 1] -> uint8/uint16, clipped and rounded (never wrapped).
 
-    Works in float32 in place: a 24 MP photo must not cost several float64 copies.
+    Works in float32 in place: a 24 MP photo must not cost several float64 copies. NaN or inf is
+    refused (a DataError): cast to integers it would become black or white pixels, a plausible image.
     """
+    check_finite(image, what)
     top = 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
     x = np.multiply(image, np.float32(top), dtype=np.float32)
     np.rint(x, out=x)
@@ -123,11 +231,26 @@ def from_float(image: np.ndarray, dtype: np.dtype | type = np.uint8) -> np.ndarr
     return x.astype(dtype)
 
 
+def check_finite(image: np.ndarray, what: str) -> None:
+    """Raise a DataError if `image` holds NaN or inf.
+
+    A float64 sum is NaN or inf exactly when some value is (values near [0, 1] cannot overflow it), and
+    it needs no full-size temporary; the values are counted only when something is wrong.
+    """
+    if math.isfinite(float(np.sum(image, dtype=np.float64))):
+        return
+    bad = int(image.size - np.count_nonzero(np.isfinite(image)))
+    if bad:
+        raise DataError(f"{what} holds NaN or infinite values ({bad:,} of {image.size:,}); nothing is written")
+
+
 def convert_channels(image: np.ndarray, channels: int) -> np.ndarray:
     """Convert HxWxC to 1 (luma, BT.601) or 3 channels; alpha is dropped, not blended."""
     have = image.shape[2]
     if have == 4:
         image, have = image[:, :, :3], 3
+    elif have == 2:  # gray + alpha
+        image, have = image[:, :, :1], 1
     if have == channels:
         return image
     if channels == 3:
@@ -149,6 +272,8 @@ def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def encode_png(image: np.ndarray) -> bytes:
+    if image.ndim == 3 and image.shape[2] == 2:
+        return encode_gray_alpha_png(image)
     if image.ndim == 3 and image.shape[2] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     elif image.ndim == 3 and image.shape[2] == 4:
@@ -160,39 +285,55 @@ def encode_png(image: np.ndarray) -> bytes:
 
 
 def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
-    """Write to a temporary file beside `path` and rename it into place.
+    """Write to a temporary file beside `path` and rename it into place (see `deblur.atomic`).
 
     A crash or Ctrl-C therefore never leaves a half-written file under the final name.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.atomic_write_bytes(path, payload)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    # surrogateescape: a file name that is not UTF-8 (a lone surrogate in Python) is written as its own
+    # bytes, as the file system has it, instead of failing the whole report
+    atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"))
 
 
 def write_png(path: str | Path, image: np.ndarray) -> None:
     atomic_write_bytes(path, encode_png(image))
 
 
-def expand_inputs(inputs: Iterable[str | Path], recursive: bool = False) -> Iterator[Path]:
-    """Yield image files from a mix of files and folders, each once, in a stable order."""
+def _resolved(path: Path) -> Path | None:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop
+        return None
+
+
+def _below(path: Path, folder: Path) -> bool:
+    where = _resolved(path)
+    return where is not None and where != folder and where.is_relative_to(folder)
+
+
+def expand_inputs(inputs: Iterable[str | Path], recursive: bool = False,
+                  output: Path | None = None) -> Iterator[Path]:
+    """Yield image files from a mix of files and folders, each once, in a stable order.
+
+    With `recursive`, an `output` folder inside an input folder holds the command's own results of an
+    earlier run: its images are left out, never read back as inputs.
+    """
     seen: set[Path] = set()
+    out = _resolved(output) if output is not None and recursive else None
     for item in inputs:
         path = Path(item)
         if path.is_dir():
             found = list_images(path, recursive=recursive)
+            folder = _resolved(path)
+            own = out is not None and folder is not None and _below(out, folder)
+            if own:
+                found = [p for p in found if not (_resolved(p) or p).is_relative_to(out)]
             if not found:
-                raise DataError(f"{path}: no images found ({', '.join(IMAGE_EXTENSIONS)})")
+                raise DataError(f"{path}: no images found ({', '.join(IMAGE_EXTENSIONS)})"
+                                + (f" outside the output folder {output}" if own else ""))
         elif path.exists():
             found = [path]
         else:

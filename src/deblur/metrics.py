@@ -31,7 +31,18 @@ def mse(reference: np.ndarray, image: np.ndarray) -> float:
 
 
 def psnr_from_mse(value: float, cap: float = PSNR_CAP_DB) -> float:
+    """10*log10(1/MSE), capped; NaN when the MSE is not a finite number.
+
+    `min(cap, nan)` is the cap, so without the explicit test a model whose output is NaN would score
+    the best PSNR there is.
+    """
+    if not math.isfinite(value):
+        return math.nan
     return cap if value <= 0 else min(cap, 10.0 * math.log10(1.0 / value))
+
+
+def is_finite(image: np.ndarray) -> bool:
+    return bool(np.isfinite(image).all())
 
 
 def psnr(reference: np.ndarray, image: np.ndarray) -> float:
@@ -44,7 +55,8 @@ def ssim(reference: np.ndarray, image: np.ndarray) -> float:
     img = np.asarray(image, dtype=np.float64)
     if min(ref.shape[:2]) < SSIM_WIN:
         raise DeblurError(f"SSIM needs images of at least {SSIM_WIN}x{SSIM_WIN} pixels (its Gaussian window), "
-                          f"got {ref.shape[1]}x{ref.shape[0]}; use a larger data.eval_crop")
+                          f"got {ref.shape[1]}x{ref.shape[0]}; use a larger data.eval_crop (or larger images), or a "
+                          "smaller --crop-border")
     if ref.ndim == 3 and ref.shape[-1] == 1:
         ref, img = ref[..., 0], img[..., 0]
     return float(structural_similarity(ref, img, gaussian_weights=True, sigma=SSIM_SIGMA,
@@ -68,8 +80,12 @@ def score_image(reference: np.ndarray, image: np.ndarray, y_channel: bool = Fals
     """PSNR (capped), SSIM and MSE of one image against its sharp reference, both in [0, 1].
 
     Both are quantised to 8 bits first; `crop_border` pixels are removed from each side and
-    `y_channel` scores BT.601 luma instead of RGB (options, recorded in every report).
+    `y_channel` scores BT.601 luma instead of RGB (options, recorded in every report). An image with a
+    NaN or infinite value has no score: all three are NaN. It is tested before quantising, because
+    clipping would turn +inf into white and so into a plausible number.
     """
+    if not (is_finite(reference) and is_finite(image)):
+        return {"psnr": math.nan, "ssim": math.nan, "mse": math.nan}
     ref, img = quantize(reference), quantize(image)
     if crop_border:
         inner = (slice(crop_border, -crop_border), slice(crop_border, -crop_border))
@@ -81,7 +97,10 @@ def score_image(reference: np.ndarray, image: np.ndarray, y_channel: bool = Fals
 
 
 def summarize(rows: list[dict[str, float]], prefix: str = "") -> dict[str, float]:
-    """Means over images, plus the PSNR of the mean MSE, which near-identical images cannot dominate."""
+    """Means over images, plus the PSNR of the mean MSE, which near-identical images cannot dominate.
+
+    One NaN item makes every mean NaN on purpose: a method that failed on some items has no score.
+    """
     if not rows:
         return {}
     out = {k: float(np.mean([r[prefix + k] for r in rows])) for k in ("psnr", "ssim", "mse")}
@@ -96,10 +115,13 @@ def summarize(rows: list[dict[str, float]], prefix: str = "") -> dict[str, float
 def keras_psnr(y_true, y_pred):
     from keras import ops
 
+    # NaN for a sample with any non-finite output, as the card says: clipping would make +inf a white
+    # pixel, and the NaN rules of maximum/minimum differ between backends
+    failed = ops.logical_not(ops.all(ops.isfinite(y_pred), axis=(1, 2, 3)))
     y_pred = ops.clip(y_pred, 0.0, 1.0)
     err = ops.mean(ops.square(y_true - y_pred), axis=(1, 2, 3))
-    value = -10.0 * ops.log(ops.maximum(err, 1e-12)) / math.log(10.0)
-    return ops.minimum(value, PSNR_CAP_DB)
+    value = ops.minimum(-10.0 * ops.log(ops.maximum(err, 1e-12)) / math.log(10.0), PSNR_CAP_DB)
+    return ops.where(failed, ops.full_like(value, math.nan), value)
 
 
 def _gaussian_window() -> np.ndarray:
@@ -113,6 +135,7 @@ def keras_ssim(y_true, y_pred):
     """SSIM with scikit-image's conventions: 'valid' filtering equals its border crop."""
     from keras import ops
 
+    failed = ops.logical_not(ops.all(ops.isfinite(y_pred), axis=(1, 2, 3)))  # as in keras_psnr
     y_pred = ops.clip(y_pred, 0.0, 1.0)
     channels = ops.shape(y_true)[-1]
     window = ops.tile(ops.convert_to_tensor(_gaussian_window())[:, :, None, None], (1, 1, channels, 1))
@@ -127,7 +150,8 @@ def keras_ssim(y_true, y_pred):
     sxy = blur(y_true * y_pred) - mu_x * mu_y
     num = (2 * mu_x * mu_y + c1) * (2 * sxy + c2)
     den = (mu_x * mu_x + mu_y * mu_y + c1) * (sxx + syy + c2)
-    return ops.mean(num / den, axis=(1, 2, 3))
+    value = ops.mean(num / den, axis=(1, 2, 3))
+    return ops.where(failed, ops.full_like(value, math.nan), value)
 
 
 # Keras names logged metrics after the function: history.csv gets `psnr`, `val_psnr`, `ssim`, `val_ssim`.

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from deblur.errors import DataError, DeblurError
-from deblur.imageio import expand_inputs, from_float, read_image, resize, to_float, write_png
+from deblur.imageio import expand_inputs, from_float, read_image, resize, to_float
+from deblur.outputs import Plan, WriteSummary, plan, write_job
 
 
 def load_model(path: str | Path):
@@ -26,10 +26,16 @@ def load_model(path: str | Path):
     import keras
 
     path = Path(path)
+    if path.is_dir():
+        hint = f" (its checkpoint is {path / 'best.keras'})" if (path / "best.keras").is_file() else ""
+        raise DeblurError(f"{path}: is a folder, not a .keras checkpoint{hint}")
     if not path.is_file():
         raise DeblurError(f"{path}: checkpoint not found")
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
         raise DeblurError(f"{path}: not a Keras .keras checkpoint (expected a file like runs/NAME/best.keras)")
+    from deblur.checkpoints import check_archive
+
+    check_archive(path)  # declared sizes, before Keras inflates anything
     try:
         import deblur.models  # noqa: F401 - registers any custom layers before deserialising
 
@@ -67,7 +73,7 @@ def restore_batch(model, batch: np.ndarray) -> np.ndarray:
     fixed = fixed_input_size(model)
     if fixed is not None and fixed != (h, w):
         small = np.stack([resize(im, fixed) for im in batch])
-        out = np.asarray(model.predict_on_batch(small), dtype=np.float32)
+        out = _same_size(np.asarray(model.predict_on_batch(small), dtype=np.float32), small)
         return np.stack([resize(im, (h, w)) for im in out])
     m = required_multiple(model)
     ph, pw = (-h) % m, (-w) % m
@@ -76,8 +82,18 @@ def restore_batch(model, batch: np.ndarray) -> np.ndarray:
         batch = np.pad(batch, ((0, 0), (0, ph), (0, pw), (0, 0)), mode=mode)
     # predict_on_batch reuses one compiled function per input shape (tiles all share one shape), about
     # 15-25% faster than an eager call on this CPU (256x256 and 1024x1024, quick-start U-Net)
-    out = np.asarray(model.predict_on_batch(batch.astype(np.float32)), dtype=np.float32)
+    out = _same_size(np.asarray(model.predict_on_batch(batch.astype(np.float32)), dtype=np.float32), batch)
     return out[:, :h, :w]
+
+
+def _same_size(out: np.ndarray, batch: np.ndarray) -> np.ndarray:
+    """Refuse a model whose output is not its input's size (a strided or 'valid' layer): cropped or
+    broadcast, it gave restored images of another size, or scores of misaligned pixels."""
+    if out.shape != batch.shape:
+        raise DeblurError(f"the model maps {batch.shape[2]}x{batch.shape[1]} images to {out.shape[2]}x{out.shape[1]} "
+                          f"(channels {batch.shape[3]} -> {out.shape[3]}); deblur needs a model whose output has its "
+                          "input's size")
+    return out
 
 
 DEFAULT_TILE = 512
@@ -122,8 +138,8 @@ def restore_image(model, image: np.ndarray, tile: int | None = DEFAULT_TILE,
 
     Alpha is passed through untouched; channels are matched to the model by `across_channels`.
     """
-    alpha = image[:, :, 3:] if image.shape[2] == 4 else None
-    colour = to_float(image[:, :, :3] if alpha is not None else image)
+    alpha = image[:, :, -1:] if image.shape[2] in (2, 4) else None  # RGBA, or gray + alpha
+    colour = to_float(image[:, :, :-1] if alpha is not None else image)
     out = across_channels(model, colour, lambda x: restore_full(model, x, tile, overlap))
     del colour
     result = from_float(out, image.dtype)
@@ -142,39 +158,18 @@ def resize_note(model, image_shape: tuple[int, ...]) -> str | None:
             f"(x{fixed[1] / w:.2f} wide, x{fixed[0] / h:.2f} high) and back, which loses detail")
 
 
-@dataclass
-class PredictSummary:
-    written: list[Path] = field(default_factory=list)
-    failed: list[tuple[Path, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-def output_path(source: Path, output_dir: Path, suffix: str = "") -> Path:
-    return output_dir / f"{source.stem}{suffix}.png"
-
-
+PredictSummary = WriteSummary
 SIDE_BY_SIDE = "_side_by_side"
 
 
 def plan_outputs(inputs: Iterable[str | Path], output_dir: Path, recursive: bool, overwrite: bool,
-                 side_by_side: bool = False) -> list[tuple[Path, Path]]:
-    """Pair each input with its output path, refusing before any work is done if one would clobber."""
-    files = list(expand_inputs(inputs, recursive=recursive))
-    plan, taken = [], {}
-    for src in files:
-        dst = output_path(src, output_dir)
-        extra = [output_path(src, output_dir, SIDE_BY_SIDE)] if side_by_side else []
-        for target in (dst, *extra):
-            if target.resolve() in taken:
-                raise DeblurError(f"{src} and {taken[target.resolve()]} would both be written to {target}; "
-                                  "restore them into different output folders")
-            if target.resolve() == src.resolve():
-                raise DeblurError(f"{target}: the output would replace its input; choose another --output folder")
-            if target.exists() and not overwrite:
-                raise DeblurError(f"{target} already exists; pass --overwrite to replace it")
-            taken[target.resolve()] = src
-        plan.append((src, dst))
-    return plan
+                 side_by_side: bool = False, skip_existing: bool = False) -> Plan:
+    """Plan `<stem>.png` (and `<stem>_side_by_side.png`) per input by the rules of `deblur.outputs`:
+    refused before any work is done if one would clobber an input or another output."""
+    files = list(expand_inputs(inputs, recursive=recursive, output=output_dir))
+    suffixes = ("", SIDE_BY_SIDE) if side_by_side else ("",)
+    return plan([(src.stem, src) for src in files], output_dir, suffixes, overwrite=overwrite,
+                skip_existing=skip_existing)
 
 
 def side_by_side_image(before: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -183,16 +178,23 @@ def side_by_side_image(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return np.concatenate([before, gap, after], axis=1)
 
 
-def predict_files(model, plan: list[tuple[Path, Path]],
+def predict_files(model, jobs: Plan,
                   progress: Callable[[Iterable], Iterable] = iter, tile: int | None = DEFAULT_TILE,
                   overlap: int = DEFAULT_OVERLAP, side_by_side: bool = False,
                   max_megapixels: float | None = None) -> PredictSummary:
-    """Restore each planned file; an unreadable one is skipped and reported, the batch goes on."""
-    summary = PredictSummary()
+    """Restore each planned file; an unreadable one is skipped and reported, the batch goes on.
+
+    A failed write (full disk, read-only folder) stops the batch with a DeblurError that says how
+    many were written: every later write would fail the same way.
+    """
+    summary = PredictSummary(skipped=jobs.skipped)
     noted = set()
-    for src, dst in progress(plan):
+    for job in progress(jobs.jobs):
+        src = job.source
+        if src is None:  # predict plans files only; built-in samples are blur's
+            continue
         try:
-            image = read_image(src, max_megapixels)
+            image = read_image(src, max_megapixels, notes=summary.notes, gray_alpha=True)
         except DataError as exc:
             summary.failed.append((src, str(exc)))
             continue
@@ -200,9 +202,11 @@ def predict_files(model, plan: list[tuple[Path, Path]],
         if note and note not in noted:
             noted.add(note)
             summary.notes.append(f"{src.name}: {note}")
-        restored = restore_image(model, image, tile, overlap)
-        write_png(dst, restored)
-        if side_by_side:
-            write_png(output_path(src, dst.parent, SIDE_BY_SIDE), side_by_side_image(image, restored))
-        summary.written.append(dst)
+        try:
+            restored = restore_image(model, image, tile, overlap)
+        except DataError as exc:  # e.g. NaN/inf output (imageio.from_float): an error for this image, no file
+            summary.failed.append((src, str(exc)))
+            continue
+        write_job(job, [restored, side_by_side_image(image, restored)] if side_by_side else [restored], summary,
+                  len(jobs.jobs))
     return summary

@@ -19,8 +19,15 @@ WHITE = (255, 255, 255)
 PANEL_MIN = 160  # small images (CIFAR's 32x32) are enlarged, pixel by pixel, to at least this height
 
 
+def _put_text(image: np.ndarray, text: str, *args: object) -> None:
+    """cv2.putText with the text made ASCII: its Hershey fonts draw nothing else, and a file name that is
+    not UTF-8 (a lone surrogate in Python) crashed OpenCV with a segmentation fault."""
+    cv2.putText(image, text.encode("ascii", "replace").decode("ascii"), *args)
+
+
 def _to_rgb8(image: np.ndarray) -> np.ndarray:
-    x = np.clip(np.rint(np.asarray(image, np.float32) * 255), 0, 255).astype(np.uint8)
+    # NaN cast to uint8 is undefined (in practice 0); draw it as black on purpose, never as chance bytes
+    x = np.clip(np.rint(np.nan_to_num(np.asarray(image, np.float32), nan=0.0) * 255), 0, 255).astype(np.uint8)
     return np.repeat(x, 3, axis=2) if x.shape[2] == 1 else x
 
 
@@ -30,7 +37,7 @@ def _panel(image: np.ndarray, label: str, height: int) -> np.ndarray:
     interp = cv2.INTER_NEAREST if scale >= 1 else cv2.INTER_AREA
     img = cv2.resize(img, (max(1, round(img.shape[1] * scale)), height), interpolation=interp)
     bar = np.zeros((22, img.shape[1], 3), np.uint8)
-    cv2.putText(bar, label, (4, 16), FONT, 0.45, WHITE, 1, cv2.LINE_AA)
+    _put_text(bar, label, (4, 16), FONT, 0.45, WHITE, 1, cv2.LINE_AA)
     return np.concatenate([img, bar], axis=0)
 
 
@@ -44,7 +51,7 @@ def gallery(rows: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray, float,
         gap = np.zeros((panels[0].shape[0], 6, 3), np.uint8)
         line = np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1)
         head = np.zeros((24, line.shape[1], 3), np.uint8)
-        cv2.putText(head, title, (4, 17), FONT, 0.5, WHITE, 1, cv2.LINE_AA)
+        _put_text(head, title, (4, 17), FONT, 0.5, WHITE, 1, cv2.LINE_AA)
         lines.append(np.concatenate([head, line], axis=0))
     width = max(line.shape[1] for line in lines)
     lines = [np.pad(line, ((0, 8), (0, width - line.shape[1]), (0, 0))) for line in lines]
@@ -52,8 +59,12 @@ def gallery(rows: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray, float,
 
 
 def read_history(path: Path) -> dict[str, list[float]]:
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    """A run's history.csv as columns of numbers; empty if it cannot be read (a report then has no curves)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return {}
     keys = rows[0].keys() if rows else []
     out: dict[str, list[float]] = {}
     for k in keys:
@@ -69,7 +80,7 @@ def _plot(series: dict[str, list[float]], title: str, size: tuple[int, int] = (3
     img = np.full((h, w, 3), 255, np.uint8)
     left, right, top, bottom = 60, 12, 28, 34
     values = [v for s in series.values() for v in s if math.isfinite(v)]
-    cv2.putText(img, title, (left, 18), FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    _put_text(img, title, (left, 18), FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     if not values:
         return img
     lo, hi = min(values), max(values)
@@ -77,9 +88,9 @@ def _plot(series: dict[str, list[float]], title: str, size: tuple[int, int] = (3
     n = max(len(s) for s in series.values())
     cv2.rectangle(img, (left, top), (w - right, h - bottom), (0, 0, 0), 1)
     for value, y in ((hi, top), (lo, h - bottom)):
-        cv2.putText(img, f"{value:.4g}", (2, y + 4), FONT, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(img, "epoch 1", (left, h - 14), FONT, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(img, f"{n}", (w - right - 20, h - 14), FONT, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+        _put_text(img, f"{value:.4g}", (2, y + 4), FONT, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+    _put_text(img, "epoch 1", (left, h - 14), FONT, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+    _put_text(img, f"{n}", (w - right - 20, h - 14), FONT, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
     colours = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
     for k, (name, s) in enumerate(series.items()):
         pts = [(left + (w - left - right) * (i / max(1, n - 1)), top + (h - top - bottom) * (1 - (v - lo) / (hi - lo)))
@@ -89,7 +100,7 @@ def _plot(series: dict[str, list[float]], title: str, size: tuple[int, int] = (3
             cv2.polylines(img, [np.round(np.array(pts)).astype(np.int32)], False, colour, 2, cv2.LINE_AA)
         for p in pts:
             cv2.circle(img, (round(p[0]), round(p[1])), 2, colour, -1)
-        cv2.putText(img, name, (left + 8 + 120 * k, top + 16), FONT, 0.42, colour, 1, cv2.LINE_AA)
+        _put_text(img, name, (left + 8 + 120 * k, top + 16), FONT, 0.42, colour, 1, cv2.LINE_AA)
     return img
 
 

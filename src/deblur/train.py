@@ -2,11 +2,15 @@
 
 The run directory is the record of an experiment: resolved config (with version, command line and
 seed), `best.keras`, `last.keras`, `history.csv` and the BackupAndRestore state that `--resume`
-continues from. It is never overwritten without `--overwrite`.
+continues from. It is never overwritten without `--overwrite`, and `--overwrite` deletes only a
+folder deblur made: one that holds the `.deblur-run` marker written when the run folder was
+created (or, for runs from before the marker, one that holds nothing but names deblur writes).
+While a run trains, its folder is locked, so a second `deblur train` into it stops at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import datetime as _dt
@@ -14,23 +18,60 @@ import math
 import platform
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from deblur import __version__
 from deblur import distribute as dist
+from deblur.atomic import clean_stale_temps, is_temp_name
 from deblur.checkpoints import StopRequest
 from deblur.config import RunConfig, as_size, dump, from_dict, read_yaml
 from deblur.errors import ConfigError, DeblurError
 from deblur.imageio import atomic_write_text
+from deblur.locks import LOCK_FILE, FolderLock
+from deblur.oserror import describe as describe_os_error
 
 CONFIG_FILE = "config.yaml"
+# Written into a run folder when deblur creates it: the one proof that --overwrite may empty it.
+MARKER = ".deblur-run"
+MARKER_LINE = "deblur-run-folder 1"
+MARKER_TEXT = (f"{MARKER_LINE}\nThis folder was made by `deblur train`; `deblur train --overwrite` deletes everything "
+               "in it.\n")
+# What a run folder from before the marker may hold, and still be recognised as one.
+RUN_FILES = frozenset({CONFIG_FILE, "best.keras", "last.keras", "history.csv", MARKER, LOCK_FILE})
+REPORT_FILES = frozenset({"metrics.json", "per_image.csv", "gallery.png", "curves.png", LOCK_FILE})
 
 
 @dataclass
 class RunPaths:
     root: Path
+    lock: FolderLock | None = field(default=None, repr=False, compare=False)  # held while the run is written
+    # Folders made for a new run (deepest first): removed again, with the marker, if the run failed
+    # before writing anything, so that a refused start leaves no trace.
+    created: list[Path] = field(default_factory=list, repr=False, compare=False)
+    marked: bool = field(default=False, repr=False, compare=False)
+
+    def release(self) -> None:
+        if self.lock is None:
+            return
+        if self.marked:
+            with contextlib.suppress(OSError):
+                if {e.name for e in self.root.iterdir()} <= {MARKER, LOCK_FILE}:
+                    (self.root / MARKER).unlink()
+                    (self.root / LOCK_FILE).unlink(missing_ok=True)
+                    for folder in self.created:
+                        folder.rmdir()
+        self.lock.release()
+        self.lock = None
+
+    def __enter__(self) -> RunPaths:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
     @property
     def config(self) -> Path:
@@ -54,23 +95,97 @@ class RunPaths:
 
 
 def prepare_run_dir(root: Path, resume: bool, overwrite: bool) -> RunPaths:
-    """Create the run directory, or reuse it only when the user asked to resume or overwrite."""
-    paths = RunPaths(root)
+    """Create the run directory, or reuse it only when the user asked to resume or overwrite.
+
+    The returned paths hold the folder's lock (release it, or use them as a context manager): a
+    second process that asks for the same folder gets a one-line error instead of a shared run.
+    """
     if resume and overwrite:
         raise DeblurError("--resume and --overwrite contradict each other; choose one")
-    if resume:
-        if not paths.config.is_file():
-            raise DeblurError(f"{root}: nothing to resume (no {CONFIG_FILE}); start it without --resume")
-        return paths
-    if root.exists() and any(root.iterdir()):
+    if root.is_symlink() and overwrite:
+        raise DeblurError(f"--run-dir {root} is a symbolic link; --overwrite empties only a real run folder: give "
+                          f"the folder it points to ({root.resolve()}), or delete it by hand")
+    if root.exists() and not root.is_dir():
+        raise DeblurError(f"--run-dir {root}: is a file, not a folder; choose another --run-dir")
+    if resume and not (root / CONFIG_FILE).is_file():
+        raise DeblurError(f"{root}: nothing to resume (no {CONFIG_FILE}); start it without --resume")
+    created: list[Path] = []
+    if not resume:
+        from deblur.outputs import check_folder, missing_parents
+
+        check_folder(root, "--run-dir")
+        created = missing_parents(root)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DeblurError(f"--run-dir: cannot create the folder: {describe_os_error(exc)}") from None
+    paths = RunPaths(root, FolderLock(root, "a training run"), created)
+    try:
+        clean_stale_temps(root)  # a killed run's; no live writer can own them while we hold the lock
+        if not resume:
+            _start_afresh(root, overwrite)
+            paths.marked = True
+    except BaseException:
+        paths.release()
+        raise
+    return paths
+
+
+def _start_afresh(root: Path, overwrite: bool) -> None:
+    """Empty a previous run's folder (only with --overwrite, only if deblur made it) and mark it as a run."""
+    entries = [e for e in root.iterdir() if e.name not in (MARKER, LOCK_FILE)]
+    if entries:
+        if not _made_by_deblur(root, entries):
+            raise DeblurError(f"{root} already exists and was not made by deblur train (no {MARKER} marker; it "
+                              f"holds {_some(entries)}); it is never deleted: choose another --run-dir, or delete "
+                              "it by hand")
         if not overwrite:
             raise DeblurError(f"{root} already exists; pass --resume to continue it, --overwrite to start "
                               "again, or --run-dir for a new one")
-        if not paths.config.is_file():
-            raise DeblurError(f"{root} is not a deblur run directory (no {CONFIG_FILE}); refusing to delete it")
-        shutil.rmtree(root)
-    root.mkdir(parents=True, exist_ok=True)
-    return paths
+        _empty(entries)
+    atomic_write_text(root / MARKER, MARKER_TEXT)
+
+
+def _made_by_deblur(root: Path, entries: list[Path]) -> bool:
+    """The marker deblur writes, or (a run from before the marker) a config.yaml and only names deblur writes."""
+    try:
+        if (root / MARKER).read_text(encoding="utf-8", errors="replace").splitlines()[:1] == [MARKER_LINE]:
+            return True
+    except OSError:
+        pass
+    return (root / CONFIG_FILE).is_file() and all(_deblur_entry(e) for e in entries)
+
+
+def _deblur_entry(entry: Path) -> bool:
+    if is_temp_name(entry.name):
+        return True
+    if entry.is_symlink():
+        return False
+    if entry.is_file():
+        return entry.name in RUN_FILES
+    if entry.name == "backup":  # Keras's BackupAndRestore state, whatever files Keras keeps there
+        return entry.is_dir()
+    if entry.name.startswith("eval-") and entry.is_dir():
+        return all(e.is_file() and not e.is_symlink() and (e.name in REPORT_FILES or is_temp_name(e.name))
+                   for e in entry.iterdir())
+    return False
+
+
+def _some(entries: list[Path]) -> str:
+    names = sorted(e.name + ("/" if e.is_dir() else "") for e in entries)
+    return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+
+def _empty(entries: list[Path]) -> None:
+    """Delete a run folder's contents, not the folder: its lock stays held. Links are removed, never followed."""
+    for entry in entries:
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except OSError as exc:
+            raise DeblurError(f"--overwrite: cannot delete {describe_os_error(exc)}") from None
 
 
 def resume_config(paths: RunPaths, overrides: list[str]) -> RunConfig:
@@ -100,25 +215,36 @@ def history_rows(history: Path) -> list[dict[str, str]]:
     """The rows of a run's history.csv (none if it has not been written yet)."""
     if not history.is_file():
         return []
-    with history.open(newline="") as f:
-        return list(csv.DictReader(f))
+    try:
+        with history.open(newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except (UnicodeDecodeError, csv.Error) as exc:  # e.g. a disk error left binary bytes in it
+        raise DeblurError(f"{history}: damaged, not a readable CSV history ({exc}); move it aside (e.g. to "
+                          f"{history.name}.damaged) and resume again: the run then continues without the record of "
+                          "its earlier epochs (its time limit and best score start afresh)") from None
 
 
 def seconds_so_far(history: Path) -> float:
     """Training time already spent by earlier sessions of a resumed run (the last logged total)."""
     rows = history_rows(history)
-    try:
-        return float(rows[-1]["train_seconds"]) if rows else 0.0
-    except (KeyError, ValueError):
-        return 0.0
+    seconds = _number(rows[-1].get("train_seconds")) if rows else 0.0
+    return seconds if math.isfinite(seconds) and seconds >= 0 else 0.0
 
 
 def best_so_far(history: Path, monitor: str) -> float | None:
     """The best monitored value in an earlier history, so a resumed run keeps a better best.keras."""
-    values = [float(r[monitor]) for r in history_rows(history) if r.get(monitor) not in (None, "", "nan")]
+    values = [v for r in history_rows(history) if math.isfinite(v := _number(r.get(monitor)))]
     if not values:
         return None
     return max(values) if _mode(monitor) == "max" else min(values)
+
+
+def _number(text: str | None) -> float:
+    """A history cell as a number; NaN for an empty or damaged one."""
+    try:
+        return float(text) if text is not None else math.nan
+    except ValueError:
+        return math.nan
 
 
 def _mode(monitor: str) -> str:
@@ -130,16 +256,32 @@ def patch_size(cfg: RunConfig, train_size: tuple[int, int] | None) -> tuple[int,
 
 
 def build_model(cfg: RunConfig, channels: int):
+    """The configured model; settings Keras refuses (e.g. `base_filters: -1`) become one ConfigError line."""
+    from deblur.failures import is_out_of_memory
     from deblur.models import MODELS
 
-    return MODELS.get(cfg.model.type, "model.type")(channels=channels, **cfg.model.kwargs)
+    builder = MODELS.get(cfg.model.type, "model.type")
+    settings = ", ".join(f"{k}={v!r}" for k, v in cfg.model.kwargs.items())
+    try:
+        return builder(channels=channels, **cfg.model.kwargs)
+    except (ValueError, TypeError) as exc:
+        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise ConfigError(f"model: {cfg.model.type} cannot be built with {settings} ({reason[:200]})") from None
+    except Exception as exc:
+        if is_out_of_memory(exc):  # e.g. unet depth: 40 asks for 2^39 x base_filters channels
+            raise ConfigError(f"model: {cfg.model.type} with {settings} does not fit in memory; choose a smaller "
+                              "model") from None
+        raise
 
 
 def check_model_fits(model, cfg: RunConfig, size: tuple[int, int] | None, multiple: int,
                      val_size: tuple[int, int] | None) -> None:
     """Refuse, before any training, shapes the model cannot take (they would fail mid-epoch)."""
+    from deblur.config import check_ssim_size
     from deblur.models import fixed_input_size
 
+    check_ssim_size(size, "data.crop (whole images without it; or data.resize)")
+    check_ssim_size(val_size, "data.eval_crop (whole images without it; or data.resize)")
     fixed = fixed_input_size(model)
     if fixed is not None and size is not None and fixed != size:
         raise ConfigError(f"model.input_size: the model takes {fixed[0]}x{fixed[1]} images but training patches "
@@ -165,7 +307,7 @@ def callbacks(cfg: RunConfig, paths: RunPaths, resume: bool, stop: StopRequest, 
     previous_best = best_so_far(paths.history, monitor) if resume else None
     cbs: list[Any] = [
         # Two training states are kept, so a kill during the backup write falls back to the one before.
-        keras.callbacks.BackupAndRestore(str(paths.backup), delete_checkpoint=False, double_checkpoint=True),
+        _backup_and_restore(paths),
         keras.callbacks.TerminateOnNaN(),
         AtomicCheckpoint(paths.best, monitor=monitor, mode=_mode(monitor), best_only=True, initial=previous_best,
                          saved=saved),
@@ -186,6 +328,27 @@ def callbacks(cfg: RunConfig, paths: RunPaths, resume: bool, stop: StopRequest, 
     return cbs
 
 
+def _backup_and_restore(paths: RunPaths):
+    """Keras's BackupAndRestore, with a damaged state (both of its copies) reported in one line.
+
+    Keras falls back to the older copy when the newer one cannot be read; when neither can, it raised
+    an HDF5 or JSON error, and "continue with --resume" would only have failed the same way again.
+    """
+    import keras
+
+    class BackupAndRestore(keras.callbacks.BackupAndRestore):
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            try:
+                super().on_train_begin(logs)
+            except (OSError, ValueError, KeyError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+                reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+                raise DeblurError(f"{paths.backup}: the saved training state is damaged ({reason[:160]}), so the run "
+                                  f"cannot continue from it; start it again with --overwrite, or keep its weights in "
+                                  f"a new run with --set train.init_from={paths.last}") from None
+
+    return BackupAndRestore(str(paths.backup), delete_checkpoint=False, double_checkpoint=True)
+
+
 def _LearningRateLogger():
     import keras
 
@@ -197,6 +360,49 @@ def _LearningRateLogger():
                 logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
     return LearningRateLogger()
+
+
+def check_same_model(model, paths: RunPaths) -> None:
+    """Refuse to resume a run into another model than its checkpoints hold (config.yaml edited, or
+    `--set model.*`): Keras would fail restoring the backup with a long shape error."""
+    from deblur.predict import load_model
+
+    saved = None
+    for checkpoint in (paths.last, paths.best):  # a damaged last.keras: its best.keras tells the model too
+        if checkpoint.is_file():
+            try:
+                saved = load_model(checkpoint)
+                break
+            except DeblurError:
+                continue
+    if saved is None:  # nothing readable to compare with: the backup is what resumes
+        return
+    if [w.shape for w in saved.weights] != [w.shape for w in model.weights]:
+        raise ConfigError(f"model: {paths.config} (with any --set) now describes another model "
+                          f"({model.count_params():,} parameters) than this run trained ({paths.last}: "
+                          f"{saved.count_params():,}); undo the edit to resume, or start a new run with --run-dir "
+                          "or --overwrite")
+
+
+def check_data_fits(cfg: RunConfig, splits: Any, batch: int, size: tuple[int, int] | None) -> None:
+    """With the images read: the global batch must fit in memory, and every blur kernel in the smallest image."""
+    from deblur.data.degrade import degradations, train_degradations
+    from deblur.limits import check_batch_memory, check_kernel
+
+    shapes = []
+    for part in (splits.train, splits.val, splits.test):
+        images = part.sharp
+        shapes += [images.shape[1:3]] if isinstance(images, np.ndarray) else [im.shape[:2] for im in images]
+    if not shapes:
+        return
+    smallest = tuple(min(shapes, key=lambda s: s[0] * s[1]))
+    # without data.crop, whole images are batched: the smallest one is a floor on a patch's size
+    check_batch_memory(batch, size or smallest, splits.channels, "data.batch_size")
+    if splits.paired:  # real blur: nothing is synthesised
+        return
+    for name, degs in (("degradation", degradations(cfg.data)), ("train_degradation", train_degradations(cfg.data))):
+        for i, deg in enumerate(degs):
+            check_kernel(deg, f"data.{name}[{i}]" if len(degs) > 1 else f"data.{name}", [smallest])
 
 
 def init_weights(model, path: Path) -> None:
@@ -237,7 +443,7 @@ def fit_inputs(pipeline: str, cfg: RunConfig, data_cfg: Any, splits: Any, model:
     model wrapped behind a `Degrade` layer, which blurs them on the device; validation images, blurred
     already, pass through that layer unchanged. `data_cfg` holds the global batch size.
     """
-    from deblur.data.degrade import spec_list
+    from deblur.data.degrade import train_spec_list
     from deblur.data.evalset import EvalSet
 
     val_pairs = EvalSet(splits.val, cfg.data, cfg.seed, "val", splits.paired).pairs(multiple)
@@ -254,7 +460,7 @@ def fit_inputs(pipeline: str, cfg: RunConfig, data_cfg: Any, splits: Any, model:
 
     train_ds = TrainBatches(splits.train, data_cfg, cfg.seed, splits.paired, cfg.train.steps_per_epoch)
     with dist.scope(strategy):
-        specs = [] if splits.paired else spec_list(cfg.data)
+        specs = [] if splits.paired else train_spec_list(cfg.data)
         fitted = with_degradation(model, specs, splits.channels, cfg.seed, fixed_input_size(model))
     degrade = fitted.get_layer("degrade")
     return fitted, train_ds, PairBatches(val_pairs, degrade.margin, degrade.as_given), train_ds.steps
@@ -295,6 +501,8 @@ def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
         if cfg.train.init_from and not resume:
             init_weights(model, Path(cfg.train.init_from))
             echo(f"initial weights: {cfg.train.init_from}")
+    if resume:
+        check_same_model(model, paths)
     multiple = required_multiple(model)
     size = patch_size(cfg, splits.train.uniform_size)
     val_size = as_size(cfg.data.eval_crop, "data.eval_crop") or splits.val.uniform_size
@@ -302,6 +510,7 @@ def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
     echo(f"model: {cfg.model.type} with {model.count_params():,} parameters")
     # data.batch_size is per replica: the strategy splits each global batch between the replicas
     data_cfg = dataclasses.replace(cfg.data, batch_size=cfg.data.batch_size * n_replicas)
+    check_data_fits(cfg, splits, data_cfg.batch_size, size)
     if n_replicas > 1 or strategy is not None:
         echo(f"distribute: {cfg.train.distribute}, {n_replicas} replica(s), global batch {data_cfg.batch_size}"
              + (f", learning rate x{n_replicas}" if cfg.train.scale_learning_rate and n_replicas > 1 else ""))
@@ -326,7 +535,9 @@ def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
         raise DeblurError(f"training stopped: the loss became {losses[-1]} (NaN or infinite); {kept}. Try a lower "
                           "train.learning_rate, or loss: mae")
     if not paths.best.exists():  # e.g. resumed after the last epoch: keep a best.keras for eval
-        model.save(paths.best)
+        from deblur.checkpoints import atomic_save
+
+        atomic_save(model, paths.best)  # through a temporary, as every checkpoint: a kill never leaves half of it
     return {"epochs_run": len(losses), "history": history.history}
 
 

@@ -20,11 +20,14 @@ import numpy as np
 from keras import ops
 
 from deblur.config import build
+from deblur.data import jpeg, shake
 from deblur.errors import ConfigError
 from deblur.registry import Registry
 
 Range = float | list[float]
-PARAM_NAMES = ("sigma", "length", "angle", "radius", "noise")
+# Every parameter a degradation may draw, recorded per test image (NaN where a kind has none):
+# kernel parameters, then the sensor's (read noise, shot-noise gain, JPEG quality).
+PARAM_NAMES = ("sigma", "length", "angle", "radius", "size", "path", "noise", "shot", "quality")
 
 DEGRADATIONS: Registry[type[Degradation]] = Registry("degradation kind")
 
@@ -56,16 +59,29 @@ def _col(x: Any) -> Any:
 
 @dataclass
 class Degradation:
-    """Base class: blur kernel from parameters, then optional noise and 8-bit quantisation."""
+    """Base class: blur kernel from parameters, then the camera's sensor noise, 8-bit rounding and,
+    optionally, JPEG re-compression.
+
+    Noise is Poisson-Gaussian, as a raw sensor's is: a pixel of intensity x gets Gaussian noise of
+    variance `shot * x + noise ** 2` (signal-dependent photon noise plus read noise). Both grow with
+    the camera's gain (ISO), so one uniform number draws both from their ranges together.
+    """
 
     kind: ClassVar[str] = ""
     # The parameter that measures how strong a blur is, and the bin width reports group it by.
     strength: ClassVar[tuple[str, float] | None] = None
     noise: Range = 0.0
+    shot: Range = 0.0
+    jpeg: Range | None = None  # JPEG quality (1-100), or [low, high]; None: saved losslessly
     quantize: bool = True
 
     def check(self) -> None:
         _bounds(self.noise, f"{self.kind}.noise")
+        _bounds(self.shot, f"{self.kind}.shot")
+        if self.jpeg is not None:
+            _, hi = _bounds(self.jpeg, f"{self.kind}.jpeg", low=1.0)
+            if hi > 100:
+                raise ConfigError(f"{self.kind}.jpeg: a JPEG quality is 1 to 100, got {hi:g}")
 
     def label(self) -> str:
         return self.kind
@@ -76,7 +92,7 @@ class Degradation:
         raise NotImplementedError
 
     def physical(self, u: Any) -> dict[str, Any]:
-        """Map uniforms u[..., 0:3] in [0, 1) to named parameters (NaN where a kind has none)."""
+        """Map uniforms u[..., 0:2] in [0, 1) to named parameters (NaN where a kind has none)."""
         raise NotImplementedError
 
     def kernel(self, p: dict[str, Any]) -> Any:
@@ -89,18 +105,68 @@ class Degradation:
         p = {name: nan for name in PARAM_NAMES}
         p.update(self.physical(u))
         p["noise"] = ops.cast(_draw(u[..., 3], _bounds(self.noise, "noise")), "float32")
+        if self.has_shot:
+            p["shot"] = ops.cast(_draw(u[..., 3], _bounds(self.shot, "shot")), "float32")
+        if self.jpeg is not None:
+            # JPEG qualities are whole numbers; record the one the codec uses
+            p["quality"] = ops.round(ops.cast(_draw(u[..., 2], _bounds(self.jpeg, "jpeg")), "float32"))
         return p
 
-    def finish(self, blurred: Any, noise_level: Any, gaussian_noise: Any) -> Any:
-        """Add noise, clip to [0, 1] and round to 8 bits, as a camera would after the blur."""
-        out = ops.clip(blurred + noise_level * gaussian_noise, 0.0, 1.0)
-        return ops.round(out * 255.0) / 255.0 if self.quantize else out
+    @property
+    def has_shot(self) -> bool:
+        return _bounds(self.shot, "shot")[1] > 0
 
-    def apply(self, image: Any, u: Any, gaussian_noise: Any) -> tuple[Any, dict[str, Any]]:
-        """Blur one HxWxC float image in [0, 1]; `gaussian_noise` is a standard-normal HxWxC draw."""
+    def finish(self, blurred: Any, p: dict[str, Any], gaussian_noise: Any, jpeg_origin: tuple[Any, Any] = (0, 0)
+               ) -> Any:
+        """Sensor noise, clipping to [0, 1], 8-bit rounding or JPEG, as a camera would after the blur.
+
+        `blurred` is a BxHxWxC batch and `p` holds parameters of shape [] or [B]; `jpeg_origin` is where
+        the JPEG block grid starts (see `jpeg.compress`).
+        """
+        return sensor(blurred, gaussian_noise, level=p["noise"], shot=p["shot"] if self.has_shot else None,
+                      quality=p["quality"] if self.jpeg is not None else None, quantize=self.quantize,
+                      jpeg_origin=jpeg_origin)
+
+    def apply(self, image: Any, u: Any, gaussian_noise: Any, jpeg_origin: tuple[Any, Any] = (0, 0)
+              ) -> tuple[Any, dict[str, Any]]:
+        """Blur one HxWxC float image in [0, 1]; `gaussian_noise` is a standard-normal HxWxC draw.
+
+        A training window that will be cropped at (top, left) passes that as `jpeg_origin`, so the
+        crop has its JPEG blocks where a photo's tile would.
+        """
         p = self.params(u)
-        out = convolve(image[None], self.kernel(p), self.kernel_radius)[0]
-        return self.finish(out, p["noise"], gaussian_noise), p
+        out = convolve(image[None], self.kernel(p), self.kernel_radius)
+        return self.finish(out, p, gaussian_noise[None], jpeg_origin)[0], p
+
+
+def _per_image(x: Any) -> Any:
+    """A parameter of shape [] or [B] broadcast against a BxHxWxC batch."""
+    return ops.reshape(x, (-1, 1, 1, 1))
+
+
+def sensor(blurred: Any, gaussian_noise: Any, level: Any, shot: Any = None, quality: Any = None,
+           quantize: Any = True, jpeg_weight: Any = None, jpeg_origin: tuple[Any, Any] = (0, 0)) -> Any:
+    """Noise, clipping and 8-bit storage of a BxHxWxC batch; every parameter is [] or [B].
+
+    `quantize` and `jpeg_weight` may be per-image 0/1 weights, so a batch that mixes degradations
+    (the Keras pipeline's `Degrade` layer) finishes every image as its own degradation would.
+    """
+    std = _per_image(level)
+    if shot is not None:  # Poisson-Gaussian: variance shot * signal + read noise squared
+        std = ops.sqrt(_per_image(shot) * ops.maximum(blurred, 0.0) + std * std)
+    out = ops.clip(blurred + std * gaussian_noise, 0.0, 1.0)
+    if isinstance(quantize, bool):
+        stored = ops.round(out * 255.0) / 255.0 if quantize else out
+    else:
+        q = _per_image(quantize)
+        stored = q * (ops.round(out * 255.0) / 255.0) + (1.0 - q) * out
+    if quality is None:
+        return stored
+    compressed = jpeg.compress(out, ops.where(ops.isnan(quality), 100.0, quality), jpeg_origin)
+    if jpeg_weight is None:
+        return compressed
+    j = _per_image(jpeg_weight)
+    return j * compressed + (1.0 - j) * stored
 
 
 def _grid(radius: int) -> tuple[Any, Any]:
@@ -225,6 +291,36 @@ class Defocus(Degradation):
         return _normalise(ops.clip(_col(p["radius"]) + 0.5 - r, 0.0, 1.0))
 
 
+@DEGRADATIONS.register("shake")
+@dataclass
+class Shake(Degradation):
+    """Camera shake: a random hand-shake trajectory (Boracchi and Foi 2012) rasterised with
+    sub-pixel accuracy into a kernel whose larger side is `size` pixels (see `deblur.data.shake`)."""
+
+    kind: ClassVar[str] = "shake"
+    strength: ClassVar[tuple[str, float] | None] = ("size", 5.0)
+    size: Range = (5.0, 35.0)  # type: ignore[assignment]
+
+    def check(self) -> None:
+        super().check()
+        _bounds(self.size, "shake.size", low=1.0)
+
+    def label(self) -> str:
+        return f"shake size{fmt_range(self.size)}"
+
+    @property
+    def kernel_radius(self) -> int:
+        return max(1, math.ceil(_bounds(self.size, "size")[1] / 2.0))
+
+    def physical(self, u: Any) -> dict[str, Any]:
+        # u[1] seeds the trajectory's shape; u[2] is left to the JPEG quality
+        return {"size": ops.cast(_draw(u[..., 0], _bounds(self.size, "size")), "float32"),
+                "path": ops.cast(u[..., 1], "float32")}
+
+    def kernel(self, p: dict[str, Any]) -> Any:
+        return shake.kernel(p["size"], p["path"], self.kernel_radius)
+
+
 @DEGRADATIONS.register("none")
 @dataclass
 class Identity(Degradation):
@@ -243,7 +339,7 @@ class Identity(Degradation):
         return ops.ones((*ops.shape(p["noise"]), 1, 1), dtype="float32")
 
 
-N_UNIFORMS = 4  # u[0], u[1]: kind parameters; u[2]: spare; u[3]: noise level
+N_UNIFORMS = 4  # u[0], u[1]: kind parameters; u[2]: JPEG quality; u[3]: noise level (gain)
 
 
 def convolve(images: Any, kernels: Any, radius: int, border: str = "reflect") -> Any:
@@ -288,8 +384,25 @@ def spec_list(data_cfg: Any) -> list[dict[str, Any]]:
     return data_cfg.degradation if isinstance(data_cfg.degradation, list) else [data_cfg.degradation]
 
 
+def train_spec_list(data_cfg: Any) -> list[dict[str, Any]]:
+    """What training batches are blurred with: `data.train_degradation`, else `data.degradation`.
+
+    A training mix may be wider than the protocol it is scored on (e.g. unblurred patches, so a model
+    learns to leave sharp photos alone) without changing the validation and test sets.
+    """
+    mix = getattr(data_cfg, "train_degradation", None)
+    if mix is None:
+        return spec_list(data_cfg)
+    return mix if isinstance(mix, list) else [mix]
+
+
 def degradations(data_cfg: Any) -> list[Degradation]:
+    """The degradations of the validation and test sets (the protocol)."""
     return [make(s) for s in spec_list(data_cfg)]
+
+
+def train_degradations(data_cfg: Any) -> list[Degradation]:
+    return [make(s) for s in train_spec_list(data_cfg)]
 
 
 def to_spec(deg: Degradation) -> dict[str, Any]:
@@ -300,13 +413,13 @@ def to_spec(deg: Degradation) -> dict[str, Any]:
     return out
 
 
-def resolve_degradations(raw: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
+def resolve_degradations(raw: dict[str, Any] | list[dict[str, Any]],
+                         key: str = "data.degradation") -> list[dict[str, Any]]:
     """Validate one or several degradation specs and return them complete, with defaults."""
     specs = raw if isinstance(raw, list) else [raw]
     if not specs:
-        raise ConfigError("data.degradation: the list is empty; give at least one degradation")
-    return [to_spec(make(s, f"data.degradation[{i}]" if isinstance(raw, list) else "data.degradation"))
-            for i, s in enumerate(specs)]
+        raise ConfigError(f"{key}: the list is empty; give at least one degradation")
+    return [to_spec(make(s, f"{key}[{i}]" if isinstance(raw, list) else key)) for i, s in enumerate(specs)]
 
 
 def kernel_array(deg: Degradation, params: dict[str, float]) -> np.ndarray:
@@ -328,4 +441,8 @@ def describe(spec: dict[str, Any]) -> str:
     text = deg.label()
     if _bounds(deg.noise, "noise")[1] > 0:
         text += f" + noise{fmt_range(deg.noise)}"
+    if deg.has_shot:
+        text += f" + shot noise{fmt_range(deg.shot)}"
+    if deg.jpeg is not None:
+        text += f" + JPEG quality{fmt_range(deg.jpeg)}"
     return text

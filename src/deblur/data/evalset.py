@@ -26,6 +26,7 @@ from deblur.data.base import ImageSet, check_sizes
 from deblur.data.degrade import N_UNIFORMS, PARAM_NAMES, _bounds, degradations
 
 IMAGE_KEYS = ("blurred", "sharp")
+LARGE_ITEM = 512 * 512  # deblur.predict.DEFAULT_TILE squared: larger items are restored in tiles
 
 
 def split_key(split: str) -> int:
@@ -46,7 +47,12 @@ class EvalSet:
         self.images, self.seed, self.key, self.paired = images, seed, split_key(split), paired
         self.degs = [] if paired else degradations(data_cfg)
         self.variants = max(1, len(self.degs))
-        self.batch = data_cfg.eval_batch_size if (self.tile or images.uniform_size) else 1
+        size = self.tile or images.uniform_size
+        self.batch = data_cfg.eval_batch_size if size else 1
+        if size and size[0] * size[1] > LARGE_ITEM:
+            # one at a time, so the model restores each tile by tile: 32 camera photos of one size in
+            # one batch ran out of memory
+            self.batch = 1
         self.items = self.variants * (sum(math.prod(self._tiles_of(im)) for im in images.sharp)
                                       if self.tile else len(images))
 
@@ -70,7 +76,7 @@ class EvalSet:
         deg = self.degs[v]
         rng = np.random.default_rng([self.seed, self.key, e])
         u = rng.random(N_UNIFORMS, dtype=np.float32)
-        noisy = _bounds(deg.noise, "noise")[1] > 0
+        noisy = _bounds(deg.noise, "noise")[1] > 0 or deg.has_shot  # shot noise needs the normal draw too
         noise = rng.standard_normal(sharp.shape, dtype=np.float32) if noisy else np.zeros_like(sharp)
         out, params = deg.apply(ops.convert_to_tensor(sharp), ops.convert_to_tensor(u),
                                 ops.convert_to_tensor(noise))

@@ -17,7 +17,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from deblur.data.degrade import N_UNIFORMS, Degradation, convolve, make
+from deblur.data.degrade import N_UNIFORMS, Degradation, convolve, make, sensor
 
 
 def margin_of(degs: list[Degradation]) -> int:
@@ -47,19 +47,27 @@ class Degrade(keras.layers.Layer):
         pick = ops.one_hot(ops.cast(variant, "int32"), len(self.degs) + 1, dtype="float32")
         delta = ops.pad(ops.ones((1, 1, 1)), [[0, 0], [m, m], [m, m]])
         kernel = pick[:, -1, None, None] * delta
-        level = ops.zeros_like(pick[:, 0])
-        rounded = ops.zeros_like(pick[:, 0])
+        zero = ops.zeros_like(pick[:, 0])
+        level, shot, quality, rounded, jpeg = zero, zero, zero, zero, zero
         for i, deg in enumerate(self.degs):
             p = deg.params(u)
             pad = m - deg.kernel_radius
-            kernel = kernel + pick[:, i, None, None] * ops.pad(deg.kernel(p), [[0, 0], [pad, pad], [pad, pad]])
-            level = level + pick[:, i] * p["noise"]
-            rounded = rounded + pick[:, i] * float(deg.quantize)
+            w = pick[:, i]
+            kernel = kernel + w[:, None, None] * ops.pad(deg.kernel(p), [[0, 0], [pad, pad], [pad, pad]])
+            level = level + w * p["noise"]
+            rounded = rounded + w * float(deg.quantize)
+            if deg.has_shot:
+                shot = shot + w * p["shot"]
+            if deg.jpeg is not None:
+                quality = quality + w * p["quality"]
+                jpeg = jpeg + w
         out = convolve(image, kernel, m, border="valid") if m else image
         noise = keras.random.normal(ops.shape(out), seed=self.seed_generator)
-        out = ops.clip(out + level[:, None, None, None] * noise, 0.0, 1.0)
-        q = rounded[:, None, None, None]
-        return q * (ops.round(out * 255.0) / 255.0) + (1.0 - q) * out
+        # each image finished as its own degradation would; JPEG only computed when some kind asks for it
+        any_jpeg = any(d.jpeg is not None for d in self.degs)
+        return sensor(out, noise, level, shot=shot if any(d.has_shot for d in self.degs) else None,
+                      quality=ops.where(jpeg > 0, quality, 100.0) if any_jpeg else None,
+                      quantize=rounded, jpeg_weight=jpeg if any_jpeg else None)
 
     def compute_output_shape(self, image_shape: Any, u_shape: Any = None, variant_shape: Any = None) -> Any:
         b, h, w, c = image_shape

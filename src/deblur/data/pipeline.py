@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from deblur.config import DataConfig, as_size
 from deblur.data.base import ImageSet, check_sizes
-from deblur.data.degrade import N_UNIFORMS, Degradation, degradations
+from deblur.data.degrade import N_UNIFORMS, Degradation, train_degradations
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -58,13 +58,14 @@ def _split_seeds(seed: tf.Tensor, n: int) -> list[tf.Tensor]:
 
 
 def _apply_variant(degs: Sequence[Degradation], variant: tf.Tensor, image: tf.Tensor,
-                   seed: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-    """Blur `image` with degradation number `variant`, drawing its parameters from `seed`."""
+                   seed: tf.Tensor, origin: tuple[Any, Any] = (0, 0)) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """Blur `image` with degradation number `variant`, drawing its parameters from `seed`; `origin`
+    is where the crop that will be kept starts (its JPEG block grid starts there)."""
     s_u, s_noise = _split_seeds(seed, 2)
     u = tf.random.stateless_uniform([N_UNIFORMS], seed=s_u)
     noise = tf.random.stateless_normal(tf.shape(image), seed=s_noise)
     branches: list[Callable[[], Any]] = [
-        (lambda d=d: d.apply(image, u, noise)) for d in degs
+        (lambda d=d: d.apply(image, u, noise, origin)) for d in degs
     ]
     if len(branches) == 1:
         return branches[0]()
@@ -80,7 +81,7 @@ def train_dataset(images: ImageSet, data_cfg: DataConfig, seed: int, paired: boo
     """Batches of (blurred, sharp) float32 patches, new random crops and kernels every epoch."""
     crop = as_size(data_cfg.crop, "data.crop")
     check_sizes(images, crop, "data.crop", batched=True)
-    degs = [] if paired else degradations(data_cfg)
+    degs = [] if paired else train_degradations(data_cfg)
     sharp, blurred, n_var = _Images(images.sharp), _Images(images.blurred) if paired else None, max(1, len(degs))
     margin = max((d.kernel_radius for d in degs), default=0)
     channels = sharp.channels
@@ -104,10 +105,10 @@ def train_dataset(images: ImageSet, data_cfg: DataConfig, seed: int, paired: boo
             target = tf.image.stateless_random_crop(target, tf.concat([big, [channels]], 0), seed=s_crop)
         if data_cfg.flip:
             target = tf.image.stateless_random_flip_left_right(target, seed=s_flip)
-        degraded, _ = _apply_variant(degs, v, target, s_deg)
+        top = (tf.shape(target)[0] - crop[0]) // 2 if crop else 0
+        left = (tf.shape(target)[1] - crop[1]) // 2 if crop else 0
+        degraded, _ = _apply_variant(degs, v, target, s_deg, (top, left))
         if crop:
-            top = (tf.shape(target)[0] - crop[0]) // 2
-            left = (tf.shape(target)[1] - crop[1]) // 2
             target = target[top:top + crop[0], left:left + crop[1]]
             degraded = degraded[top:top + crop[0], left:left + crop[1]]
             target.set_shape([crop[0], crop[1], channels])

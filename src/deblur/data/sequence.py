@@ -17,7 +17,7 @@ import numpy as np
 
 from deblur.config import as_size
 from deblur.data.base import ImageSet, check_sizes
-from deblur.data.degrade import N_UNIFORMS, degradations
+from deblur.data.degrade import N_UNIFORMS, train_degradations
 from deblur.data.on_device import margin_of
 
 
@@ -48,7 +48,7 @@ class TrainBatches(keras.utils.PyDataset):
         self.crop = as_size(data_cfg.crop, "data.crop")
         check_sizes(images, self.crop, "data.crop", batched=True)
         self.images, self.seed, self.paired, self.flip = images, seed, paired, data_cfg.flip
-        self.degs = [] if paired else degradations(data_cfg)
+        self.degs = [] if paired else train_degradations(data_cfg)
         self.variants = max(1, len(self.degs))
         self.margin = margin_of(self.degs)
         self.batch = data_cfg.batch_size

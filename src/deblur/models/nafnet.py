@@ -71,6 +71,13 @@ def build(channels: int, *, width: int = 16, enc_blocks: Sequence[int] = (1, 1, 
 
         raise ConfigError(f"model.dec_blocks: needs one entry per encoder level ({len(enc_blocks)}), "
                           f"got {len(dec_blocks)}")
+    from deblur.limits import check_model_size
+
+    # a NAF block of c channels holds about 16 c^2 weights (its 1x1 convolutions); c doubles per level
+    blocks = [*enc_blocks, middle_blocks, *dec_blocks]
+    levels = [*range(len(enc_blocks)), len(enc_blocks), *reversed(range(len(dec_blocks)))]
+    check_model_size(sum(16 * n * (width * 2**level) ** 2 for n, level in zip(blocks, levels, strict=True)),
+                     f"nafnet of width {width} with {len(enc_blocks)} levels")
     inputs = keras.Input(shape=(None, None, channels), name="blurred")
     x = layers.Conv2D(width, 3, padding="same", name="intro")(inputs)
     skips, c = [], width

@@ -6,8 +6,10 @@ per level. Expansive path: 2x2 stride-2 transposed convolution, concatenation wi
 stopping (configs/cifar10_unet.yaml). Inputs must be divisible by 2**depth; `deblur predict` pads.
 
 `residual: true` predicts a correction added to the input (output = input + f(input)), so an
-untrained model starts at the identity instead of at grey: it learns far faster and cannot easily
-make a nearly sharp image worse.
+untrained model starts near the identity instead of at grey: it learns far faster. With
+`identity_init: true` the correction layer starts at zero as well, so the untrained model is exactly
+the identity and training moves it away from "leave the photo alone" only where that lowers the
+loss (NAFNet's zero-initialised skip scales do the same).
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ def _block(x: keras.KerasTensor, filters: int, convs: int, name: str) -> keras.K
 
 @MODELS.register("unet")
 def build(channels: int, *, depth: int = 4, base_filters: int = 32, convs_per_level: int = 2,
-          output_activation: str = "sigmoid", residual: bool = False) -> keras.Model:
+          output_activation: str = "sigmoid", residual: bool = False, identity_init: bool = False) -> keras.Model:
+    from deblur.limits import check_model_size
+
+    if identity_init and not residual:
+        raise ValueError("identity_init needs residual: true (it zeroes the correction added to the input)")
+    # each level's convolutions hold about 9 x filters^2 weights per conv, down and up; filters double per level
+    check_model_size(sum(2 * convs_per_level * 9 * (base_filters * 2**level) ** 2 for level in range(depth + 1)),
+                     f"unet of depth {depth} from {base_filters} filters")
     inputs = keras.Input(shape=(None, None, channels), name="blurred")
     x, skips = inputs, []
     for level in range(depth):
@@ -40,7 +49,8 @@ def build(channels: int, *, depth: int = 4, base_filters: int = 32, convs_per_le
         x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
         x = _block(x, f, convs_per_level, f"up{level}")
     if residual:
-        correction = layers.Conv2D(channels, 1, padding="same", name="correction")(x)
+        init = "zeros" if identity_init else "glorot_uniform"  # Keras's default, kept for older configs
+        correction = layers.Conv2D(channels, 1, padding="same", kernel_initializer=init, name="correction")(x)
         outputs = layers.Add(name="restored")([inputs, correction])
     else:
         outputs = layers.Conv2D(channels, 1, padding="same", activation=output_activation, name="restored")(x)

@@ -9,7 +9,7 @@ import numpy as np
 
 from deblur.data.base import ImageSet
 from deblur.errors import DataError
-from deblur.imageio import read_image
+from deblur.imageio import convert_channels, read_image
 
 
 def read_all(paths: Sequence[Path]) -> list[np.ndarray]:
@@ -30,7 +30,13 @@ def pair_set(pairs: Sequence[tuple[Path, Path]], names: Sequence[str]) -> ImageS
     for (b, s), bi, si in zip(pairs, blurred, sharp, strict=True):
         if bi.shape[:2] != si.shape[:2]:
             raise DataError(f"{b} is {bi.shape[1]}x{bi.shape[0]} but its sharp twin {s} is "
-                            f"{si.shape[1]}x{si.shape[0]}; set data.resize to score them at one size")
+                            f"{si.shape[1]}x{si.shape[0]}; a pair must have one size (resize one of them, or "
+                            "score them through a config with data.resize)")
+    # a gray twin of a colour photo (or gray pairs among colour ones) is scored in colour, as
+    # data.channels would convert it; only the channels differ, never the pixels
+    channels = channels_of([*blurred, *sharp])
+    blurred = [convert_channels(im, channels) for im in blurred]
+    sharp = [convert_channels(im, channels) for im in sharp]
     return ImageSet(sharp=sharp, names=list(names), blurred=blurred)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from deblur.data.base import SOURCES, ImageSet, Source, Splits, describe_counts, resolve_path, split_indices
 from deblur.data.sources._files import channels_of, read_all
 from deblur.errors import DataError
@@ -12,11 +14,19 @@ def options(recursive: bool = True) -> None:
     """recursive: also take images from sub-folders."""
 
 
+def _in_run_folder(file: Path, root: Path) -> bool:
+    """Whether `file` lies in a deblur run folder below `root` (say --run-dir inside data.path): its
+    galleries show test images, so reading them back as training photos would leak the test split."""
+    from deblur.train import MARKER
+
+    return any((root / parent / MARKER).is_file() for parent in file.relative_to(root).parents[:-1])
+
+
 def load(path: str | None, *, seed: int, val_split: float, test_split: float, recursive: bool = True) -> Splits:
     root = resolve_path(path, "folder of sharp images")
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
-    files = list_images(root, recursive=recursive)
+    files = [f for f in list_images(root, recursive=recursive) if not _in_run_folder(f, root)]
     if not files:
         raise DataError(f"{root}: no images found ({', '.join(IMAGE_EXTENSIONS)})")
     names = [str(p.relative_to(root).with_suffix("")) for p in files]

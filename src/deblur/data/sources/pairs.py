@@ -32,6 +32,8 @@ def _pair_dirs(root: Path) -> list[tuple[Path, Path]]:
 
 
 def _collect(root: Path) -> tuple[list[tuple[Path, Path]], list[str], list[str]]:
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder (a pairs folder holds blur/ and sharp/)")
     dirs = _pair_dirs(root)
     if not dirs:
         raise DataError(f"{root}: no blur/ and sharp/ folders (nor <sequence>/blur, <sequence>/sharp) found")

@@ -1,0 +1,95 @@
+"""Writing a file so that no crash leaves half of it, and cleaning up after crashes that left temporaries.
+
+Every file deblur writes goes to a hidden temporary beside it (`.NAME.deblur-XXXXXXXX.tmp`) and is
+renamed into place, so the final name only ever holds a complete file. A SIGKILL between the two
+leaves the temporary behind: `clean_stale_temps` removes those, and only those, when a command
+starts writing into that folder again (under the folder's lock, so no live writer owns them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+TEMP_TAG = ".deblur-"
+# mkstemp's random part is 8 characters of [a-z0-9_]. The second pattern is the naming of deblur
+# before the tag existed (`.NAME.XXXXXXXX.tmp`, `.best.XXXXXXXX.keras`), limited to the kinds of
+# file deblur writes so that a user's own hidden files never match.
+_TEMP_NAMES = (
+    re.compile(r"^\..+\.deblur-[a-z0-9_]{8}\.tmp(\.keras)?$"),
+    re.compile(r"^\..+\.(png|json|csv|yaml|keras)\.[a-z0-9_]{8}\.tmp$|^\.(best|last)\.[a-z0-9_]{8}\.keras$"),
+)
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether `name` is one of deblur's own temporary file names."""
+    return any(p.match(name) for p in _TEMP_NAMES)
+
+
+def file_mode() -> int:
+    """The permissions `open()` would give a new file: 0o666 less the umask.
+
+    mkstemp creates its file 0600 whatever the umask, which would make every report and image
+    private to its writer. The umask is read from /proc where possible: setting it to read it back
+    is not thread-safe.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside `path` to write to; on success it is renamed onto `path`.
+
+    If the block fails (or is interrupted) the temporary is removed and `path` is untouched.
+    `suffix` matters to writers that check it (Keras saves only to names ending in `.keras`).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}{TEMP_TAG}", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
+    """Write `payload` to `path` through a temporary file, flushed to disk before the rename."""
+    with atomic_path(path) as tmp, os.fdopen(os.open(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as f:
+        f.write(payload)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def clean_stale_temps(folder: Path) -> int:
+    """Remove deblur's temporary files left in `folder` (not below it) by a killed writer; returns how many.
+
+    Call it only while holding the folder's lock, so that no live deblur process is writing them.
+    """
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        if is_temp_name(entry.name) and entry.is_file(follow_symlinks=False):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed += 1
+    return removed

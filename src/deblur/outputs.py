@@ -1,0 +1,175 @@
+"""Where `predict` and `blur` write: one folder, planned, locked and cleaned, that loses no input or output.
+
+The rules both commands follow:
+- every output name is planned before any work is done, so a refusal never comes half-way;
+- two inputs that would be written to one name are refused (the first result would be lost);
+- an output never replaces an input, not even one reached through another path or a hard link;
+- an existing output is kept unless `--overwrite`, or skipped with `--skip-existing`, so an
+  interrupted folder job continues where it stopped;
+- the folder is locked for the whole job (two jobs into one folder would mix their files), and
+  temporaries a killed job left there are removed first;
+- a write that fails (full disk, read-only file system) stops the job with one line that says how
+  many images were written, rather than failing image after image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from deblur import oserror
+from deblur.atomic import clean_stale_temps
+from deblur.errors import DeblurError
+from deblur.imageio import write_png
+from deblur.locks import folder_lock
+
+
+@dataclass
+class Job:
+    stem: str  # the output's name without suffix; a sample's name
+    label: str  # the input as the user named it (a path, or "sample NAME")
+    source: Path | None  # None for images that are not files (built-in samples)
+    targets: tuple[Path, ...]  # the main output first, then any extra (side-by-side) ones
+
+
+@dataclass
+class Plan:
+    jobs: list[Job] = field(default_factory=list)
+    skipped: int = 0  # inputs left out because all their outputs exist (--skip-existing)
+
+
+@dataclass
+class WriteSummary:
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped: int = 0
+
+    def line(self, verb: str, folder: Path) -> str:
+        """e.g. 'restored 3 image(s) into out; 2 already there, skipped; 1 failed'."""
+        return (f"{verb} {len(self.written)} image(s) into {folder}"
+                + (f"; {self.skipped} already there, skipped" if self.skipped else "")
+                + (f"; {len(self.failed)} failed" if self.failed else ""))
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return Path(os.path.abspath(path))
+
+
+def _identity(path: Path) -> object:
+    """What makes two paths the same file: device and inode where it exists (hard links included)."""
+    try:
+        st = path.stat()
+        return (st.st_dev, st.st_ino)
+    except OSError:
+        return _resolved(path)
+
+
+def plan(items: Sequence[tuple[str, Path | None]], folder: Path, suffixes: Sequence[str] = ("",),
+         overwrite: bool = False, skip_existing: bool = False) -> Plan:
+    """Plan `folder/<stem><suffix>.png` for each (stem, source) item, refusing anything that would lose a file."""
+    if overwrite and skip_existing:
+        raise DeblurError("--overwrite and --skip-existing contradict each other; choose one")
+    inputs = {_identity(src): src for _, src in items if src is not None}
+    out = Plan()
+    taken: dict[Path, str] = {}
+    for stem, src in items:
+        label = str(src) if src is not None else f"sample {stem}"
+        targets = tuple(folder / f"{stem}{suffix}.png" for suffix in suffixes)
+        for target in targets:
+            key = _resolved(target)
+            if key in taken:
+                raise DeblurError(f"{label} and {taken[key]} would both be written to {target}; rename one, or "
+                                  "process them into different --output folders")
+            taken[key] = label
+            if target.is_dir():
+                raise DeblurError(f"{target} is a folder; an image cannot be written there: move it, or choose "
+                                  "another --output folder")
+            if target.exists() and _identity(target) in inputs:
+                victim = inputs[_identity(target)]
+                whose = "its input" if src is not None and victim == src else f"the input {victim}"
+                raise DeblurError(f"{target}: the output would replace {whose}; choose another --output folder")
+        existing = [t for t in targets if t.exists() or t.is_symlink()]  # a dangling link is the user's too
+        if skip_existing and len(existing) == len(targets):
+            out.skipped += 1
+            continue
+        if existing and not overwrite and not skip_existing:
+            link = " (a broken symbolic link)" if not existing[0].exists() else ""
+            raise DeblurError(f"{existing[0]} already exists{link}; pass --overwrite to replace it, or --skip-existing "
+                              "to keep it and process only the missing ones")
+        out.jobs.append(Job(stem, label, src, targets))
+    return out
+
+
+def missing_parents(folder: Path) -> list[Path]:
+    """The folder and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for p in (folder, *folder.parents):
+        if p.exists() or p.is_symlink():
+            break
+        missing.append(p)
+    return missing
+
+
+def check_folder(folder: Path, option: str = "--output") -> None:
+    """Refuse, before any work, an output folder that is a file or cannot be created or written."""
+    if folder.exists() and not folder.is_dir():
+        raise DeblurError(f"{option} {folder}: is a file, not a folder; choose a folder")
+    if folder.is_symlink() and not folder.exists():
+        raise DeblurError(f"{option} {folder}: is a broken symbolic link; choose another folder")
+    for parent in folder.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DeblurError(f"{option} {folder}: {parent} is a file, not a folder; choose another path")
+            break
+
+
+@contextlib.contextmanager
+def output_folder(folder: Path, option: str = "--output", purpose: str = "writing") -> Iterator[Path]:
+    """Create (if needed) and lock `folder` for a job, removing a killed job's temporaries first.
+
+    Folders this call created are removed again if the job leaves them empty (it failed early), so
+    a refused job leaves no trace.
+    """
+    check_folder(folder, option)
+    created = missing_parents(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DeblurError(f"{option}: cannot create the folder: {oserror.describe(exc)}") from None
+    try:
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise DeblurError(f"{option} {folder}: cannot write there (read-only or no permission); choose a "
+                              "folder you can write to")
+        with folder_lock(folder, purpose):
+            clean_stale_temps(folder)
+            yield folder
+    finally:
+        for p in created:
+            with contextlib.suppress(OSError):
+                p.rmdir()  # only succeeds while empty
+
+
+def write_job(job: Job, images: Sequence[np.ndarray], summary: WriteSummary, total: int) -> None:
+    """Write one job's images to its targets; a failed write stops the whole job with one line.
+
+    A full disk or a read-only file system fails every later image too, so going on would only
+    print the same error again; the message says how many were written and how to continue.
+    """
+    for target, image in zip(job.targets, images, strict=True):
+        try:
+            write_png(target, image)
+        except OSError as exc:
+            done = len(summary.written)
+            raise DeblurError(f"cannot write {oserror.describe(exc, target)}; stopped after {done} of {total} image(s) "
+                              f"were written into {target.parent}; fix that and rerun with --skip-existing to "
+                              "do the rest") from None
+    summary.written.append(job.targets[0])
