@@ -125,3 +125,33 @@ def pickle_bomb() -> bytes:
     buf = io.BytesIO()
     pickle.dump({b"data": Evil()}, buf, protocol=2)
     return buf.getvalue()
+
+
+def invoke(*args: object):
+    """The real CLI (typer's runner) with every argument as a string."""
+    from typer.testing import CliRunner
+
+    from deblur.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def cli_error(result, status: int = 2) -> str:
+    """The single `error:` line a failure must end with, and never a traceback."""
+    assert result.exit_code == status, result.output
+    assert "Traceback" not in result.output, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.output
+    return errors[0]
+
+
+@pytest.fixture
+def model_file(tmp_path: Path) -> Path:
+    """A tiny residual U-Net saved as a .keras checkpoint."""
+    from deblur.models import MODELS
+
+    path = tmp_path / "model" / "tiny.keras"
+    path.parent.mkdir()
+    MODELS.get("unet")(3, depth=1, base_filters=2, residual=True).save(path)
+    return path

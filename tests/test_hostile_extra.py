@@ -20,38 +20,18 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from conftest import smooth_image, write_png
+from conftest import cli_error, invoke, smooth_image, write_png
 from deblur import config as cfgmod
 from deblur.blur import blur_spec
-from deblur.cli import app
 from deblur.errors import ConfigError, DataError, DeblurError
 from deblur.imageio import from_float, header_size, read_image
 from deblur.models import MODELS
 
-runner = CliRunner()
-
-
-def invoke(*args: object):
-    return runner.invoke(app, [str(a) for a in args])
-
 
 def one_error(result, status: int = 2) -> str:
-    assert result.exit_code == status, result.output
-    assert "Traceback" not in result.output and "Warning" not in result.output, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert lines and lines[-1].startswith("error: ") and sum(line.startswith("error: ") for line in lines) == 1, \
-        result.output
-    return lines[-1]
-
-
-@pytest.fixture
-def model_file(tmp_path: Path) -> Path:
-    path = tmp_path / "model" / "tiny.keras"
-    path.parent.mkdir()
-    MODELS.get("unet")(3, depth=1, base_filters=2, residual=True).save(path)
-    return path
+    assert "Warning" not in result.output, result.output  # and no library warning either
+    return cli_error(result, status)
 
 
 @pytest.fixture

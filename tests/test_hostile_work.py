@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
-from conftest import smooth_image, write_png
+from conftest import cli_error, invoke, smooth_image, write_png
 from deblur import atomic, outputs
 from deblur.cli import app
 from deblur.imageio import read_image
@@ -41,18 +41,7 @@ from deblur.train import MARKER, prepare_run_dir
 runner = CliRunner()
 
 
-def invoke(*args: object):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_error(result, status: int = 2) -> str:
-    """The single `error:` line a failure must end with, and never a traceback."""
-    assert result.exit_code == status, result.output
-    assert "Traceback" not in result.output, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error: ")]
-    assert len(errors) == 1 and lines[-1] == errors[0], result.output
-    return errors[0]
+one_error = cli_error
 
 
 def tree(root: Path) -> dict[str, tuple[str, int]]:
@@ -66,14 +55,6 @@ def tree(root: Path) -> dict[str, tuple[str, int]]:
             else:
                 out[str(p.relative_to(root))] = (hashlib.sha1(p.read_bytes()).hexdigest(), p.stat().st_mode)
     return out
-
-
-@pytest.fixture
-def model_file(tmp_path: Path) -> Path:
-    path = tmp_path / "model" / "tiny.keras"
-    path.parent.mkdir()
-    MODELS.get("unet")(3, depth=1, base_filters=2, residual=True).save(path)
-    return path
 
 
 @pytest.fixture
