@@ -155,3 +155,16 @@ def model_file(tmp_path: Path) -> Path:
     path.parent.mkdir()
     MODELS.get("unet")(3, depth=1, base_filters=2, residual=True).save(path)
     return path
+
+
+def load_script(name: str):
+    """A module from scripts/ (they are not a package), registered so dataclasses and pickling work."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -84,12 +84,9 @@ def test_calibration_spares_the_protected_sharp_items(rng):
 
 def test_ship_script_calibrates_the_gate_on_the_runs_validation_split(tmp_path, photo_folder, monkeypatch, capsys):
     """scripts/ship_default_model.py --gate: thresholds from the run's own validation split, and a file that loads."""
-    import importlib.util
-    from pathlib import Path
-
     import yaml
 
-    from conftest import invoke
+    from conftest import invoke, load_script
 
     cfg = {"name": "tiny", "seed": 1,
            "data": {"source": "folder", "path": str(photo_folder), "crop": 16, "eval_crop": 16, "crops_per_image": 1,
@@ -99,10 +96,7 @@ def test_ship_script_calibrates_the_gate_on_the_runs_validation_split(tmp_path, 
            "train": {"epochs": 1, "steps_per_epoch": 1, "evaluate_after": False}}
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     assert invoke("train", "-c", tmp_path / "tiny.yaml", "--run-dir", tmp_path / "run").exit_code == 0
-    script = Path(__file__).resolve().parent.parent / "scripts" / "ship_default_model.py"
-    spec = importlib.util.spec_from_file_location("ship_default_model", script)
-    ship = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ship)
+    ship = load_script("ship_default_model")
     monkeypatch.setattr(ship, "TARGET", tmp_path / "shipped.keras")  # never the package's own file
     monkeypatch.setattr("sys.argv", ["ship", str(tmp_path / "run" / "best.keras"), "--gate"])
     ship.main()

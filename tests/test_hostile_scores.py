@@ -6,10 +6,8 @@ NaN "improved on the blurred input", ranked first in `deblur compare` and wrote 
 """
 
 import csv
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import keras
@@ -18,7 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import smooth_image, write_png
+from conftest import load_script, smooth_image, write_png
 from deblur.cli import app
 from deblur.config import load
 from deblur.errors import DataError
@@ -200,12 +198,7 @@ def test_from_float_refuses_nan_and_inf_instead_of_writing_black_or_white():
 # -- the benchmark scripts ------------------------------------------------------------------------
 
 
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+_script = load_script
 
 
 def test_benchmark_report_marks_a_failed_model_and_writes_valid_json(tmp_path: Path):

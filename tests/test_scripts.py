@@ -1,6 +1,5 @@
 """The benchmark scripts: their target checks and report plumbing, and a tiny end-to-end speed run."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -9,15 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import load_script
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+_module = load_script
 
 
 def _summary(model_pmm: float, model_ssim: float, bins: list[tuple[float, float]]) -> dict:

@@ -40,11 +40,14 @@ def local_rms(r: Any) -> Any:
     return ops.sqrt(ops.maximum(energy, 0.0))
 
 
-def gate_weight(rms: Any, low: float, high: float) -> Any:
-    """g in [0, 1]: 0 up to `low`, 1 from `high`, linear between (a step when they are equal)."""
+def gate_weight(rms: Any, low: float, high: float, xp: Any = ops) -> Any:
+    """g in [0, 1]: 0 up to `low`, 1 from `high`, linear between (a step when they are equal).
+
+    `xp` is `keras.ops` in the layer, NumPy where calibration evaluates ~100 threshold pairs.
+    """
     if high <= low:
-        return ops.cast(rms >= high, "float32")
-    return ops.clip((rms - low) / (high - low), 0.0, 1.0)
+        return xp.where(rms >= high, 1.0, 0.0)
+    return xp.clip((rms - low) / (high - low), 0.0, 1.0)
 
 
 @keras.saving.register_keras_serializable(package="deblur")
@@ -105,10 +108,8 @@ def calibrate(restorer: Any, batches: Iterable[tuple[np.ndarray, np.ndarray, np.
     for low, high in pairs:
         scores = []
         for x, y, r, rms, _ in items:
-            # the layer's formula in NumPy (gate_weight), for speed over ~100 pairs x every item
-            g = 1.0 if high == 0.0 else (np.clip((rms - low) / (high - low), 0.0, 1.0) if high > low
-                                         else (rms >= high).astype(np.float32))
-            scores.append(score(x + g * r, y))
+            g = gate_weight(rms, low, high, np)  # (0, 0): 1 everywhere, the ungated output
+            scores.append(score((x + g * r).astype(np.float32), y))
         kept = float(np.mean([scores[i] for i in guarded])) if guarded else math.inf
         results.append({"low": low, "high": high, "score": float(np.mean(scores)), "protected": kept})
     ungated = next(r for r in results if r["high"] == 0.0)
