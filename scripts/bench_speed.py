@@ -262,7 +262,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                     "peak_rss": rss.peak,
                                     # a loss that became NaN/inf: the timing stands, the training failed
                                     "finite_loss": all(math.isfinite(v) for v in r.get("loss", []))}
-    from deblur.predict import load_model
+    from deblur.loading import load_model
 
     model = fresh_model(cfg, sharp.shape[-1])
     if args.checkpoint:

@@ -58,8 +58,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=ROOT / "src" / "deblur" / "pretrained" / "default.keras")
     args = parser.parse_args()
     from deblur.blur import blur_image, blur_spec
+    from deblur.loading import load_model
     from deblur.metrics import score_image
-    from deblur.predict import load_model, restore_image
+    from deblur.predict import restore_image
 
     model = load_model(args.checkpoint)
     OUT.mkdir(parents=True, exist_ok=True)

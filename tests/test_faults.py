@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deblur.predict import load_model
+from deblur.loading import load_model
 
 EPOCHS = 4
 

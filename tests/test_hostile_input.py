@@ -242,7 +242,7 @@ def _zip(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_D
 def test_checkpoint_zip_bombs_are_refused_from_the_directory_before_anything_is_inflated(tmp_path: Path,
                                                                                        monkeypatch):
     from deblur.checkpoints import check_archive
-    from deblur.predict import load_model
+    from deblur.loading import load_model
     from deblur.pretrained import default_checkpoint
 
     config = b'{"class_name": "Functional", "config": {}}'

@@ -318,12 +318,12 @@ def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path: Path, 
 ])
 def test_every_remaining_failure_is_one_line_at_the_command_boundary(tmp_path: Path, images: Path, model_file: Path,
                                                                      monkeypatch, exc, words, status):
-    import deblur.predict
+    import deblur.loading
 
     def fail(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(deblur.predict, "load_model", fail)
+    monkeypatch.setattr(deblur.loading, "load_model", fail)
     result = invoke("predict", images, "-c", model_file, "-o", tmp_path / "o")
     assert result.exit_code == status and "Traceback" not in result.output
     if status != 130:

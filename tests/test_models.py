@@ -4,8 +4,9 @@ import keras
 import numpy as np
 import pytest
 
+from deblur.loading import load_model
 from deblur.models import MODELS, fixed_input_size, required_multiple
-from deblur.predict import load_model, restore_batch
+from deblur.predict import restore_batch
 
 TINY = {
     "nafnet": {"width": 4, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]},

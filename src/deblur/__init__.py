@@ -1,14 +1,33 @@
 """deblur: train, evaluate and run image-deblurring networks with Keras 3.
 
 Importing the package is cheap on purpose: TensorFlow and Keras are imported by the modules that
-need them, so `deblur --help` answers at once.
+need them, so `deblur --help` answers at once. `Restorer` (the Python API, `deblur.api`) and
+`load_model` (a checkpoint as a Keras model, `deblur.loading`) are imported on first use. Once
+deblur is imported, plain `keras.saving.load_model` finds deblur's layers too.
 """
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from deblur.loading import register_layers_with_keras
 
 try:
     __version__ = version("deblur")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+register_layers_with_keras()
+
+# name -> module it lives in, imported when first asked for
+_LAZY = {"Restorer": "deblur.api", "load_model": "deblur.loading"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'deblur' has no attribute {name!r}")
+
+
+__all__ = ["Restorer", "__version__", "load_model"]

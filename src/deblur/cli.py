@@ -157,6 +157,7 @@ def train(
             if config is None:
                 raise DeblurError("--resume needs --run-dir (or --config, to find runs/<name>)")
             run_dir = Path("runs") / cfgmod.load(config, overrides).name
+        run_dir, evaluate_after = _worker_resume_dir(run_dir, overrides, evaluate_after)
         paths = trainmod.prepare_run_dir(run_dir, resume=True, overwrite=overwrite)
     else:
         if config is None:
@@ -168,9 +169,6 @@ def train(
     with paths:  # the run folder stays locked until training and its evaluation are done
         if resume:
             cfg = trainmod.resume_config(paths, overrides)
-            if cfg.train.distribute == "multi_worker":
-                raise DeblurError("--resume is not supported for train.distribute=multi_worker yet: the workers "
-                                  "other than the chief cannot restore the chief's backup; start the run again")
             typer.echo(f"resuming {paths.root} with its saved config")
         _train_and_evaluate(cfg, paths, resume, command, evaluate_after)
 
@@ -195,7 +193,8 @@ def _train_and_evaluate(cfg: Any, paths: Any, resume: bool, command: str, evalua
     minutes = (time.perf_counter() - start) / 60
     typer.echo(f"trained {result['epochs_run']} epoch(s) in {minutes:.1f} min; checkpoints: {paths.best}, {paths.last}")
     if evaluate_after and cfg.train.evaluate_after:
-        _evaluate_and_report(paths.best, cfg, "test", paths.root / "eval-test", overwrite=True)
+        _evaluate_and_report(paths.best, cfg, "test", paths.root / "eval-test", overwrite=True,
+                             how=f"deblur eval {paths.best} --resume")
 
 
 def _worker_run_dir(run_dir: Path | None, name: str) -> tuple[Path | None, bool]:
@@ -209,6 +208,34 @@ def _worker_run_dir(run_dir: Path | None, name: str) -> tuple[Path | None, bool]
 
     scratch = Path(tempfile.mkdtemp(prefix=f"deblur-{name}-worker-")) / "run"
     typer.echo(f"multi-worker: this is not the chief; its files go to {scratch}", err=True)
+    return scratch, False
+
+
+def _worker_resume_dir(run_dir: Path, overrides: list[str], evaluate_after: bool) -> tuple[Path, bool]:
+    """Under multi_worker, a worker other than the chief resumes from a scratch copy of the chief's run
+    state (config, history, backup), so Keras's BackupAndRestore restores the same epoch and weights on
+    every worker (and the time budget counts the same). The chief resumes its run folder itself."""
+    import shutil
+
+    from deblur import train as trainmod
+    from deblur.distribute import is_chief, tf_config
+
+    if not tf_config() or is_chief():
+        return run_dir, evaluate_after
+    source = trainmod.RunPaths(run_dir)
+    if not source.config.is_file():
+        raise DeblurError(f"--resume: this worker cannot read {source.config}: under multi_worker every worker "
+                          "resumes from the chief's run folder, so it must be on a file system all workers share")
+    cfg = trainmod.resume_config(source, overrides)
+    if cfg.train.distribute != "multi_worker":
+        return run_dir, evaluate_after
+    scratch, _ = _worker_run_dir(None, cfg.name)
+    scratch.mkdir(parents=True)
+    for name in (trainmod.CONFIG_FILE, source.history.name):
+        if (run_dir / name).is_file():
+            shutil.copy2(run_dir / name, scratch / name)
+    if source.backup.is_dir():
+        shutil.copytree(source.backup, scratch / source.backup.name)
     return scratch, False
 
 
@@ -241,17 +268,34 @@ def _report(result: Any, output: Path | None, overwrite: bool) -> None:
         raise typer.Exit(1)
 
 
+@contextlib.contextmanager
+def _resumable(partial: Any, how: str) -> Any:
+    """Ctrl-C while scoring: say that the rows scored so far are kept in the journal, and how to continue."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if partial is None or not partial.path.is_file():
+            raise
+        typer.echo(f"\ninterrupted: the batches scored so far are kept in {partial.path}; continue with: {how}",
+                   err=True)
+        raise typer.Exit(130) from None
+
+
 def _evaluate_and_report(checkpoint: Path, cfg: Any, split: str, output: Path, overwrite: bool,
-                         baselines: str | None = None, options: Any = None) -> None:
+                         baselines: str | None = None, options: Any = None, resume: bool = False,
+                         how: str = "the same command with --resume") -> None:
+    """Score `checkpoint` into `output`; `how` tells an interrupted user how to continue."""
+    from deblur.evaljournal import Partial
     from deblur.evaluate import DEFAULT_BASELINES, evaluate
-    from deblur.predict import load_model
+    from deblur.loading import load_model
 
     model = load_model(checkpoint)
     history = checkpoint.parent / "history.csv"
-    with _locked_output(output):
+    partial = Partial.beside(output, resume=resume, overwrite=overwrite)
+    with _locked_output(output), _resumable(partial, how):
         result = evaluate(model, cfg, split, baselines=baselines or DEFAULT_BASELINES, options=options,
                           progress=_progress(f"scoring {split}", "batch"), checkpoint=str(checkpoint),
-                          history=history if history.is_file() else None)
+                          history=history if history.is_file() else None, partial=partial)
         _report(result, output, overwrite)
 
 
@@ -285,6 +329,9 @@ SplitOption = Annotated[str, typer.Option(help="Which split to score: test or va
 ReportOverwriteOption = Annotated[bool, typer.Option(help="Replace reports that already exist.")]
 YOption = Annotated[bool, typer.Option("--y-channel", help="Score BT.601 luma instead of RGB.")]
 CropOption = Annotated[int, typer.Option(help="Ignore this many pixels at each border when scoring.")]
+ResumeOption = Annotated[bool, typer.Option(help="Continue an interrupted evaluation from the rows it journaled "
+                                            "in OUTPUT/per_image.partial.jsonl (same checkpoint, data and options "
+                                            "only) instead of scoring again from the first image.")]
 
 
 @app.command("eval")
@@ -307,11 +354,13 @@ def eval_(
                                               "folder; no config needed.")] = None,
     align: Annotated[bool, typer.Option(help="With --pairs/--data: register each blurred photo to its sharp twin "
                                         "(ECC homography) and score only the overlap.")] = False,
+    resume: ResumeOption = False,
 ) -> None:
     """Score a checkpoint (PSNR, SSIM, MSE) beside the blurred input and classical baselines."""
     _quiet_backend()
+    from deblur.evaljournal import Partial
     from deblur.evaluate import PAIRS_BASELINES, MetricOptions, evaluate_pairs
-    from deblur.predict import load_model
+    from deblur.loading import load_model
 
     _check_scoring(split, crop_border)
     if checkpoint.is_dir():  # a run folder, as compare takes
@@ -330,17 +379,18 @@ def eval_(
         folder = (pairs[0] if pairs else data).name
         default_out = checkpoint.parent / f"eval-pairs-{folder}{'-aligned' if align else ''}"
         model = load_model(checkpoint)
-        with _locked_output(output or default_out):
+        partial = Partial.beside(output or default_out, resume=resume, overwrite=overwrite)
+        with _locked_output(output or default_out), _resumable(partial, "the same command with --resume"):
             result = evaluate_pairs(model, images, description, align=align, baselines=baselines or PAIRS_BASELINES,
                                     options=options, progress=_progress("scoring pairs", "pair"),
-                                    checkpoint=str(checkpoint))
+                                    checkpoint=str(checkpoint), partial=partial)
             _report(result, output or default_out, overwrite)
         return
     if align:
         raise DeblurError("--align applies to real pairs: use it with --pairs or --data")
     cfg, default_name = _run_config(checkpoint, config, set_ or [], split)
     _evaluate_and_report(checkpoint, cfg, split, output or checkpoint.parent / default_name, overwrite,
-                         baselines=baselines, options=options)
+                         baselines=baselines, options=options, resume=resume)
 
 
 @app.command()
@@ -358,13 +408,18 @@ def compare(
     baselines: BaselinesOption = None,
     y_channel: YOption = False,
     crop_border: CropOption = 0,
+    resume: ResumeOption = False,
 ) -> None:
     """Score several runs on the same test set with the same seed, in one table."""
     _quiet_backend()
+    from deblur.evaljournal import Partial
     from deblur.evaluate import DEFAULT_BASELINES, MetricOptions, evaluate
-    from deblur.predict import load_model
+    from deblur.loading import load_model
 
     _check_scoring(split, crop_border)
+    if resume and output is None:
+        raise DeblurError("--resume continues the rows journaled in --output DIR; give the --output of the "
+                          "interrupted compare")
     checkpoints = [r / "best.keras" if r.is_dir() else r for r in runs]
     seen: dict[tuple[int, int], Path] = {}
     for c in checkpoints:
@@ -379,10 +434,11 @@ def compare(
         labels = [str(c) for c in checkpoints]
     cfg, _ = _run_config(checkpoints[0], config, set_ or [], split)
     models = {label: load_model(c) for label, c in zip(labels, checkpoints, strict=True)}
-    with _locked_output(output):
+    partial = Partial.beside(output, resume=resume, overwrite=overwrite) if output is not None else None
+    with _locked_output(output), _resumable(partial, "the same command with --resume"):
         result = evaluate(models, cfg, split, baselines=baselines or DEFAULT_BASELINES,
                           options=MetricOptions(y_channel=y_channel, crop_border=crop_border),
-                          progress=_progress(f"scoring {split}", "batch"), gallery=False)
+                          progress=_progress(f"scoring {split}", "batch"), gallery=False, partial=partial)
         _report(result, output, overwrite)
 
 
@@ -391,16 +447,24 @@ def compare(
 def predict(
     inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders to restore.")],
     checkpoint: Annotated[Path | None, typer.Option(
-        "--checkpoint", "-c", help="A .keras checkpoint [default: the built-in general-purpose model, trained "
-                                   "for Gaussian, motion and defocus blur; see the README's model card].")] = None,
+        "--checkpoint", "-c", help="A .keras checkpoint, or an export of one: .onnx, OpenVINO .xml (with its .bin), "
+                                   ".tflite or a SavedModel folder (default: the built-in general-purpose model, "
+                                   "trained for Gaussian, motion and defocus blur; see the README's model card).")
+    ] = None,
+    engine: Annotated[str, typer.Option(help="Runtime: auto, keras, onnx, openvino, litert or saved_model. auto runs "
+                                        "an export on its own runtime, and a .keras checkpoint on the runtime "
+                                        "`deblur benchmark-formats` measured fastest for it on this machine: Keras "
+                                        "when nothing was measured. Another engine with a .keras checkpoint "
+                                        "exports it once into ~/.cache/deblur/exports/ and runs that.")] = "auto",
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the restored PNGs.")] = Path("restored"),
     overwrite: Annotated[bool, typer.Option(help="Replace restored images that already exist.")] = False,
     skip_existing: Annotated[bool, typer.Option(help="Keep restored images that already exist and restore only "
                                                 "the others (to continue an interrupted job).")] = False,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Also look in sub-folders.")] = False,
-    tile: Annotated[int, typer.Option(help="Restore in tiles of this many pixels (bounded memory); "
-                                      "0 restores each image whole.")] = 512,
-    overlap: Annotated[int, typer.Option(help="Pixels by which tiles overlap; blended so no seams show.")] = 32,
+    tile: Annotated[int, typer.Option(help="Memory bound: restore in tiles of at most this many pixels squared, "
+                                      "each image cut into as few as fit; 0 restores each image whole.")] = 512,
+    overlap: Annotated[int, typer.Option(help="Pixels by which neighbouring tiles overlap; blended so no seams "
+                                         "show.")] = 32,
     side_by_side: Annotated[bool, typer.Option("--side-by-side", help="Also write <name>_side_by_side.png: "
                                                "input and result next to each other.")] = False,
     max_megapixels: Annotated[float | None, typer.Option(help="Refuse larger images before decoding them (a guard "
@@ -408,10 +472,16 @@ def predict(
                                                          "$DEBLUR_MAX_MEGAPIXELS, or 100].")] = None,
 ) -> None:
     """Restore images at full resolution: same size and channels as each input, written as PNG."""
-    _quiet_backend()
+    from deblur.engines import ENGINES, needs_keras
+
+    if engine != "auto":
+        ENGINES.get(engine, "--engine")
+    if needs_keras(checkpoint, engine):  # an exported model runs on its runtime alone: no TensorFlow
+        _quiet_backend()
+    from deblur.api import Restorer
     from deblur.imageio import check_megapixels
     from deblur.imageio import max_megapixels as env_megapixels
-    from deblur.predict import load_model, plan_outputs, predict_files
+    from deblur.predict import plan_outputs, predict_files
     from deblur.tiling import check_tile
 
     # the option wins when given; otherwise the environment's limit (a default of 100 here would hide it)
@@ -427,13 +497,9 @@ def predict(
 
             checkpoint = default_checkpoint()
             typer.echo("model: the built-in default model (pass --checkpoint to use your own)", err=True)
-        model = load_model(checkpoint)
-        from deblur.models import fixed_input_size, required_multiple
-
-        if fixed_input_size(model) is None:  # fixed-size models see whole images: no tiles
-            check_tile(tile, overlap, required_multiple(model))
-        summary = predict_files(model, plan, progress=_progress("restoring", "img"), tile=tile, overlap=overlap,
-                                side_by_side=side_by_side, max_megapixels=limit)
+        restorer = Restorer.load(checkpoint, engine, tile, overlap)  # checks the tile against the model
+        summary = predict_files(restorer.engine, plan, progress=_progress("restoring", "img"), tile=tile,
+                                overlap=overlap, side_by_side=side_by_side, max_megapixels=limit)
     _summarise(summary, "restored", output)
 
 
@@ -488,6 +554,33 @@ def blur(
 
 @app.command()
 @user_errors
+def pack(
+    data_dir: Annotated[Path, typer.Argument(help="A dataset folder: any folder of photos, pairs (blur/ + sharp/) "
+                                             "or the Kaggle blur layout.")],
+    out: Annotated[Path, typer.Argument(help="New folder for the shards and pack.json; set data.path to it.")],
+    source: Annotated[str | None, typer.Option(help="How to read DATA_DIR: folder, pairs or kaggle_blur "
+                                               "(default: told by its layout).")] = None,
+    shard_mb: Annotated[float, typer.Option(help="Shard size in MB (images are never split across shards).")
+                        ] = 512,
+    overwrite: Annotated[bool, typer.Option(help="Replace a pack already in OUT.")] = False,
+) -> None:
+    """Decode a dataset once into checksummed shards, so training reads it without decoding images.
+
+    The images, names and splits are those the source reads from DATA_DIR; train with
+    data.path: OUT and the same data.source.
+    """
+    from deblur.data.packed import pack as pack_data
+    from deblur.data.sources.layout import detect
+
+    done = pack_data(data_dir, out, source or detect(data_dir), shard_mb=shard_mb, overwrite=overwrite,
+                     progress=_progress("packing", "item"))
+    typer.echo(f"packed {done['items']} {done['source']} item(s) ({done['images']} images, "
+               f"{done['bytes'] / 2**20:,.1f} MiB in {done['shards']} shard(s)) into {out}; "
+               f"train with data.source: {done['source']}, data.path: {out}")
+
+
+@app.command()
+@user_errors
 def models(
     samples: Annotated[bool, typer.Option("--samples", help="List the built-in sample photos instead.")] = False,
 ) -> None:
@@ -522,6 +615,106 @@ def models(
     typer.echo("data sources:")
     for name in SOURCES:
         typer.echo(f"  {name:<14}{SOURCES.get(name).summary}")
+
+
+ExportCheckpoint = Annotated[Path | None, typer.Argument(
+    help="A .keras checkpoint (e.g. runs/NAME/best.keras); omit it for the built-in model.", show_default=False)]
+
+
+@app.command("export")
+@user_errors
+def export_command(
+    checkpoint: ExportCheckpoint = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="saved_model (a folder), onnx, openvino (.xml + .bin) "
+                                     "or litert (.tflite).", show_default=False)] = ...,  # type: ignore[assignment]
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write it (default: beside the "
+                                                "checkpoint, e.g. best.onnx; for the built-in model "
+                                                "./deblur_default.onnx).", show_default=False)] = None,
+    tile: Annotated[int, typer.Option(help="The fixed input size, for a format that cannot take any height and "
+                                      "width (all four can now on the TensorFlow backend).")] = 512,
+    overwrite: Annotated[bool, typer.Option(help="Replace an export that already exists.")] = False,
+) -> None:
+    """Export a model to SavedModel, ONNX, OpenVINO or LiteRT, checked against Keras.
+
+    Converts with Keras's model.export, then runs the export on a fixed blurred photo and keeps it only
+    if it matches Keras within one 8-bit level; `deblur predict` runs the file directly. Writes
+    <output>.deblur.json beside it (a SavedModel: deblur.json inside) with what deblur needs to run it."""
+    from deblur.export import CHECK_LEVELS, FORMATS, ExportCheckError, default_output, export_model, require_runtime
+
+    require_runtime(FORMATS.get(fmt, "--format"))  # before TensorFlow starts
+    _quiet_backend()
+    out = output if output is not None else default_output(checkpoint, fmt)
+    if checkpoint is None:
+        typer.echo("model: the built-in default model (pass a CHECKPOINT to export your own)", err=True)
+    try:
+        result = export_model(checkpoint, fmt, out, tile, overwrite=overwrite)
+    except ExportCheckError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if result.tile_size:
+        shape = (f"fixed at {result.tile_size[1]}x{result.tile_size[0]} (--tile: {fmt} cannot keep height and width "
+                 "dynamic; deblur predict restores any image in tiles of that size)")
+    elif result.fixed_size:
+        shape = f"fixed at {result.fixed_size[1]}x{result.fixed_size[0]} (the model's own size; images are resized)"
+    else:
+        shape = "dynamic height and width"
+    typer.echo(f"check: largest difference from Keras on the check photo: {result.max_diff_levels} 8-bit level(s) "
+               f"after rounding (allowed: {CHECK_LEVELS}), {result.raw_diff_levels:.2g} before")
+    typer.echo(f"input: {shape}")
+    typer.echo(f"wrote {result.path} ({fmt}, {result.size_bytes / 2**20:.2f} MB, exported in "
+               f"{result.export_seconds:.1f} s) and {result.sidecar}")
+
+
+@app.command("benchmark-formats")
+@user_errors
+def benchmark_formats(
+    checkpoint: ExportCheckpoint = None,
+    formats: Annotated[list[str] | None, typer.Option("--formats", help="Formats to measure, repeatable or "
+                                                      "comma-separated (default: every one whose runtime is "
+                                                      "installed); Keras itself is always measured.",
+                                                      show_default=False)] = None,
+    size: Annotated[int, typer.Option(help="Side of the square image timed in one call (ms/MP column).")] = 1024,
+    big: Annotated[float, typer.Option(help="Megapixels of the 3:2 photo restored in 512-pixel tiles as deblur "
+                                       "predict does (tiled ms/MP column).")] = 24.0,
+    runs: Annotated[int, typer.Option(help="Timed runs on the square image (the median is shown).")] = 3,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the table and settings here as JSON.",
+                                                   show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace the --json file if it exists.")] = False,
+) -> None:
+    """Measure every installed export format on this machine; the fastest becomes --engine auto.
+
+    Exports to each format and measures file size, export time, speed (one call and tiled), peak memory
+    (each in its own process), difference from Keras and PSNR on a fixed blurred photo. The fastest on
+    the tiled photo becomes what `deblur predict --engine auto` runs for this checkpoint here."""
+    from deblur.format_bench import report, run_benchmark, store_fastest, table
+
+    if json_path is not None:
+        if json_path.exists() and not overwrite:
+            raise DeblurError(f"--json: {json_path} already exists; pass --overwrite to replace it")
+        if not json_path.parent.is_dir():
+            raise DeblurError(f"--json: the folder {json_path.parent} does not exist")
+    names = [n.strip() for item in formats or [] for n in item.split(",") if n.strip()] or None
+    _quiet_backend()
+    rows, settings = run_benchmark(checkpoint, names, size, big, runs, log=lambda s: typer.echo(s, err=True))
+    from deblur.export import checkpoint_path
+
+    best = store_fastest(checkpoint_path(checkpoint), rows)
+    typer.echo(f"{settings['checkpoint']}: ms/MP at {size}x{size} in one call (median of {runs}); tiled ms/MP on a "
+               f"{big:g} MP photo in {settings['tile']}-pixel tiles; max diff from Keras on the check photo, in 8-bit "
+               "levels before rounding")
+    typer.echo(table(rows))
+    typer.echo(f"--engine auto now runs {best.format} for this checkpoint on this machine" if best else
+               "no engine ran; --engine auto is unchanged")
+    if json_path is not None:
+        import json
+
+        from deblur.imageio import atomic_write_text
+
+        atomic_write_text(json_path, json.dumps(report(rows, settings, best.format if best else None), indent=2)
+                          + "\n")
+        typer.echo(f"wrote {json_path}")
+    if any(r.error for r in rows):
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -9,22 +9,19 @@ signatures of the functions that will receive them, so adding a model never mean
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import inspect
-import math
 import re
-import types
-import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal
 
 import yaml
 
 from deblur.errors import ConfigError
 
-Size = int | list[int]
+# The generic rules live in a leaf module the data layer can use too; `Size` must be a name here for
+# typing.get_type_hints(DataConfig), and `deblur.config.as_size` stays importable.
+from deblur.schema import Size, as_size, build, check_kwargs, defaults_of, describe_value
 
 
 @dataclass
@@ -57,6 +54,10 @@ class DataConfig:
     # (a keras.utils.PyDataset, blurs applied on the device inside the model's input step: any
     # backend), or "auto": tf_data on TensorFlow, keras on JAX and PyTorch.
     pipeline: Literal["auto", "tf_data", "keras"] = "auto"
+    # false: file sources (folder, pairs, kaggle_blur) are read from disk as batches need them, so
+    # memory stays flat in the dataset's size; true: every image is decoded at start-up (faster
+    # epochs on a small dataset that fits in memory; the batches are the same either way).
+    in_memory: bool = False
 
 
 @dataclass
@@ -116,6 +117,10 @@ class TrainConfig:
     reduce_lr: ReduceLRConfig = field(default_factory=ReduceLRConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     evaluate_after: bool = True
+    # TensorBoard logs in <run_dir>/tensorboard/ (deblur.tensorboard): every epoch's scalars and
+    # learning rate, and validation images (blurred | restored | sharp) every tensorboard_every epochs.
+    tensorboard: bool = False
+    tensorboard_every: int = 5
 
 
 @dataclass
@@ -131,172 +136,10 @@ class RunConfig:
 
 
 # --------------------------------------------------------------------------------------------------
-# Generic validation
+# Generic validation: deblur.schema (coerce, build, check_kwargs, defaults_of, as_size), a leaf
+# module that the data sources and degradations use too without importing this one.
 
 
-def _type_name(tp: Any) -> str:
-    origin = get_origin(tp)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in get_args(tp))
-    if origin in (Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in get_args(tp))
-    if origin is not None:
-        args = ", ".join(_type_name(a) for a in get_args(tp))
-        return f"{getattr(origin, '__name__', str(origin))}[{args}]"
-    if tp is type(None):
-        return "null"
-    return getattr(tp, "__name__", str(tp))
-
-
-MAX_INT = 2**63 - 1
-
-
-def coerce(value: Any, tp: Any, key: str) -> Any:
-    """Return `value` checked against the annotation `tp`, or raise a ConfigError naming `key`.
-
-    Only lossless conversions are made (an int where a float is wanted, a list where a tuple is):
-    a string is never silently turned into a number, and a bool is never accepted as an int.
-    """
-    if tp is Any or tp is inspect.Parameter.empty:
-        return value
-    origin = get_origin(tp)
-    if origin is Literal:
-        if value in get_args(tp):
-            return value
-        raise ConfigError(f"{key}: {value!r} is not allowed; choose one of: {_type_name(tp)}")
-    if origin in (Union, types.UnionType):
-        errors = []
-        for option in get_args(tp):
-            try:
-                return coerce(value, option, key)
-            except ConfigError as exc:
-                errors.append((option, exc))
-        # When the value has the shape of exactly one option (a list for `float | list[float]`),
-        # that option's own error says more than "expected float or list[float]".
-        same_shape = [exc for option, exc in errors if _shape(option) == _shape(type(value))]
-        if len(same_shape) == 1:
-            raise same_shape[0]
-        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {_describe(value)}")
-    if tp is type(None):
-        if value is None:
-            return None
-        raise ConfigError(f"{key}: expected null, got {_describe(value)}")
-    if dataclasses.is_dataclass(tp):
-        return build(tp, value, key)
-    if origin in (list, tuple, Sequence) or tp in (list, tuple):
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key}: expected {_type_name(tp)}, got {_describe(value)}")
-        args = get_args(tp)
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            if len(value) != len(args):
-                raise ConfigError(f"{key}: expected {len(args)} values, got {len(value)}")
-            return tuple(coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
-        item = args[0] if args else Any
-        out = [coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
-        return tuple(out) if origin is tuple else out
-    if origin in (dict, Mapping) or tp is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {_describe(value)}")
-        args = get_args(tp)
-        vt = args[1] if args else Any
-        return {str(k): coerce(v, vt, f"{key}.{k}") for k, v in value.items()}
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected true or false, got {_describe(value)}")
-    if tp is int:
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, int) and not isinstance(value, bool):
-            if abs(value) > MAX_INT:  # TensorFlow and NumPy take 64-bit integers: beyond, a crash mid-run
-                raise ConfigError(f"{key}: {value:.3g} is too large; integers here go up to {MAX_INT:.3g}")
-            return value
-        raise ConfigError(f"{key}: expected an integer, got {_describe(value)}")
-    if tp is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise ConfigError(f"{key}: expected a finite number, got {value}")
-            return float(value)
-        raise ConfigError(f"{key}: expected a number, got {_describe(value)}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{key}: expected a string, got {_describe(value)}")
-    if isinstance(tp, type):
-        if isinstance(value, tp):
-            return value
-        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {_describe(value)}")
-    return value
-
-
-def _shape(tp: Any) -> str:
-    """'list', 'mapping' or 'scalar': what kind of YAML node a type accepts."""
-    origin = get_origin(tp) or tp
-    if origin in (list, tuple, Sequence):
-        return "list"
-    if origin in (dict, Mapping) or dataclasses.is_dataclass(origin):
-        return "mapping"
-    return "scalar"
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    text = repr(value)
-    if len(text) > 40:
-        text = text[:37] + "..."
-    return f"{type(value).__name__} {text}"
-
-
-def unknown_key_error(key: str, allowed: Sequence[str]) -> ConfigError:
-    name = key.rsplit(".", 1)[-1]
-    hint = difflib.get_close_matches(name, list(allowed), n=1)
-    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-    return ConfigError(f"{key}: unknown key{suggestion}; allowed keys: {', '.join(sorted(allowed))}")
-
-
-def build(cls: type, raw: Any, prefix: str = "") -> Any:
-    """Build dataclass `cls` from a mapping, checking every key and type."""
-    where = prefix or "config"
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping of keys to values, got {_describe(raw)}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in raw.items():
-        full = f"{prefix}.{key}" if prefix else str(key)
-        if key not in names:
-            raise unknown_key_error(full, names)
-        kwargs[key] = coerce(value, hints[key], full)
-    return cls(**kwargs)
-
-
-def check_kwargs(func: Callable[..., Any], kwargs: Mapping[str, Any], prefix: str,
-                 reserved: Sequence[str] = ()) -> dict[str, Any]:
-    """Check `kwargs` against `func`'s keyword parameters (their annotations and required ones)."""
-    sig = inspect.signature(func)
-    hints = typing.get_type_hints(func)
-    params = {n: p for n, p in sig.parameters.items()
-              if n not in reserved and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
-    out = {}
-    for key, value in kwargs.items():
-        full = f"{prefix}.{key}"
-        if key not in params:
-            raise unknown_key_error(full, list(params))
-        out[key] = coerce(value, hints.get(key, Any), full)
-    missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in out]
-    if missing:
-        raise ConfigError(f"{prefix}.{missing[0]}: required, but not set")
-    return out
-
-
-def defaults_of(func: Callable[..., Any], reserved: Sequence[str] = ()) -> dict[str, Any]:
-    """The keyword defaults of `func`, so a saved config states every value that was used."""
-    sig = inspect.signature(func)
-    return {n: p.default for n, p in sig.parameters.items()
-            if n not in reserved and p.default is not inspect.Parameter.empty}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -309,16 +152,6 @@ def _positive(value: float | int | None, key: str, allow_zero: bool = False) -> 
     if value < 0 or (value == 0 and not allow_zero):
         bound = "0 or more" if allow_zero else "greater than 0"
         raise ConfigError(f"{key}: must be {bound}, got {value}")
-
-
-def as_size(value: Size | None, key: str) -> tuple[int, int] | None:
-    """Normalise `128` or `[128, 128]` to `(height, width)`."""
-    if value is None:
-        return None
-    size = [value, value] if isinstance(value, int) else list(value)
-    if len(size) != 2 or any(s < 1 for s in size):
-        raise ConfigError(f"{key}: expected a positive size like 128 or [height, width], got {value!r}")
-    return int(size[0]), int(size[1])
 
 
 MAX_SEED = 2**32 - 1  # NumPy's and Keras's seeds
@@ -352,6 +185,7 @@ def _check_ranges(cfg: RunConfig) -> None:
     _positive(t.epochs, "train.epochs")
     _positive(t.steps_per_epoch, "train.steps_per_epoch")
     _positive(t.time_limit_minutes, "train.time_limit_minutes")
+    _positive(t.tensorboard_every, "train.tensorboard_every")
     if t.devices is not None and t.distribute not in ("mirrored", "data_parallel"):
         raise ConfigError("train.devices: only used with train.distribute: mirrored or data_parallel")
     _positive(t.learning_rate, "train.learning_rate")
@@ -594,11 +428,11 @@ def from_dict(raw: dict[str, Any]) -> RunConfig:
     raw = dict(raw)
     model_raw = raw.pop("model", None) or {}
     if not isinstance(model_raw, dict):
-        raise ConfigError(f"model: expected a mapping with a 'type' key, got {_describe(model_raw)}")
+        raise ConfigError(f"model: expected a mapping with a 'type' key, got {describe_value(model_raw)}")
     model_raw = dict(model_raw)
     model_type = model_raw.pop("type", ModelConfig.type)
     if not isinstance(model_type, str):
-        raise ConfigError(f"model.type: expected a model name, got {_describe(model_type)}")
+        raise ConfigError(f"model.type: expected a model name, got {describe_value(model_type)}")
     cfg = build(RunConfig, raw)
     cfg.model = ModelConfig(type=model_type, kwargs=model_raw)
     _check_ranges(cfg)

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import types
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from deblur.errors import ConfigError
@@ -88,7 +90,9 @@ def _data_parallel(train_cfg: Any) -> Any:
     missing = [d for d in devices if d not in have]
     if missing:
         raise ConfigError(f"train.devices: {', '.join(missing)} not found; this machine has {', '.join(have)}")
-    strategy = keras.distribution.DataParallel(devices=devices)
+    # several processes (jax.distributed): each reads its own share of the images (deblur shards them
+    # by hand, see Workers), so Keras must not shard the stream again (it cannot shard a PyDataset)
+    strategy = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=workers("data_parallel").count == 1)
     keras.distribution.set_distribution(strategy)  # fit() reads it to shard each batch
     return strategy
 
@@ -140,15 +144,78 @@ def scope(strategy: Any) -> Iterator[None]:
             yield
 
 
-def shard_policy(dataset: Any, strategy: Any) -> Any:
-    """Shard a tf.data dataset by element across workers: the pipeline reads from memory, not from files."""
+def shard_policy(dataset: Any, strategy: Any, by_hand: bool = False) -> Any:
+    """tf.data's sharding across workers: OFF for a dataset already holding only this worker's share
+    (`by_hand`), else by element (each worker drops the others' elements: fine for small data only)."""
     if not is_tf_strategy(strategy):
         return dataset
     import tensorflow as tf
 
     options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    policy = tf.data.experimental.AutoShardPolicy
+    options.experimental_distribute.auto_shard_policy = policy.OFF if by_hand else policy.DATA
     return dataset.with_options(options)
+
+
+def worker_share(n: int, index: int, count: int) -> list[int]:
+    """The items worker `index` of `count` trains on: i % count == index. Every item goes to exactly
+    one worker, and shares differ in size by at most one."""
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"worker {index} of {count}")
+    return list(range(index, n, count))
+
+
+@dataclass(frozen=True)
+class Workers:
+    """Where this process stands among the processes that train together, and how they split the data.
+
+    Each worker reads only `share(n)` of the training images. Per step every worker consumes
+    `global_batch / count` examples: tf.distribute gets the global batch from each worker's pipeline
+    and splits it between the replicas (`splits_batch` False), JAX wants each process's part of the
+    global batch (`splits_batch` True). Shares can differ by an image, so every worker runs
+    `steps(...)`, the smallest share's steps, or the collectives of the last step would wait forever.
+    """
+
+    index: int = 0
+    count: int = 1
+    splits_batch: bool = False
+
+    def share(self, n: int) -> list[int]:
+        return worker_share(n, self.index, self.count)
+
+    def local_batch(self, global_batch: int) -> int:
+        return global_batch // self.count if self.splits_batch else global_batch
+
+    def steps(self, n: int, per_item: int, global_batch: int) -> int:
+        smallest = len(worker_share(n, self.count - 1, self.count))
+        return max(1, math.ceil(smallest * per_item * self.count / global_batch))
+
+
+WORKERS: Registry[Callable[[], Workers]] = Registry("distribution strategy")
+WORKERS.register("none")(Workers)
+WORKERS.register("mirrored")(Workers)  # one process
+
+
+@WORKERS.register("multi_worker")
+def _tf_workers() -> Workers:
+    """From TF_CONFIG: the chief (if any) first, then the workers, as TensorFlow orders the cluster."""
+    config = tf_config()
+    cluster = config.get("cluster") or {}
+    chiefs, workers = len(cluster.get("chief") or []), len(cluster.get("worker") or [])
+    task = config.get("task") or {}
+    index = int(task.get("index", 0)) + (0 if task.get("type") == "chief" else chiefs)
+    return Workers(index, max(1, chiefs + workers))
+
+
+@WORKERS.register("data_parallel")
+def _jax_workers() -> Workers:
+    import jax
+
+    return Workers(jax.process_index(), jax.process_count(), splits_batch=True)
+
+
+def workers(distribute: str) -> Workers:
+    return WORKERS.get(distribute, "train.distribute")()
 
 
 def set_precision(policy: str) -> None:

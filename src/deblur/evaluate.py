@@ -9,16 +9,18 @@ blur strength and kind.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import io
 import json
 import math
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,9 +30,14 @@ from deblur.config import DataConfig, RunConfig, to_dict
 from deblur.data.base import ImageSet
 from deblur.data.degrade import PARAM_NAMES, describe, kernel_array, make, spec_list
 from deblur.errors import DeblurError
+from deblur.evaljournal import Journal, Partial, Resumed, check, normalized
 from deblur.imageio import atomic_write_bytes, atomic_write_text, encode_png
 from deblur.metrics import PSNR_CAP_DB, is_finite, psnr, score_image, summarize
 
+if TYPE_CHECKING:
+    from deblur.data.evalset import EvalSet
+
+REPORT_NAMES = ("metrics.json", "per_image.csv")  # written by every evaluation (gallery.png, curves.png not always)
 TUNE_ITEMS = 48  # validation items used to tune each baseline's parameter
 DEFAULT_BASELINES = "identity,wiener"  # synthetic blur: the true kernel is known
 PAIRS_BASELINES = "identity,unsharp"  # real blur: no kernel, so only blind methods can run
@@ -65,6 +72,8 @@ class Evaluation:
     summary: dict[str, Any]
     gallery: np.ndarray | None = None
     curves: np.ndarray | None = None
+    partial: Path | None = None  # the journal, removed once the final reports are written
+    replace_reports: bool = False  # the user allowed replacing earlier reports (--overwrite, when the run began)
 
     def table(self) -> str:
         return format_table(self.summary)
@@ -106,7 +115,7 @@ def json_safe(value: Any) -> Any:
 class _Job:
     """Everything one scoring pass needs, whichever way the images arrived."""
 
-    batches: Iterable[dict[str, np.ndarray]]  # the fixed split (an EvalSet): every pass gives the same batches
+    batches: EvalSet  # the fixed split: every pass gives the same batches
     names: list[str]
     specs: list[dict[str, Any]]
     paired: bool
@@ -114,6 +123,10 @@ class _Job:
     baselines: dict[str, Any] = field(default_factory=dict)  # name -> tuned setting
     options: MetricOptions = field(default_factory=MetricOptions)
     align: bool = False
+    partial: Partial | None = None  # where rows are journaled as they are scored; None: nowhere
+    fingerprint: dict[str, Any] = field(default_factory=dict)  # what the journal's rows depend on
+    resumed: Resumed | None = None  # an interrupted run's journal being continued
+    replace_reports: bool = False
 
     def __post_init__(self) -> None:
         # One (kind, label) per degradation variant, computed once rather than for every scored item.
@@ -184,58 +197,174 @@ def tune_baselines(names: list[str], batches: Iterable[dict[str, np.ndarray]] | 
     return {name: bl.tune(name, items[:TUNE_ITEMS]) for name in names}
 
 
-def _score(job: _Job, progress: Callable[[Iterable], Iterable] | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def model_digest(model: Any) -> str:
+    """sha256 of a model's architecture and weights: what its scores depend on, wherever its file lies."""
+    from keras import ops
+
+    h = hashlib.sha256(type(model).__name__.encode())
+    with contextlib.suppress(Exception):  # a model Keras cannot describe is known by its weights alone
+        h.update(json.dumps(model.get_config(), sort_keys=True, default=str).encode())
+    for w in getattr(model, "weights", []):
+        value = np.ascontiguousarray(ops.convert_to_numpy(getattr(w, "value", w)))  # torch: detached
+        h.update(f"{getattr(w, 'path', w.name)}:{value.dtype}:{value.shape};".encode())
+        h.update(value.tobytes())
+    return h.hexdigest()
+
+
+def _fingerprint(job: _Job, baselines: list[str], data: dict[str, Any]) -> dict[str, Any]:
+    """Everything a journaled row depends on; a resumed run must match it in every entry."""
+    import keras
+
+    names = hashlib.sha256("\n".join(job.names).encode("utf-8", "surrogateescape")).hexdigest()
+    return {**data, "image_names": names, "items": job.batches.items, "batch": job.batches.batch,
+            "models": {label: model_digest(m) for label, m in job.models.items()},
+            "metric_options": asdict(job.options), "baselines": baselines, "align": job.align,
+            "backend": keras.backend.backend(), "deblur_version": __version__}
+
+
+def _take_over(job: _Job, partial: Partial | None, fingerprint: dict[str, Any]) -> bool:
+    """Check the output folder before any work; whether an interrupted run's journal is being continued.
+
+    Earlier reports are refused now, not after the whole split has been scored. A resumed run may
+    replace them if the run it continues was allowed to (--overwrite when it began).
+    """
+    if partial is None:
+        return False
+    job.partial, job.fingerprint = partial, normalized(fingerprint)
+    job.resumed = check(partial, fingerprint)
+    job.replace_reports = partial.overwrite or bool(job.resumed and job.resumed.header.get("replace_reports"))
+    folder = partial.path.parent
+    existing = [folder / n for n in REPORT_NAMES if (folder / n).exists()]
+    if existing and not job.replace_reports:
+        if partial.resume and job.resumed is None:
+            raise DeblurError(f"--resume: {folder} holds the reports of a finished evaluation, not an interrupted "
+                              "one; pass --overwrite (without --resume) to score again")
+        raise DeblurError(f"{existing[0]} already exists; pass --overwrite to replace it, or --output DIR")
+    if job.resumed is None:
+        return False
+    stored = job.resumed.header.get("state", {}).get("baselines", {})
+    for name, value in stored.items():  # the grid's own value: JSON turned its tuples into lists
+        grid = bl.BASELINES.get(name).grid
+        job.baselines[name] = next((g for g in grid if normalized(g) == value), value)
+    return True
+
+
+@dataclass
+class _From:
+    """The split from one batch on, with its length for the progress bar."""
+
+    evalset: EvalSet
+    first: int
+
+    def __len__(self) -> int:
+        return max(0, len(self.evalset) - self.first)
+
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        return self.evalset.from_batch(self.first)
+
+
+@dataclass
+class _Tally:
+    """What scoring accumulates: small rows and counts, never images (a split may be thousands of photos)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    batches: list[int] = field(default_factory=list)  # the number of each row's batch in the split
+    sizes: set[tuple[int, int]] = field(default_factory=set)
+    nonfinite: dict[str, int] = field(default_factory=dict)  # scored items whose restored output held NaN or inf
+    aligned: int = 0
+    unaligned: list[str] = field(default_factory=list)  # pairs that could not be aligned
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Count one item's record, freshly scored or read back from the journal."""
+        if "unaligned" in record:
+            self.unaligned.append(record["unaligned"])
+            return
+        row = record["row"]
+        self.aligned += "unaligned_psnr_input" in row
+        self.sizes.add((record["size"][0], record["size"][1]))
+        for label in record.get("failed", []):
+            self.nonfinite[label] = self.nonfinite.get(label, 0) + 1
+        self.rows.append(row)
+        self.batches.append(record["batch"])
+
+
+def _score_item(job: _Job, kernel: Callable, info: dict[str, Any], blurred: np.ndarray, sharp: np.ndarray,
+                restored: dict[str, np.ndarray], batch: int) -> dict[str, Any]:
+    """The journal record of one item: its row of scores, or the name of a pair that could not be aligned."""
     from deblur.align import estimate
 
+    name = job.names[info["index"]]
+    outputs = {"input": blurred, **restored}
+    # tested on the raw output: alignment and quantisation must not hide a NaN or an inf
+    failed = [label for label in job.models if not is_finite(outputs[label])]
+    for b, setting in job.baselines.items():
+        outputs[b] = bl.apply(b, blurred, kernel(info["variant"], info["params"]), setting)
+    kind, description = job.label(info["variant"])
+    row: dict[str, Any] = {"image": name, "tile": info["tile"], "kind": kind, "degradation": description,
+                           **info["params"]}
+    if job.align:
+        found = estimate(blurred, sharp)
+        if found is None:
+            return {"batch": batch, "unaligned": name}
+        row["unaligned_psnr_input"] = psnr(sharp, blurred)
+        outputs = {m: found.crop(found.warp(x)) for m, x in outputs.items()}
+        sharp = found.crop(sharp)
+    for method, image in outputs.items():
+        scores = score_image(sharp, image, job.options.y_channel, job.options.crop_border)
+        if method in failed:  # warping may have moved the bad values out of the overlap
+            scores = dict.fromkeys(scores, math.nan)
+        row.update({f"{metric}_{method}": v for metric, v in scores.items()})
+    if failed:
+        row["failed"] = ";".join(failed)
+    return {"batch": batch, "size": list(sharp.shape[:2]), "row": row, "failed": failed}
+
+
+def _skipped(job: _Job) -> list[tuple[str, str]]:
+    """(label, reason) of the images the split could not read, as the data store reports them."""
+    return [(str(label), str(reason)) for label, reason in getattr(job.batches, "skipped", None) or []]
+
+
+def _score(job: _Job, progress: Callable[[Iterable], Iterable] | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Score the split batch by batch, holding one batch of images at a time.
+
+    With a journal each batch's records are on disk before the next batch starts; a resumed run
+    counts the journal's records first and scores from the first batch they do not cover.
+    """
     kernel = _kernels(job)
-    rows: list[dict[str, Any]] = []
-    sizes: set[tuple[int, int]] = set()
-    # seconds and megapixels per model; the first batch (graph tracing, warm-up) is kept apart and only
-    # used when it is the only one
+    tally = _Tally()
+    resumed = job.resumed
+    first = resumed.batches if resumed else 0
+    for record in resumed.records if resumed else []:
+        tally.add(record)
+    # seconds and megapixels per model, of this run's batches only; the first batch (graph tracing,
+    # warm-up) is kept apart and only used when it is the only one
     timing = {label: {"first": [0.0, 0.0], "rest": [0.0, 0.0]} for label in job.models}
-    nonfinite = dict.fromkeys(job.models, 0)  # scored items whose restored output held NaN or inf
-    alignment = {"aligned": 0, "failed": [], "unaligned_psnr_input": []}
-    batches = job.batches
-    for n_batch, batch in enumerate(progress(batches) if progress else batches):
-        restored = {}
-        for label, model in job.models.items():
-            start = time.perf_counter()
-            restored[label] = restore_items(model, batch["blurred"])
-            slot = timing[label]["first" if n_batch == 0 else "rest"]
-            slot[0] += time.perf_counter() - start
-            slot[1] += float(np.prod(batch["blurred"].shape[:3])) / 1e6
-        for k, info in _items(batch):
-            blurred, sharp = batch["blurred"][k], batch["sharp"][k]
-            name = job.names[info["index"]]
-            outputs = {"input": blurred, **{label: restored[label][k] for label in job.models}}
-            # tested on the raw output: alignment and quantisation must not hide a NaN or an inf
-            failed = [label for label in job.models if not is_finite(outputs[label])]
-            for b, setting in job.baselines.items():
-                outputs[b] = bl.apply(b, blurred, kernel(info["variant"], info["params"]), setting)
-            kind, description = job.label(info["variant"])
-            row: dict[str, Any] = {"image": name, "tile": info["tile"], "kind": kind, "degradation": description,
-                                   **info["params"]}
-            if job.align:
-                found = estimate(blurred, sharp)
-                if found is None:
-                    alignment["failed"].append(name)
-                    continue
-                alignment["aligned"] += 1
-                row["unaligned_psnr_input"] = psnr(sharp, blurred)
-                alignment["unaligned_psnr_input"].append(row["unaligned_psnr_input"])
-                outputs = {m: found.crop(found.warp(x)) for m, x in outputs.items()}
-                sharp = found.crop(sharp)
-            sizes.add(tuple(sharp.shape[:2]))
-            for method, image in outputs.items():
-                scores = score_image(sharp, image, job.options.y_channel, job.options.crop_border)
-                if method in failed:  # warping may have moved the bad values out of the overlap
-                    scores = dict.fromkeys(scores, math.nan)
-                row.update({f"{metric}_{method}": v for metric, v in scores.items()})
-            for label in failed:
-                nonfinite[label] += 1
-            if failed:
-                row["failed"] = ";".join(failed)
-            rows.append(row)
+    committed = 0  # of this run's skipped images, how many the journal holds
+    journal = (Journal(job.partial.path, job.fingerprint, {"baselines": job.baselines}, job.replace_reports, resumed)
+               if job.partial else contextlib.nullcontext())
+    remaining = _From(job.batches, first)
+    with journal:
+        for n_batch, batch in enumerate(progress(remaining) if progress else remaining):
+            # the batch's number in the split: batches of unreadable images only are not yielded at all
+            number = getattr(job.batches, "next_batch", first + n_batch + 1) - 1
+            restored = {}
+            for label, model in job.models.items():
+                start = time.perf_counter()
+                restored[label] = restore_items(model, batch["blurred"])
+                slot = timing[label]["first" if n_batch == 0 else "rest"]
+                slot[0] += time.perf_counter() - start
+                slot[1] += float(np.prod(batch["blurred"].shape[:3])) / 1e6
+            records = [_score_item(job, kernel, info, batch["blurred"][k], batch["sharp"][k],
+                                   {label: restored[label][k] for label in job.models}, number)
+                       for k, info in _items(batch)]
+            del restored, batch  # the next batch's images replace these, never join them
+            for record in records:
+                tally.add(record)
+            if isinstance(journal, Journal):
+                skipped = _skipped(job)
+                journal.commit(number, records, skipped[committed:])
+                committed = len(skipped)
+    rows = tally.rows
     if not rows:
         raise DeblurError("nothing could be scored (no items, or no pair could be aligned)")
     used = [p for p in PARAM_NAMES if any(not math.isnan(r[p]) for r in rows)]
@@ -243,14 +372,20 @@ def _score(job: _Job, progress: Callable[[Iterable], Iterable] | None) -> tuple[
         for p in PARAM_NAMES:
             if p not in used:
                 del r[p]
-    extra = {"sizes": sizes, "timing": timing, "alignment": alignment if job.align else None,
-             "nonfinite": {label: n for label, n in nonfinite.items() if n}}
+    unaligned_psnr = [r["unaligned_psnr_input"] for r in rows if "unaligned_psnr_input" in r]
+    alignment = {"aligned": tally.aligned, "failed": tally.unaligned, "unaligned_psnr_input": unaligned_psnr}
+    skipped = dict([*(resumed.skipped if resumed else []), *_skipped(job)])  # by label, each once
+    extra = {"sizes": tally.sizes, "timing": timing, "alignment": alignment if job.align else None,
+             "nonfinite": {label: tally.nonfinite[label] for label in job.models if tally.nonfinite.get(label)},
+             "batches": tally.batches,
+             "resumed_items": len(resumed.records) if resumed else 0, "skipped": skipped}
     return rows, extra
 
 
-def _ms_per_mp(timing: dict[str, list[float]]) -> float:
+def _ms_per_mp(timing: dict[str, list[float]]) -> float | None:
+    """Milliseconds per megapixel; None when this run restored nothing (it resumed after the last batch)."""
     seconds, megapixels = timing["rest"] if timing["rest"][1] else timing["first"]
-    return 1000.0 * seconds / max(megapixels, 1e-9)
+    return 1000.0 * seconds / megapixels if megapixels else None
 
 
 def _means(rows: list[dict[str, Any]], method: str) -> dict[str, float]:
@@ -306,6 +441,12 @@ def _summary(job: _Job, rows: list[dict[str, Any]], extra: dict[str, Any], proto
     summary["gain"] = {m: {k: v - summary["methods"]["input"][k] for k, v in summary["methods"][m].items()}
                        for m in methods if m != "input"}
     summary["breakdown"] = breakdown(rows, methods, job.specs) if not job.paired else []
+    summary["skipped_unreadable"] = [{"image": label, "reason": reason} for label, reason in extra["skipped"].items()]
+    if job.resumed is not None:
+        before = extra["resumed_items"]
+        summary["resumed"] = {"items_scored_before": before, "items_scored_now": len(extra["batches"]) - before}
+        notes.append(f"resumed: {before} items were scored by the interrupted run; the time per megapixel is "
+                     "measured on the items scored after the resume only")
     if extra["alignment"] is not None:
         a = extra["alignment"]
         summary["alignment"] = {"aligned": a["aligned"], "failed": len(a["failed"]), "failed_images": a["failed"],
@@ -314,11 +455,12 @@ def _summary(job: _Job, rows: list[dict[str, Any]], extra: dict[str, Any], proto
     return summary
 
 
-def _gallery(job: _Job, rows: list[dict[str, Any]], labels: dict[str, str]) -> np.ndarray | None:
+def _gallery(job: _Job, rows: list[dict[str, Any]], batches: list[int], labels: dict[str, str]) -> np.ndarray | None:
     """Best, median and worst items by the first model's PSNR gain, fetched again from the fixed split.
 
     Ranked by gain over the blurred input rather than by PSNR, which would only pick the easiest and
-    the hardest images, not where the model helps most and least.
+    the hardest images, not where the model helps most and least. Only the (at most three) batches
+    holding them are made again, not the split up to the last one.
     """
     from deblur.align import estimate
     from deblur.report import gallery
@@ -328,7 +470,8 @@ def _gallery(job: _Job, rows: list[dict[str, Any]], labels: dict[str, str]) -> n
     picks = {"worst": order[0], "median": order[len(order) // 2], "best": order[-1]}
     wanted = {(rows[i]["image"], rows[i]["tile"], rows[i]["degradation"]): title for title, i in picks.items()}
     found: dict[str, tuple] = {}
-    for batch in job.batches:
+    for first in sorted({batches[i] for i in picks.values()}):
+        batch = next(iter(_From(job.batches, first)))
         for k, info in _items(batch):
             key = (job.names[info["index"]], info["tile"], job.label(info["variant"])[1])
             if key in wanted:
@@ -337,8 +480,6 @@ def _gallery(job: _Job, rows: list[dict[str, Any]], labels: dict[str, str]) -> n
                 if job.align and (a := estimate(blurred, sharp)) is not None:
                     blurred, restored, sharp = (a.crop(a.warp(blurred)), a.crop(a.warp(restored)), a.crop(sharp))
                 found[wanted[key]] = (blurred, restored, sharp, key)
-        if len(found) == len(wanted):
-            break
     lines = []
     for title in ("best", "median", "worst"):
         if title in found:
@@ -352,9 +493,10 @@ def _run(job: _Job, protocol: dict[str, Any], labels: dict[str, str], notes: lis
          progress: Callable[[Iterable], Iterable] | None, with_gallery: bool, history: Path | None) -> Evaluation:
     rows, extra = _score(job, progress)
     summary = _summary(job, rows, extra, protocol, labels, notes)
-    evaluation = Evaluation(rows=rows, summary=summary)
+    evaluation = Evaluation(rows=rows, summary=summary, partial=job.partial.path if job.partial else None,
+                            replace_reports=job.replace_reports)
     if with_gallery and next(iter(job.models)) not in summary["failed"]:  # no best/worst for a model with no score
-        evaluation.gallery = _gallery(job, rows, labels)
+        evaluation.gallery = _gallery(job, rows, extra["batches"], labels)
     if history is not None and history.is_file():
         from deblur.report import curves, read_history
 
@@ -376,8 +518,13 @@ def _model_labels(models: dict[str, Any]) -> dict[str, str]:
 
 def evaluate(models: dict[str, Any] | Any, cfg: RunConfig, split: str = "test", *, baselines: str = DEFAULT_BASELINES,
              options: MetricOptions | None = None, progress: Callable[[Iterable], Iterable] | None = None,
-             checkpoint: str | None = None, gallery: bool = True, history: Path | None = None) -> Evaluation:
-    """Score one model (or several, by label) and the baselines on `split` of the dataset `cfg` names."""
+             checkpoint: str | None = None, gallery: bool = True, history: Path | None = None,
+             partial: Partial | None = None) -> Evaluation:
+    """Score one model (or several, by label) and the baselines on `split` of the dataset `cfg` names.
+
+    With `partial`, rows are journaled there as they are scored, and an interrupted run's journal
+    is continued if `partial.resume` (see deblur.evaljournal).
+    """
     from deblur.data.base import load_splits
     from deblur.data.evalset import EvalSet
 
@@ -396,11 +543,15 @@ def evaluate(models: dict[str, Any] | Any, cfg: RunConfig, split: str = "test", 
     tile = job.batches.tile
     check_scorable(tile or images.min_size, job.options, "a data.eval_crop tile" if tile else "the smallest image",
                    "use a larger data.eval_crop" if tile else "set data.eval_crop or data.resize")
+    scored = {"data": to_dict(cfg)["data"], "seed": cfg.seed, "split": split}
+    # before tuning: a resumed run reuses the settings the interrupted one tuned
+    resumed = _take_over(job, partial, _fingerprint(job, names, scored) if partial else {})
     if names:
         val = EvalSet(splits.val, cfg.data, cfg.seed, "val", splits.paired) if len(splits.val) else None
         if val is None:
             notes.append("no validation images: baselines use the middle of their parameter grid")
-        job.baselines = tune_baselines(names, val, job)
+        if not resumed:
+            job.baselines = tune_baselines(names, val, job)
     protocol = {"dataset": splits.description, "source": cfg.data.source, "split": split,
                 "degradation": "real blurred twins" if splits.paired else [describe(s) for s in specs],
                 "seed": cfg.seed, "eval_crop": cfg.data.eval_crop, "resize": cfg.data.resize, "images": len(images),
@@ -413,8 +564,9 @@ def evaluate(models: dict[str, Any] | Any, cfg: RunConfig, split: str = "test", 
 def evaluate_pairs(models: dict[str, Any] | Any, images: ImageSet, description: str, *, align: bool = False,
                    baselines: str = PAIRS_BASELINES, options: MetricOptions | None = None,
                    progress: Callable[[Iterable], Iterable] | None = None, checkpoint: str | None = None,
-                   gallery: bool = True) -> Evaluation:
-    """Score on a folder of real (blurred, sharp) pairs, whole images, optionally registered first."""
+                   gallery: bool = True, partial: Partial | None = None) -> Evaluation:
+    """Score on a folder of real (blurred, sharp) pairs, whole images, optionally registered first;
+    `partial` journals the rows as `evaluate` does."""
     from deblur.data.evalset import EvalSet
 
     models = models if isinstance(models, dict) else {"model": models}
@@ -424,9 +576,11 @@ def evaluate_pairs(models: dict[str, Any] | Any, images: ImageSet, description: 
     job = _Job(batches=EvalSet(images, data_cfg, PAIRS_SEED, "test", paired=True), names=images.names,
                specs=[], paired=True, models=models, options=options or MetricOptions(), align=align)
     check_scorable(images.min_size, job.options, "the smallest pair", "score larger images")
+    resumed = _take_over(job, partial, _fingerprint(job, names, {"dataset": description}) if partial else {})
     if names:
         notes.append("blind baselines use the middle of their parameter grid: a pairs folder has no validation split")
-        job.baselines = tune_baselines(names, None, job)
+        if not resumed:
+            job.baselines = tune_baselines(names, None, job)
     protocol = {"dataset": description, "source": "pairs", "split": "all pairs", "degradation": "real blurred twins",
                 "seed": None, "eval_crop": None, "resize": None, "images": len(images), "checkpoint": checkpoint,
                 "aligned": align}
@@ -475,10 +629,16 @@ def format_table(summary: dict[str, Any]) -> str:
                    + f"; blurred input PSNR {a['unaligned_psnr_input']:.2f} dB unaligned vs "
                      f"{a['aligned_psnr_input']:.2f} dB aligned (overlap only)")
     for label, m in summary["models"].items():
-        out.append(f"  {labels.get(label, label)}: {m['parameters']:,} parameters, "
-                   f"{m['ms_per_megapixel']:.0f} ms per megapixel on this machine")
+        speed = (f"{m['ms_per_megapixel']:.0f} ms per megapixel on this machine" if m["ms_per_megapixel"] is not None
+                 else "not timed (every item was scored before the resume)")
+        out.append(f"  {labels.get(label, label)}: {m['parameters']:,} parameters, {speed}")
     for note in summary.get("notes", []):
         out.append(f"  note: {note}")
+    if summary.get("skipped_unreadable"):
+        skipped = summary["skipped_unreadable"]
+        out.append(f"  skipped {len(skipped)} unreadable images: "
+                   + "; ".join(f"{s['image']} ({s['reason']})" for s in skipped[:10])
+                   + (f"; and {len(skipped) - 10} more (metrics.json lists them)" if len(skipped) > 10 else ""))
     for line in failure_lines(summary):
         out.append(f"  -> {line}")
     for label in summary["models"]:
@@ -499,7 +659,7 @@ def write_reports(evaluation: Evaluation, output_dir: Path, overwrite: bool) -> 
     if evaluation.curves is None:
         targets.pop("curves")
     existing = [t for t in targets.values() if t.exists()]
-    if existing and not overwrite:
+    if existing and not (overwrite or evaluation.replace_reports):
         raise DeblurError(f"{existing[0]} already exists; pass --overwrite to replace it, or --output DIR")
     # JSON has no NaN: a failed method's scores are written as null (and named under "failed")
     atomic_write_text(targets["metrics"],
@@ -516,4 +676,6 @@ def write_reports(evaluation: Evaluation, output_dir: Path, overwrite: bool) -> 
     for key in ("gallery", "curves"):
         if key in targets:
             atomic_write_bytes(targets[key], encode_png(getattr(evaluation, key)))
+    if evaluation.partial is not None and evaluation.partial.parent == output_dir:
+        evaluation.partial.unlink(missing_ok=True)  # every row is in per_image.csv now
     return list(targets.values())

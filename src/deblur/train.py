@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from deblur import __version__
 from deblur import distribute as dist
 from deblur.atomic import clean_stale_temps, is_temp_name
@@ -33,13 +31,9 @@ from deblur.errors import ConfigError, DeblurError
 from deblur.imageio import atomic_write_text
 from deblur.locks import LOCK_FILE, FolderLock
 from deblur.oserror import describe as describe_os_error
+from deblur.run_marker import MARKER, MARKER_LINE, MARKER_TEXT  # a leaf: the folder source reads it too
 
 CONFIG_FILE = "config.yaml"
-# Written into a run folder when deblur creates it: the one proof that --overwrite may empty it.
-MARKER = ".deblur-run"
-MARKER_LINE = "deblur-run-folder 1"
-MARKER_TEXT = (f"{MARKER_LINE}\nThis folder was made by `deblur train`; `deblur train --overwrite` deletes everything "
-               "in it.\n")
 # What a run folder from before the marker may hold, and still be recognised as one.
 RUN_FILES = frozenset({CONFIG_FILE, "best.keras", "last.keras", "history.csv", MARKER, LOCK_FILE})
 REPORT_FILES = frozenset({"metrics.json", "per_image.csv", "gallery.png", "curves.png", LOCK_FILE})
@@ -163,7 +157,7 @@ def _deblur_entry(entry: Path) -> bool:
         return False
     if entry.is_file():
         return entry.name in RUN_FILES
-    if entry.name == "backup":  # Keras's BackupAndRestore state, whatever files Keras keeps there
+    if entry.name in ("backup", "tensorboard"):  # Keras's BackupAndRestore state and TensorBoard logs
         return entry.is_dir()
     if entry.name.startswith("eval-") and entry.is_dir():
         return all(e.is_file() and not e.is_symlink() and (e.name in REPORT_FILES or is_temp_name(e.name))
@@ -296,11 +290,13 @@ def check_model_fits(model, cfg: RunConfig, size: tuple[int, int] | None, multip
 
 
 def callbacks(cfg: RunConfig, paths: RunPaths, resume: bool, stop: StopRequest, spent: float = 0.0,
-              saved: Any = None) -> list[Any]:
-    """Keras callbacks for a run; `saved` is the model the checkpoints hold (default: the one fit trains)."""
+              saved: Any = None, samples: Any = None) -> list[Any]:
+    """Keras callbacks for a run; `saved` is the model the checkpoints hold (default: the one fit trains);
+    `samples`: (blurred, sharp) validation images for TensorBoard (deblur.tensorboard.run_samples)."""
     import keras
 
     from deblur.checkpoints import AtomicCheckpoint, StopAtSafePoint, TrainingClock
+    from deblur.data.skips import skip_report
 
     t = cfg.train
     monitor = t.checkpoint_monitor
@@ -322,6 +318,11 @@ def callbacks(cfg: RunConfig, paths: RunPaths, resume: bool, stop: StopRequest, 
         cbs.append(keras.callbacks.EarlyStopping(monitor=e.monitor, mode=_mode(e.monitor), patience=e.patience,
                                                  restore_best_weights=e.restore_best_weights, verbose=1))
     cbs.append(_LearningRateLogger())
+    cbs.append(skip_report())  # "epoch N: skipped K unreadable images", and history.csv's `skipped`
+    if t.tensorboard and samples is not None:  # after the logger: the learning rate it adds is logged too
+        from deblur import tensorboard
+
+        cbs.extend(tensorboard.callbacks(paths.root / tensorboard.LOG_DIR, t.tensorboard_every, saved, samples))
     cbs.append(TrainingClock(spent, t.time_limit_minutes))
     cbs.append(keras.callbacks.CSVLogger(str(paths.history), append=resume))
     cbs.append(StopAtSafePoint(stop))  # last: an epoch's files are all written before it may stop
@@ -365,7 +366,7 @@ def _LearningRateLogger():
 def check_same_model(model, paths: RunPaths) -> None:
     """Refuse to resume a run into another model than its checkpoints hold (config.yaml edited, or
     `--set model.*`): Keras would fail restoring the backup with a long shape error."""
-    from deblur.predict import load_model
+    from deblur.loading import load_model
 
     saved = None
     for checkpoint in (paths.last, paths.best):  # a damaged last.keras: its best.keras tells the model too
@@ -391,8 +392,7 @@ def check_data_fits(cfg: RunConfig, splits: Any, batch: int, size: tuple[int, in
 
     shapes = []
     for part in (splits.train, splits.val, splits.test):
-        images = part.sharp
-        shapes += [images.shape[1:3]] if isinstance(images, np.ndarray) else [im.shape[:2] for im in images]
+        shapes += [shape[:2] for shape in part.shapes()]  # from headers for images read on demand
     if not shapes:
         return
     smallest = tuple(min(shapes, key=lambda s: s[0] * s[1]))
@@ -407,7 +407,7 @@ def check_data_fits(cfg: RunConfig, splits: Any, batch: int, size: tuple[int, in
 
 def init_weights(model, path: Path) -> None:
     """Copy a checkpoint's weights into `model`, refusing a checkpoint of another shape."""
-    from deblur.predict import load_model
+    from deblur.loading import load_model
 
     source = load_model(path)
     mine, theirs = [w.shape for w in model.weights], [w.shape for w in source.weights]
@@ -447,18 +447,25 @@ def fit_inputs(pipeline: str, cfg: RunConfig, data_cfg: Any, splits: Any, model:
     from deblur.data.evalset import EvalSet
 
     val_pairs = EvalSet(splits.val, cfg.data, cfg.seed, "val", splits.paired).pairs(multiple)
+    images, per_epoch, workers = splits.train, cfg.train.steps_per_epoch, dist.workers(cfg.train.distribute)
+    if workers.count > 1:  # each worker reads only its own share of the training images, all take equal steps
+        variants = 1 if splits.paired else max(1, len(train_spec_list(cfg.data)))
+        images = splits.train.subset(workers.share(len(splits.train)))
+        per_epoch = per_epoch or workers.steps(len(splits.train), variants * cfg.data.crops_per_image,
+                                               data_cfg.batch_size)
+        data_cfg = dataclasses.replace(data_cfg, batch_size=workers.local_batch(data_cfg.batch_size))
     if pipeline == "tf_data":
         from deblur.data.pipeline import train_dataset, val_dataset
 
-        train_ds = dist.shard_policy(
-            train_dataset(splits.train, data_cfg, cfg.seed, splits.paired, cfg.train.steps_per_epoch), strategy)
-        steps = cfg.train.steps_per_epoch or int(train_ds.cardinality())
+        train_ds = dist.shard_policy(train_dataset(images, data_cfg, cfg.seed, splits.paired, per_epoch), strategy,
+                                     by_hand=workers.count > 1)
+        steps = per_epoch or int(train_ds.cardinality())
         return model, train_ds, dist.shard_policy(val_dataset(val_pairs), strategy), steps
     from deblur.data.on_device import with_degradation
     from deblur.data.sequence import PairBatches, TrainBatches
     from deblur.models import fixed_input_size
 
-    train_ds = TrainBatches(splits.train, data_cfg, cfg.seed, splits.paired, cfg.train.steps_per_epoch)
+    train_ds = TrainBatches(images, data_cfg, cfg.seed, splits.paired, per_epoch)
     with dist.scope(strategy):
         specs = [] if splits.paired else train_spec_list(cfg.data)
         fitted = with_degradation(model, specs, splits.channels, cfg.seed, fixed_input_size(model))
@@ -471,7 +478,7 @@ def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
     """Train as configured; returns a short summary of what happened."""
     import keras
 
-    from deblur import backend
+    from deblur import backend, tensorboard
     from deblur.data.base import load_splits
     from deblur.losses import LOSSES
     from deblur.metrics import keras_psnr, keras_ssim
@@ -483,6 +490,8 @@ def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
         echo(f"time limit: the run already used its {limit:g} minutes; nothing more to train")
         return {"epochs_run": 0, "history": {}}
     pipeline = backend.pipeline(cfg.data.pipeline)
+    if cfg.train.tensorboard:
+        tensorboard.check_available()  # before any work, as every refusal of a config
     keras.utils.set_random_seed(cfg.seed)
     dist.set_precision(cfg.train.mixed_precision)
     strategy = dist.make_strategy(cfg.train)
@@ -525,10 +534,13 @@ def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
     verbose = 1 if sys.stdout.isatty() else 2
     echo(f"device: {backend.describe_devices()}")
     stop = StopRequest()
+    samples = tensorboard.run_samples(cfg, splits, multiple) if cfg.train.tensorboard else None
+    sharded = dist.workers(cfg.train.distribute).count > 1  # its tf.data stream repeats: steps are set
     with stop.on_interrupt():
         history = fitted.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs, shuffle=False,
-                             steps_per_epoch=steps if pipeline == "keras" else cfg.train.steps_per_epoch,
-                             callbacks=callbacks(cfg, paths, resume, stop, spent, saved=model), verbose=verbose)
+                             steps_per_epoch=steps if pipeline == "keras" or sharded else cfg.train.steps_per_epoch,
+                             callbacks=callbacks(cfg, paths, resume, stop, spent, saved=model, samples=samples),
+                             verbose=verbose)
     losses = history.history.get("loss", [])
     if any(not math.isfinite(v) for v in losses):
         kept = f"the last good checkpoint is {paths.best}" if paths.best.exists() else "no checkpoint was good"

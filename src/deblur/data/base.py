@@ -11,18 +11,25 @@ from typing import Any
 
 import numpy as np
 
+from deblur.data.store import ImageStore
 from deblur.errors import ConfigError, DataError
 from deblur.imageio import convert_channels, resize
 from deblur.registry import Registry
 
+Images = list[np.ndarray] | np.ndarray | ImageStore
+
 
 @dataclass
 class ImageSet:
-    """One split. `sharp[i]` is HxWxC uint8; `blurred[i]`, if present, is its real blurred twin."""
+    """One split. `sharp[i]` is HxWxC uint8; `blurred[i]`, if present, is its real blurred twin.
 
-    sharp: list[np.ndarray] | np.ndarray
+    The images are a list, a stacked array, or an `ImageStore` (read from disk on demand); every
+    method here works on all three without decoding a stored image.
+    """
+
+    sharp: Images
     names: list[str]
-    blurred: list[np.ndarray] | np.ndarray | None = None
+    blurred: Images | None = None
 
     def __post_init__(self) -> None:
         if self.blurred is not None and len(self.blurred) != len(self.sharp):
@@ -35,14 +42,16 @@ class ImageSet:
 
     def subset(self, indices: Sequence[int]) -> ImageSet:
         idx = list(indices)
-        pick = (lambda a: a[idx]) if isinstance(self.sharp, np.ndarray) else (lambda a: [a[i] for i in idx])
-        blurred = None if self.blurred is None else (
-            self.blurred[idx] if isinstance(self.blurred, np.ndarray) else [self.blurred[i] for i in idx])
-        return ImageSet(sharp=pick(self.sharp), names=[self.names[i] for i in idx], blurred=blurred)
+        blurred = None if self.blurred is None else _pick(self.blurred, idx)
+        return ImageSet(sharp=_pick(self.sharp, idx), names=[self.names[i] for i in idx], blurred=blurred)
 
-    def map(self, fn: Callable[[np.ndarray], np.ndarray]) -> ImageSet:
-        """Apply `fn` to every image (sharp and blurred alike), keeping a stacked array stacked."""
-        def apply(images: list[np.ndarray] | np.ndarray) -> list[np.ndarray] | np.ndarray:
+    def map(self, fn: Callable[[np.ndarray], np.ndarray],
+            shape_fn: Callable[[tuple[int, int, int]], tuple[int, int, int]] | None = None) -> ImageSet:
+        """Apply `fn` to every image (sharp and blurred alike), keeping a stacked array stacked; a
+        store applies it lazily, as each image is read (`shape_fn` gives the new shapes)."""
+        def apply(images: Images) -> Images:
+            if isinstance(images, ImageStore):
+                return images.map(fn, shape_fn)
             out = [fn(im) for im in images]
             if out and all(o.shape == out[0].shape for o in out):
                 return np.stack(out)
@@ -53,17 +62,47 @@ class ImageSet:
         return ImageSet(sharp=apply(self.sharp), names=self.names,
                         blurred=None if self.blurred is None else apply(self.blurred))
 
+    def shapes(self) -> list[tuple[int, int, int]]:
+        """(h, w, c) of every sharp image, from headers for a store."""
+        if isinstance(self.sharp, np.ndarray):
+            return [tuple(self.sharp.shape[1:])] * len(self.sharp)  # type: ignore[list-item]
+        if isinstance(self.sharp, ImageStore):
+            return self.sharp.shapes()
+        return [tuple(im.shape) for im in self.sharp]  # type: ignore[misc]
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the images are read from disk on demand rather than held in memory."""
+        return isinstance(self.sharp, ImageStore)
+
+    def in_memory(self) -> ImageSet:
+        """Every stored image decoded now (data.in_memory: true): lists, as sources returned before streaming."""
+        def load(images: Images) -> Images:
+            return list(images) if isinstance(images, ImageStore) else images
+
+        return ImageSet(sharp=load(self.sharp), names=self.names,
+                        blurred=None if self.blurred is None else load(self.blurred))
+
     @property
     def uniform_size(self) -> tuple[int, int] | None:
         """(H, W) if every image has the same size, else None."""
         if isinstance(self.sharp, np.ndarray):
             return tuple(self.sharp.shape[1:3])  # type: ignore[return-value]
-        sizes = {im.shape[:2] for im in self.sharp}
+        sizes = {s[:2] for s in self.shapes()}
         return sizes.pop() if len(sizes) == 1 else None
 
     @property
     def min_size(self) -> tuple[int, int]:
-        return (min(im.shape[0] for im in self.sharp), min(im.shape[1] for im in self.sharp))
+        shapes = self.shapes()
+        return (min(s[0] for s in shapes), min(s[1] for s in shapes))
+
+
+def _pick(images: Images, idx: list[int]) -> Images:
+    if isinstance(images, np.ndarray):
+        return images[idx]
+    if isinstance(images, ImageStore):
+        return images.subset(idx)
+    return [images[i] for i in idx]
 
 
 @dataclass
@@ -143,7 +182,11 @@ def finalize(splits: Splits, channels: int | None, size: tuple[int, int] | None)
         im = convert_channels(im, target)
         return resize(im, size) if size else im
 
-    return Splits(train=splits.train.map(fix), val=splits.val.map(fix), test=splits.test.map(fix),
+    def fixed_shape(shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        return (*(size or shape[:2]), target)  # type: ignore[return-value]
+
+    return Splits(train=splits.train.map(fix, fixed_shape), val=splits.val.map(fix, fixed_shape),
+                  test=splits.test.map(fix, fixed_shape),
                   channels=target, description=splits.description, paired=splits.paired)
 
 
@@ -180,11 +223,14 @@ def describe_counts(name: str, splits: Splits, extra: str = "") -> str:
 
 def load_splits(data_cfg: Any, seed: int) -> Splits:
     """Load the configured source and apply channels and resize; the single entry point for data."""
-    from deblur.config import as_size
+    from deblur.schema import as_size  # a leaf module: data never imports deblur.config
 
     source = SOURCES.get(data_cfg.source, "data.source")
     splits = source.load(data_cfg.path, seed=seed, val_split=data_cfg.val_split,
                          test_split=data_cfg.test_split, **data_cfg.options)
     if len(splits.train) == 0:
         raise DataError(f"{splits.description}: no training images")
+    if getattr(data_cfg, "in_memory", False):  # decode everything now, as before streaming
+        splits = Splits(splits.train.in_memory(), splits.val.in_memory(), splits.test.in_memory(),
+                        channels=splits.channels, description=splits.description, paired=splits.paired)
     return finalize(splits, data_cfg.channels, as_size(data_cfg.resize, "data.resize"))

@@ -14,18 +14,25 @@ per-strength breakdowns of a report read.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
+import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from deblur.config import as_size
 from deblur.data.base import ImageSet, check_sizes
 from deblur.data.degrade import N_UNIFORMS, PARAM_NAMES, _bounds, degradations
+from deblur.data.skips import SKIPS, failed_label
+from deblur.data.store import label_of
+from deblur.errors import DataError
+from deblur.schema import as_size
 
 IMAGE_KEYS = ("blurred", "sharp")
+VAL_CACHE_BYTES = 512 << 20  # validation batches kept between epochs; more are made again each pass
 LARGE_ITEM = 512 * 512  # deblur.predict.DEFAULT_TILE squared: larger items are restored in tiles
 
 
@@ -53,12 +60,20 @@ class EvalSet:
             # one at a time, so the model restores each tile by tile: 32 camera photos of one size in
             # one batch ran out of memory
             self.batch = 1
-        self.items = self.variants * (sum(math.prod(self._tiles_of(im)) for im in images.sharp)
-                                      if self.tile else len(images))
+        # items per image from header sizes (nothing decoded), and where each (image, variant) starts
+        self.shapes = images.shapes()
+        per_image = [math.prod(self._tiles_of(shape)) if self.tile else 1 for shape in self.shapes]
+        self.starts = [0, *itertools.accumulate(per_image[e // self.variants]
+                                                for e in range(len(images) * self.variants))]
+        self.items = self.starts[-1]
+        # (file, reason) of every image that could not be read, each once: scored splits report them
+        self.skipped: list[tuple[str, str]] = []
+        self.next_batch = 0  # the batch number after the one a pass yielded last (skips leave gaps)
+        self._last: tuple[int, Any] = (-1, None)  # the last image degraded: tiles of one image span batches
 
-    def _tiles_of(self, image: np.ndarray) -> tuple[int, int]:
+    def _tiles_of(self, shape: tuple[int, ...]) -> tuple[int, int]:
         assert self.tile is not None
-        return image.shape[0] // self.tile[0], image.shape[1] // self.tile[1]
+        return shape[0] // self.tile[0], shape[1] // self.tile[1]
 
     def __len__(self) -> int:
         """Number of batches."""
@@ -83,38 +98,116 @@ class EvalSet:
         return (np.asarray(ops.convert_to_numpy(out), np.float32), sharp,
                 {k: float(ops.convert_to_numpy(params[k])) for k in PARAM_NAMES})
 
-    def _items(self) -> Iterator[dict[str, Any]]:
-        for e in range(len(self.images) * self.variants):
-            blurred, sharp, params = self.degrade(e)
+    def _degraded(self, e: int) -> tuple[np.ndarray, np.ndarray, dict[str, float]] | None:
+        """`degrade(e)`, or None when its image cannot be read (named once in `skipped`, and the log)."""
+        if self._last[0] == e:
+            return self._last[1]
+        i = e // self.variants
+        try:
+            out = self.degrade(e)
+            if out[1].shape[:2] != self.shapes[i][:2]:  # tiles and batch sizes were planned from the header
+                raise DataError(f"{label_of(self.images.sharp, i)}: decodes to {out[1].shape[1]}x{out[1].shape[0]}, "
+                                f"not the {self.shapes[i][1]}x{self.shapes[i][0]} its header promised")
+        except DataError as exc:
+            label = failed_label(exc, [self.images.sharp, self.images.blurred], i)
+            if all(label != known for known, _ in self.skipped):
+                self.skipped.append((label, str(exc).removeprefix(f"{label}: ")))
+            SKIPS.record(label, str(exc))
+            out = None
+        self._last = (e, out)
+        return out
+
+    def _items(self, skip: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(item number, item) in order from item `skip` on; earlier items are neither degraded nor
+        returned, and the items of an unreadable image are left out."""
+        for e in range(max(0, bisect.bisect_right(self.starts, skip) - 1), len(self.images) * self.variants):
+            first, end = max(skip, self.starts[e]), self.starts[e + 1]
+            if first >= end:
+                continue
+            got = self._degraded(e)
+            if got is None:
+                continue
+            blurred, sharp, params = got
             meta = {"index": e // self.variants, "variant": e % self.variants, **params}
             if not self.tile:
-                yield {"blurred": blurred, "sharp": sharp, "tile": 0, **meta}
+                yield first, {"blurred": blurred, "sharp": sharp, "tile": 0, **meta}
                 continue
-            (th, tw), (nh, nw) = self.tile, self._tiles_of(sharp)
+            (th, tw), (nh, nw) = self.tile, self._tiles_of(sharp.shape)
             top, left = (sharp.shape[0] - nh * th) // 2, (sharp.shape[1] - nw * tw) // 2
-            for t in range(nh * nw):
+            for t in range(first - self.starts[e], nh * nw):
                 y, x = top + (t // nw) * th, left + (t % nw) * tw
-                yield {"blurred": blurred[y:y + th, x:x + tw], "sharp": sharp[y:y + th, x:x + tw], "tile": t, **meta}
+                yield self.starts[e] + t, {"blurred": blurred[y:y + th, x:x + tw], "sharp": sharp[y:y + th, x:x + tw],
+                                           "tile": t, **meta}
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        return self.from_batch(0)
+
+    def from_batch(self, first: int) -> Iterator[dict[str, np.ndarray]]:
+        """Batches `first`, `first + 1`, ... exactly as a whole pass gives them; the items of earlier
+        batches are not degraded (a resumed evaluation skips what it scored before).
+
+        Batch `b` holds items b * batch ... (b + 1) * batch - 1, less those of unreadable images: such
+        a batch is shorter, and one with no readable item is not yielded at all; `next_batch` then
+        says which batch number comes after the one yielded last.
+        """
         chunk: list[dict[str, Any]] = []
-        for item in self._items():
-            chunk.append(item)
-            if len(chunk) == self.batch:
+        current = first
+        for position, item in self._items(first * self.batch):
+            number = position // self.batch
+            if number != current and chunk:
+                self.next_batch = current + 1
                 yield _stack(chunk)
                 chunk = []
+            current = number
+            chunk.append(item)
         if chunk:
+            self.next_batch = current + 1
             yield _stack(chunk)
 
-    def pairs(self, multiple: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(blurred, sharp) batches for validation during training, centre-cropped to the model's multiple."""
-        out = []
-        for batch in self:
+    def pairs(self, multiple: int = 1) -> ValPairs:
+        """(blurred, sharp) batches for validation during training, centre-cropped to the model's multiple:
+        made on demand, so a large validation split is never all in memory."""
+        return ValPairs(self, multiple)
+
+
+class ValPairs(Sequence[tuple[np.ndarray, np.ndarray]]):
+    """An EvalSet's batches as (blurred, sharp) pairs, by batch number, re-iterable in the same order.
+
+    Batches are kept once made while they fit in `budget` bytes (a small split is degraded once per
+    run, as when the list was made up front); the rest are made again each pass. A batch whose every
+    image is unreadable is replaced by the next readable one, so a pass has `len` batches.
+    """
+
+    def __init__(self, evalset: EvalSet, multiple: int, budget: int = VAL_CACHE_BYTES) -> None:
+        self.evalset, self.multiple, self.budget = evalset, multiple, budget
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._held = 0
+        self._lock = threading.Lock()  # PyDataset workers and tf.data share one EvalSet
+
+    def __len__(self) -> int:
+        return len(self.evalset)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        with self._lock:
+            if i in self._cache:
+                return self._cache[i]
+            batch = next(self.evalset.from_batch(i), None) or next(self.evalset.from_batch(0), None)
+            if batch is None:
+                raise DataError("no image of the validation split can be read")
             b, s = batch["blurred"], batch["sharp"]
-            h, w = s.shape[1] // multiple * multiple, s.shape[2] // multiple * multiple
+            m = self.multiple
+            h, w = s.shape[1] // m * m, s.shape[2] // m * m
             top, left = (s.shape[1] - h) // 2, (s.shape[2] - w) // 2
-            out.append((b[:, top:top + h, left:left + w], s[:, top:top + h, left:left + w]))
-        return out
+            pair = (b[:, top:top + h, left:left + w], s[:, top:top + h, left:left + w])
+            if self._held + b.nbytes + s.nbytes <= self.budget:
+                self._cache[i] = pair
+                self._held += b.nbytes + s.nbytes
+            return pair
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        return (self[i] for i in range(len(self)))
 
 
 def _stack(items: list[dict[str, Any]]) -> dict[str, np.ndarray]:

@@ -16,9 +16,12 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from deblur.config import DataConfig, as_size
 from deblur.data.base import ImageSet, check_sizes
 from deblur.data.degrade import N_UNIFORMS, Degradation, train_degradations
+from deblur.data.skips import SKIPS
+from deblur.data.store import ImageStore
+from deblur.errors import DataError
+from deblur.schema import as_size
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -53,6 +56,72 @@ class _Images:
         return image
 
 
+class _Stored:
+    """Crops of images read from disk (`ImageStore`s) inside tf.data: only the crop enters the graph.
+
+    Several aligned stores (a pair's blurred and sharp twins) are read together and returned
+    concatenated along channels. The crop offset is drawn in the graph from the header sizes, as
+    `tf.image.stateless_random_crop` would draw it on the whole image, so a stored dataset trains on
+    the same patches as the same images held in memory. An image that cannot be read is skipped
+    (`deblur.data.skips`) and the next readable one is cut instead, so the batch keeps its shape.
+    """
+
+    def __init__(self, stores: list[ImageStore]) -> None:
+        self.stores = stores
+        self.shapes = tf.constant(np.array(stores[0].shapes(), dtype=np.int32).reshape(-1, 3))
+        self.channels = int(stores[0].shape(0)[2]) if len(stores[0]) else 0
+
+    def shape(self, i: tf.Tensor) -> tf.Tensor:
+        return tf.gather(self.shapes, i)
+
+    def _read(self, i: int, top: int, left: int, h: int, w: int) -> np.ndarray:
+        n = len(self.stores[0])
+        for k in range(n):
+            j = (int(i) + k) % n
+            try:
+                images = [self._checked(store, j) for store in self.stores]
+            except DataError:
+                continue  # _checked recorded it
+            return np.concatenate([_cut(im, int(top), int(left), int(h), int(w)) for im in images], axis=-1)
+        raise DataError("no image of the training set can be read any more")
+
+    @staticmethod
+    def _checked(store: ImageStore, j: int) -> np.ndarray:
+        try:
+            image = store[j]
+            if image.shape != store.shape(j):  # the crop offsets were drawn from the header's size
+                raise DataError(f"{store.label(j)}: decodes to {image.shape[1]}x{image.shape[0]}x{image.shape[2]}, "
+                                f"not the {store.shape(j)[1]}x{store.shape(j)[0]}x{store.shape(j)[2]} its header "
+                                "promised")
+        except DataError as exc:
+            SKIPS.record(store.label(j), str(exc))
+            raise
+        return image
+
+    def window(self, i: tf.Tensor, top: Any, left: Any, h: Any, w: Any) -> tf.Tensor:
+        args = [tf.cast(x, tf.int64) for x in (i, top, left, h, w)]
+        out = tf.numpy_function(self._read, args, tf.uint8, stateful=False)
+        out.set_shape([None, None, self.channels * len(self.stores)])
+        return out
+
+
+def _cut(image: np.ndarray, top: int, left: int, h: int, w: int) -> np.ndarray:
+    """image[top:top + h, left:left + w]; a substitute image smaller than the window is reflected."""
+    H, W = image.shape[:2]
+    top, left = min(top, max(0, H - h)), min(left, max(0, W - w))
+    part = image[top:top + h, left:left + w]
+    if part.shape[:2] != (h, w):
+        part = np.pad(part, ((0, h - part.shape[0]), (0, w - part.shape[1]), (0, 0)), mode="symmetric")
+    return part
+
+
+def _crop_offset(shape: tf.Tensor, size: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """The offset `tf.image.stateless_random_crop(value, size, seed)` cuts at, from `value`'s shape alone."""
+    size = tf.cast(size, tf.int32)
+    limit = tf.cast(shape, tf.int32) - size + 1
+    return tf.random.stateless_uniform(tf.shape(shape), dtype=tf.int32, maxval=tf.int32.max, seed=seed) % limit
+
+
 def _split_seeds(seed: tf.Tensor, n: int) -> list[tf.Tensor]:
     return list(tf.unstack(tf.random.experimental.stateless_split(seed, num=n)))
 
@@ -76,21 +145,28 @@ def _to_float(image: tf.Tensor) -> tf.Tensor:
     return tf.cast(image, tf.float32) / 255.0
 
 
-def train_dataset(images: ImageSet, data_cfg: DataConfig, seed: int, paired: bool,
+def train_dataset(images: ImageSet, data_cfg: Any, seed: int, paired: bool,
                   steps_per_epoch: int | None = None) -> tf.data.Dataset:
     """Batches of (blurred, sharp) float32 patches, new random crops and kernels every epoch."""
     crop = as_size(data_cfg.crop, "data.crop")
     check_sizes(images, crop, "data.crop", batched=True)
     degs = [] if paired else train_degradations(data_cfg)
-    sharp, blurred, n_var = _Images(images.sharp), _Images(images.blurred) if paired else None, max(1, len(degs))
+    n_var = max(1, len(degs))
     margin = max((d.kernel_radius for d in degs), default=0)
-    channels = sharp.channels
+    if images.streamed:
+        stored = _Stored([images.blurred, images.sharp] if paired else [images.sharp])  # type: ignore[list-item]
+        channels = stored.channels
+    else:
+        sharp, blurred = _Images(images.sharp), _Images(images.blurred) if paired else None
+        channels = sharp.channels
     count = len(images) * n_var * data_cfg.crops_per_image
 
     def example(e: tf.Tensor, r: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         i, v = e // n_var, e % n_var
         seed_pair = tf.stack([r, e])
         s_crop, s_flip, s_deg = _split_seeds(seed_pair, 3)
+        if images.streamed:
+            return streamed(i, v, s_crop, s_flip, s_deg)
         target = _to_float(sharp(i))
         if paired:
             both = tf.concat([_to_float(blurred(i)), target], axis=-1)
@@ -103,6 +179,30 @@ def train_dataset(images: ImageSet, data_cfg: DataConfig, seed: int, paired: boo
         if crop:
             big = tf.minimum(shape[:2], tf.constant([crop[0] + 2 * margin, crop[1] + 2 * margin]))
             target = tf.image.stateless_random_crop(target, tf.concat([big, [channels]], 0), seed=s_crop)
+        return finish(target, v, s_flip, s_deg)
+
+    def streamed(i: tf.Tensor, v: tf.Tensor, s_crop: tf.Tensor, s_flip: tf.Tensor,
+                 s_deg: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """`example` for images on disk: the same crop, read from the file, then the same steps."""
+        shape = stored.shape(i)
+        if paired:
+            size = tf.constant([crop[0], crop[1], 2 * channels]) if crop else tf.concat([shape[:2], [2 * channels]], 0)
+        else:
+            big = tf.minimum(shape[:2], tf.constant([crop[0] + 2 * margin, crop[1] + 2 * margin])) if crop \
+                else shape[:2]
+            size = tf.concat([big, [channels]], 0)
+        offset = _crop_offset(tf.concat([shape[:2], [size[2]]], 0), size, s_crop) if crop else tf.zeros([3], tf.int32)
+        window = _to_float(stored.window(i, offset[0], offset[1], size[0], size[1]))
+        if not paired:
+            return finish(window, v, s_flip, s_deg)
+        if crop:
+            window.set_shape([crop[0], crop[1], 2 * channels])
+        if data_cfg.flip:
+            window = tf.image.stateless_random_flip_left_right(window, seed=s_flip)
+        return window[..., :channels], window[..., channels:]
+
+    def finish(target: tf.Tensor, v: tf.Tensor, s_flip: tf.Tensor, s_deg: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Flip, blur (degradation `v`) and cut the margin off a synthetic example."""
         if data_cfg.flip:
             target = tf.image.stateless_random_flip_left_right(target, seed=s_flip)
         top = (tf.shape(target)[0] - crop[0]) // 2 if crop else 0

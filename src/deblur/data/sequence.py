@@ -15,10 +15,13 @@ from typing import Any
 import keras
 import numpy as np
 
-from deblur.config import as_size
 from deblur.data.base import ImageSet, check_sizes
 from deblur.data.degrade import N_UNIFORMS, train_degradations
 from deblur.data.on_device import margin_of
+from deblur.data.skips import SKIPS, failed_label
+from deblur.data.store import shape_of
+from deblur.errors import DataError
+from deblur.schema import as_size
 
 
 def default_workers() -> int:
@@ -55,7 +58,7 @@ class TrainBatches(keras.utils.PyDataset):
         self.count = len(images) * self.variants * data_cfg.crops_per_image
         self.full_epochs = steps_per_epoch is None
         self.steps = steps_per_epoch or math.ceil(self.count / self.batch)
-        self.channels = int(images.sharp[0].shape[-1])
+        self.channels = int(shape_of(images.sharp, 0)[-1])
         self._orders: dict[int, np.ndarray] = {}
 
     @property
@@ -79,6 +82,18 @@ class TrainBatches(keras.utils.PyDataset):
         passes = positions // self.count
         return np.array([self._order(int(p))[q] for p, q in zip(passes, positions % self.count, strict=True)])
 
+    def _read(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(sharp, the image crops are cut from) of image `k`, or of the next readable one: an image on
+        disk that cannot be read any more is skipped (named once, counted), never a crash mid-run."""
+        n, sharps, blurreds = len(self.images), self.images.sharp, self.images.blurred
+        for j in ((k + d) % n for d in range(n)):
+            try:
+                sharp = sharps[j]
+                return sharp, (blurreds[j] if self.paired else sharp)  # type: ignore[index]
+            except DataError as exc:
+                SKIPS.record(failed_label(exc, [sharps, blurreds], j), str(exc))
+        raise DataError("no image of the training set can be read any more")
+
     def __getitem__(self, i: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
         rng = np.random.default_rng([self.seed, 2, i])
         elements = self._elements(i)
@@ -86,13 +101,13 @@ class TrainBatches(keras.utils.PyDataset):
         windows, targets = [], []
         for e in elements:
             k = int(e) // self.variants
-            source = self.images.blurred[k] if self.paired else self.images.sharp[k]
+            sharp, source = self._read(k)
             h, w = self.crop or source.shape[:2]
             top = int(rng.integers(0, source.shape[0] - h + 1))
             left = int(rng.integers(0, source.shape[1] - w + 1))
             flip = self.flip and rng.random() < 0.5
             win = _window(source, top, left, h, w, m)
-            target = self.images.sharp[k][top:top + h, left:left + w]
+            target = sharp[top:top + h, left:left + w]
             if flip:
                 win, target = win[:, ::-1], target[:, ::-1]
             windows.append(win)

@@ -1,4 +1,9 @@
-"""Shared helpers for sources made of image files on disk."""
+"""Shared helpers for sources made of image files on disk.
+
+Files are listed and their headers read at start-up; pixels are decoded only when a pipeline asks
+for an image (`deblur.data.store.FileStore`). `data.in_memory: true` decodes them all up front
+instead (`deblur.data.base.load_splits`).
+"""
 
 from __future__ import annotations
 
@@ -7,39 +12,38 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur.data.base import ImageSet
+from deblur.data.base import Images, ImageSet
+from deblur.data.store import FileStore, ImageStore, Shape
 from deblur.errors import DataError
-from deblur.imageio import convert_channels, read_image
-
-
-def read_all(paths: Sequence[Path]) -> list[np.ndarray]:
-    """Read every file as 8-bit (16-bit files are scaled down: training runs on 8-bit data)."""
-    images = []
-    for p in paths:
-        im = read_image(p)
-        if im.dtype == np.uint16:
-            im = (im.astype(np.uint32) * 255 // 65535).astype(np.uint8)
-        images.append(im[:, :, :3] if im.shape[2] == 4 else im)
-    return images
+from deblur.imageio import convert_channels
 
 
 def pair_set(pairs: Sequence[tuple[Path, Path]], names: Sequence[str]) -> ImageSet:
-    """An ImageSet of real (blurred, sharp) pairs; a size mismatch is named, file by file."""
-    blurred = read_all([b for b, _ in pairs])
-    sharp = read_all([s for _, s in pairs])
-    for (b, s), bi, si in zip(pairs, blurred, sharp, strict=True):
-        if bi.shape[:2] != si.shape[:2]:
-            raise DataError(f"{b} is {bi.shape[1]}x{bi.shape[0]} but its sharp twin {s} is "
-                            f"{si.shape[1]}x{si.shape[0]}; a pair must have one size (resize one of them, or "
+    """An ImageSet of real (blurred, sharp) pairs, read on demand; a size mismatch is named, file by
+    file, from the headers."""
+    blurred = FileStore([b for b, _ in pairs])
+    sharp = FileStore([s for _, s in pairs])
+    b_shapes, s_shapes = blurred.shapes(), sharp.shapes()
+    for (b, s), bi, si in zip(pairs, b_shapes, s_shapes, strict=True):
+        if bi[:2] != si[:2]:
+            raise DataError(f"{b} is {bi[1]}x{bi[0]} but its sharp twin {s} is "
+                            f"{si[1]}x{si[0]}; a pair must have one size (resize one of them, or "
                             "score them through a config with data.resize)")
     # a gray twin of a colour photo (or gray pairs among colour ones) is scored in colour, as
     # data.channels would convert it; only the channels differ, never the pixels
-    channels = channels_of([*blurred, *sharp])
-    blurred = [convert_channels(im, channels) for im in blurred]
-    sharp = [convert_channels(im, channels) for im in sharp]
-    return ImageSet(sharp=sharp, names=list(names), blurred=blurred)
+    channels = max(channels_of(blurred), channels_of(sharp))
+
+    def convert(im: np.ndarray) -> np.ndarray:
+        return convert_channels(im, channels)
+
+    def converted(shape: Shape) -> Shape:
+        return (shape[0], shape[1], channels)
+
+    return ImageSet(sharp=sharp.map(convert, converted), names=list(names), blurred=blurred.map(convert, converted))
 
 
-def channels_of(images: Sequence[np.ndarray]) -> int:
-    """3 if any image has colour, else 1: a folder of gray photos trains a gray model."""
-    return 3 if any(im.shape[2] >= 3 for im in images) else 1
+def channels_of(images: Images | Sequence[np.ndarray]) -> int:
+    """3 if any image has colour, else 1: a folder of gray photos trains a gray model (from headers
+    for a store)."""
+    shapes = images.shapes() if isinstance(images, ImageStore) else [im.shape for im in images]
+    return 3 if any(s[2] >= 3 for s in shapes) else 1

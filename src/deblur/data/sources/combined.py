@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from deblur.config import check_kwargs, defaults_of
 from deblur.data.base import SOURCES, ImageSet, Source, Splits, describe_counts
+from deblur.data.store import ArrayStore, ChainStore, ImageStore
 from deblur.errors import ConfigError
 from deblur.imageio import convert_channels
+from deblur.schema import check_kwargs, defaults_of
 
 PART_KEYS = ("source", "path", "options")
 
@@ -45,17 +46,25 @@ def _check_part(i: int, part: Any) -> tuple[Source, str | None, dict[str, Any]]:
 
 def _join(sets: list[tuple[str, ImageSet]], channels: int) -> ImageSet:
     """Concatenate the parts' sharp images, once each: a paired dataset repeats a scene's sharp shot
-    for each of its blurred twins, and a duplicate would only weigh that scene double."""
-    images, names, seen = [], [], set()
+    for each of its blurred twins, and a duplicate would only weigh that scene double.
+
+    Images in memory are told apart by their pixels; parts read from disk stay on disk (a
+    `ChainStore`), a duplicate there being the same file.
+    """
+    refs, names, seen = [], [], set()
     for prefix, s in sets:
-        for im, name in zip(s.sharp, s.names, strict=True):
-            key = hashlib.sha1(np.ascontiguousarray(im).tobytes()).hexdigest()
+        images = s.sharp if isinstance(s.sharp, ImageStore) else ArrayStore(s.sharp)
+        for i, name in enumerate(s.names):
+            key = images.label(i) if s.streamed else hashlib.sha1(np.ascontiguousarray(images[i]).tobytes()).digest()
             if key in seen:
                 continue
             seen.add(key)
-            images.append(convert_channels(np.asarray(im), channels))
+            refs.append((images, i))
             names.append(f"{prefix}/{name}")
-    return ImageSet(sharp=images, names=names)
+    if not any(s.streamed for _, s in sets):
+        return ImageSet(sharp=[convert_channels(np.asarray(store[i]), channels) for store, i in refs], names=names)
+    chain = ChainStore(refs).map(lambda im: convert_channels(im, channels), lambda shape: (*shape[:2], channels))
+    return ImageSet(sharp=chain, names=names)
 
 
 def load(path: str | None, *, seed: int, val_split: float, test_split: float,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from deblur.data import packed
 from deblur.data.base import SOURCES, ImageSet, Source, Splits, describe_counts, resolve_path, split_indices
-from deblur.data.sources._files import channels_of, read_all
+from deblur.data.sources._files import channels_of
+from deblur.data.store import FileStore
 from deblur.errors import DataError
 from deblur.imageio import IMAGE_EXTENSIONS, list_images
+from deblur.run_marker import MARKER
 
 
 def options(recursive: bool = True) -> None:
@@ -17,8 +20,6 @@ def options(recursive: bool = True) -> None:
 def _in_run_folder(file: Path, root: Path) -> bool:
     """Whether `file` lies in a deblur run folder below `root` (say --run-dir inside data.path): its
     galleries show test images, so reading them back as training photos would leak the test split."""
-    from deblur.train import MARKER
-
     return any((root / parent / MARKER).is_file() for parent in file.relative_to(root).parents[:-1])
 
 
@@ -30,7 +31,7 @@ def load(path: str | None, *, seed: int, val_split: float, test_split: float, re
     if not files:
         raise DataError(f"{root}: no images found ({', '.join(IMAGE_EXTENSIONS)})")
     names = [str(p.relative_to(root).with_suffix("")) for p in files]
-    images = read_all(files)
+    images = FileStore(files)  # read on demand; headers only here
     everything = ImageSet(sharp=images, names=names)
     train, val, test = (everything.subset(idx) for idx in split_indices(len(files), val_split, test_split, seed))
     splits = Splits(train, val, test, channels=channels_of(images), description="")
@@ -38,5 +39,5 @@ def load(path: str | None, *, seed: int, val_split: float, test_split: float, re
     return splits
 
 
-SOURCES.register("folder")(Source(load=load, options=options, path="required",
+SOURCES.register("folder")(Source(load=packed.readable("folder", load), options=options, path="required",
                                   summary="any folder of sharp images, blurred on the fly"))

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
+from deblur.data import packed
 from deblur.data.base import SOURCES, ImageSet, Source, Splits, describe_counts, resolve_path, split_groups
 from deblur.data.sources._files import channels_of, pair_set
 from deblur.errors import DataError
@@ -81,5 +82,5 @@ def _natural(scene: str) -> tuple[int, str]:
     return (int(head) if head.isdigit() else 1 << 30, scene)
 
 
-SOURCES.register("kaggle_blur")(Source(load=load, options=options, path="required",
+SOURCES.register("kaggle_blur")(Source(load=packed.readable("kaggle_blur", load), options=options, path="required",
                                        summary="Kaggle blur-dataset layout: real motion/defocus pairs"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from deblur.data import packed
 from deblur.data.base import SOURCES, ImageSet, Source, Splits, describe_counts, resolve_path, split_groups
 from deblur.data.sources._files import channels_of, pair_set
 from deblur.errors import DataError
@@ -123,5 +124,5 @@ def load(path: str | None, *, seed: int, val_split: float, test_split: float) ->
     return splits
 
 
-SOURCES.register("pairs")(Source(load=load, options=options, path="required",
+SOURCES.register("pairs")(Source(load=packed.readable("pairs", load), options=options, path="required",
                                  summary="blur/ + sharp/ folders with matching names (GoPro layout too)"))

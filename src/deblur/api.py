@@ -1,0 +1,123 @@
+"""The Python API: restore NumPy images with a deblur model, as `deblur predict` restores files.
+
+    from deblur import Restorer
+    restore = Restorer.load()                      # the built-in model; or "runs/x/best.keras", "m.onnx", ...
+    sharp = restore(blurred)                       # uint8/uint16/float array, HxW or HxWxC -> same
+
+`deblur predict` runs through the same engine and `deblur.predict.restore_image`, so an array and a
+file come out identical.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from deblur.engines import AUTO, ENGINES, KERAS, Engine, detect, load_engine
+from deblur.errors import DeblurError
+from deblur.predict import DEFAULT_OVERLAP, DEFAULT_TILE, restore_image
+
+DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
+
+
+class Restorer:
+    """A loaded model with its tiling settings; call it on an image array.
+
+    Images larger than `tile` x `tile` pixels are restored in overlapping tiles (bounded memory);
+    `tile=0` restores each image whole.
+    """
+
+    def __init__(self, engine: Engine, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> None:
+        from deblur.tiling import check_tile
+
+        if engine.fixed_size is None:  # fixed-size models see whole images: no tiles
+            check_tile(tile, overlap, engine.multiple)
+        self.engine, self.tile, self.overlap = engine, tile, overlap
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, engine: str = AUTO, tile: int = DEFAULT_TILE,
+             overlap: int = DEFAULT_OVERLAP) -> Restorer:
+        """Load a model: None is the built-in one; else a `.keras` checkpoint, `.onnx`, OpenVINO `.xml`,
+        `.tflite` or SavedModel folder. `engine` as `deblur predict --engine` (see `deblur.engines`)."""
+        from deblur.tiling import check_tile
+
+        check_tile(tile, overlap)  # before the model is loaded; again with its size multiple
+        if path is None:
+            from deblur.pretrained import default_checkpoint
+
+            path = default_checkpoint()
+        return cls(open_engine(path, engine), tile, overlap)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """Restore one image: uint8, uint16 or float (taken as [0, 1], clipped) NumPy array, H x W or
+        H x W x C with C 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA; alpha is passed through).
+        Returns an array of the same shape and dtype."""
+        image = check_array(image)
+        if image.ndim == 2:
+            return restore_image(self.engine, image[:, :, None], self.tile, self.overlap)[:, :, 0]
+        return restore_image(self.engine, image, self.tile, self.overlap)
+
+    def __repr__(self) -> str:
+        return f"Restorer({self.engine!r}, tile={self.tile}, overlap={self.overlap})"
+
+
+def check_array(image: object) -> np.ndarray:
+    """Refuse what is not one image array deblur can restore, in one line saying what it got."""
+    if not isinstance(image, np.ndarray):
+        raise DeblurError(f"expected a NumPy image array, got {type(image).__name__}")
+    if image.dtype not in DTYPES:
+        raise DeblurError(f"image dtype {image.dtype} is not supported; use uint8, uint16, float32 or float64")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
+        raise DeblurError(f"image shape {image.shape}: expected H x W or H x W x C with C 1, 2, 3 or 4 (a batch "
+                          "is restored one image at a time)")
+    if min(image.shape[:2]) < 1:
+        raise DeblurError(f"image shape {image.shape}: the image is empty")
+    return image
+
+
+def open_engine(path: str | Path, engine: str = AUTO) -> Engine:
+    """`deblur.engines.load_engine`, plus what needs `deblur.export`: a `.keras` checkpoint with
+    `engine` auto runs on the runtime measured fastest for it here (`deblur benchmark-formats`;
+    Keras when nothing was measured), and with another engine than keras it is exported once into
+    the cache and run from there."""
+    path = Path(path)
+    if engine != AUTO:
+        ENGINES.get(engine, "--engine")
+    if detect(path) != KERAS:
+        return load_engine(path, engine)
+    if engine == AUTO:
+        from deblur.engines.cache import cached_choice
+
+        choice = cached_choice(path)
+        engine = choice if choice in ENGINES else KERAS
+    if engine == KERAS:
+        return load_engine(path, KERAS)
+    return load_engine(cached_export(path, engine), engine)
+
+
+def cached_export(checkpoint: Path, engine: str) -> Path:
+    """The export of `checkpoint` for `engine` in the cache, made (and checked against Keras) now if
+    it is not there yet. It is written into a temporary folder renamed into place, so a killed export
+    or two processes exporting at once never leave a half-written model under the final name."""
+    import contextlib
+    import os
+    import shutil
+    import tempfile
+
+    from deblur.engines.cache import export_dir
+    from deblur.export import export_model  # loads the checkpoint through deblur.loading: every safety check
+
+    folder = export_dir(checkpoint, engine)
+    target = folder / ENGINES.get(engine).export_name
+    if target.exists():
+        return target
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{engine}-", dir=folder.parent))
+    try:
+        export_model(checkpoint, engine, tmp / target.name)
+        with contextlib.suppress(OSError):  # another process finished first: its export is as good
+            os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

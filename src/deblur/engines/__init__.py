@@ -1,0 +1,121 @@
+"""Runtimes that run a deblur model: Keras itself, or an exported file on a lighter runtime.
+
+`load_engine(path, engine)` picks the runtime from the file (`.keras`, `.onnx`, `.xml` + `.bin`,
+`.tflite`, a SavedModel folder). Only the keras and saved_model engines import TensorFlow or
+Keras; running any other export needs its runtime alone. A `.keras` checkpoint run on another
+engine is exported once into the cache (`deblur.engines.cache`) by `deblur.api.open_engine`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from deblur.engines.base import Engine
+from deblur.errors import DeblurError
+from deblur.registry import Registry
+
+AUTO = "auto"
+KERAS = "keras"
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """How one runtime is found and loaded: `loader` is "module:function", imported only when used."""
+
+    loader: str
+    suffix: str  # what its files end with ("" for a folder)
+    export_name: str  # the file (or folder) name of an on-the-fly export into the cache
+
+    def load(self, path: Path) -> Engine:
+        import importlib
+
+        module, function = self.loader.split(":")
+        return getattr(importlib.import_module(module), function)(path)
+
+    def matches(self, path: Path) -> bool:
+        if not self.suffix:
+            return path.is_dir() and (path / "saved_model.pb").is_file()
+        return path.suffix.lower() == self.suffix
+
+
+ENGINES: Registry[EngineSpec] = Registry("engine")
+ENGINES.register(KERAS)(EngineSpec("deblur.engines.keras_engine:load", ".keras", ""))
+ENGINES.register("onnx")(EngineSpec("deblur.engines.onnx_engine:load", ".onnx", "model.onnx"))
+ENGINES.register("openvino")(EngineSpec("deblur.engines.openvino_engine:load", ".xml", "model.xml"))
+ENGINES.register("litert")(EngineSpec("deblur.engines.litert_engine:load", ".tflite", "model.tflite"))
+ENGINES.register("saved_model")(EngineSpec("deblur.engines.saved_model_engine:load", "", "saved_model"))
+
+ACCEPTED = ".keras, .onnx, .xml (OpenVINO, with its .bin), .tflite or a SavedModel folder"
+
+
+def engine_names() -> list[str]:
+    return [AUTO, *ENGINES.names()]
+
+
+def detect(path: Path) -> str:
+    """The engine a file or folder is made for; a folder without saved_model.pb or an unknown file is
+    refused here (the keras loader names a run folder's best.keras)."""
+    if not path.exists():
+        raise DeblurError(f"{path}: checkpoint not found")
+    for name in ENGINES:
+        if ENGINES.get(name).matches(path):
+            return name
+    if path.is_dir():
+        from deblur.loading import check_checkpoint_file
+
+        check_checkpoint_file(path)  # a run folder: names its best.keras
+    raise DeblurError(f"{path}: not a model deblur can run (give {ACCEPTED})")
+
+
+def needs_keras(path: Path | None, engine: str = AUTO) -> bool:
+    """Whether running `path` with `engine` imports Keras/TensorFlow (None is the built-in .keras model);
+    the CLI sets up the Keras backend only then."""
+    if path is None or engine in (KERAS, "saved_model"):
+        return True
+    try:
+        kind = detect(path)
+    except DeblurError:
+        return False  # the error is raised again when the engine loads, without Keras
+    return kind in (KERAS, "saved_model")
+
+
+def load_engine(path: str | Path, engine: str = AUTO) -> Engine:
+    """Load `path` on its own runtime: a `.keras` checkpoint on Keras, an export on the runtime of its
+    format (`engine` auto, or that runtime's name). Running a checkpoint on another runtime (exported
+    on the fly) and the measured `auto` choice are `deblur.api.open_engine`'s: it sits above both
+    this module and `deblur.export`, which runs its exports through here to check them."""
+    path = Path(path)
+    if engine != AUTO:
+        ENGINES.get(engine, "--engine")
+    kind = detect(path)
+    if engine not in (AUTO, kind):
+        if kind == KERAS:
+            raise DeblurError(f"{path}: a .keras checkpoint runs on another engine through deblur.api.open_engine "
+                              "(which exports it first), not load_engine")
+        raise DeblurError(f"{path}: is a {kind} model; --engine {engine} runs it only from a .keras checkpoint "
+                          f"(use --engine auto or {kind})")
+    return ENGINES.get(kind).load(path)
+
+
+def store_choice(model_path: str | Path, engine: str, measured: dict | None = None) -> Path:
+    """Make `engine` what `--engine auto` runs for this `.keras` checkpoint on this machine (from now
+    on, until the file, a runtime version or the CPU changes); `measured` is kept beside it for
+    reference. Returns the cache file. For `deblur benchmark-formats`, which measures the choice."""
+    from deblur.engines.cache import store_choice as store
+
+    ENGINES.get(engine, "engine")  # a misspelt name would be cached, then ignored on every later run
+    return store(Path(model_path), engine, measured)
+
+
+def as_engine(model_or_engine) -> Engine:
+    """An Engine as is; a Keras model wrapped in the keras engine (callers that hold a model)."""
+    if isinstance(model_or_engine, Engine):
+        return model_or_engine
+    from deblur.engines.keras_engine import KerasEngine
+
+    return KerasEngine(model_or_engine)
+
+
+__all__ = ["AUTO", "ENGINES", "Engine", "EngineSpec", "as_engine", "detect", "engine_names", "load_engine",
+           "needs_keras", "store_choice"]

@@ -1,0 +1,102 @@
+"""deblur's per-user cache: the measured engine choice for `--engine auto`, and exports made on the fly.
+
+`--engine auto` on a `.keras` checkpoint runs the runtime that was measured fastest for that very file
+on this machine with these runtime versions (`deblur benchmark-formats` measures and calls
+`deblur.engines.store_choice`, which checks the name and stores it here); never one assumed to be
+faster. Nothing measured means Keras.
+The cache lives in $DEBLUR_CACHE_DIR, else $XDG_CACHE_HOME/deblur, else ~/.cache/deblur.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+CHOICE_FILE = "engine-choice.json"
+EXPORTS = "exports"
+# the packages whose versions decide which runtime is fastest (a new release can change the answer)
+RUNTIME_PACKAGES = ("keras", "tensorflow", "jax", "torch", "onnxruntime", "openvino", "ai-edge-litert")
+
+
+def cache_dir() -> Path:
+    if os.environ.get("DEBLUR_CACHE_DIR"):
+        return Path(os.environ["DEBLUR_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "deblur"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def runtime_versions() -> dict[str, str]:
+    """Installed versions of the runtimes, read from package metadata (nothing is imported)."""
+    found = {}
+    for name in RUNTIME_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def cpu_name() -> str:
+    """The CPU model and core count: a choice measured on another machine does not carry over."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model} x{os.cpu_count()}"
+
+
+def choice_key(model_path: Path) -> str:
+    """What a measurement is valid for: this checkpoint's bytes, these runtime versions, this CPU."""
+    versions = ",".join(f"{k}={v}" for k, v in sorted(runtime_versions().items()))
+    keras_backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    return f"{file_sha256(model_path)}|{versions}|KERAS_BACKEND={keras_backend}|{cpu_name()}"
+
+
+def _read_choices() -> dict[str, Any]:
+    try:
+        data = json.loads((cache_dir() / CHOICE_FILE).read_text())
+    except (OSError, ValueError):  # none yet, or damaged: measure again
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def cached_choice(model_path: Path) -> str | None:
+    """The engine measured fastest for this checkpoint here, or None if it was never measured."""
+    entry = _read_choices().get(choice_key(Path(model_path)))
+    engine = entry.get("engine") if isinstance(entry, dict) else None
+    return engine if isinstance(engine, str) else None
+
+
+def store_choice(model_path: str | Path, engine: str, measured: dict[str, Any] | None = None) -> Path:
+    """Record `engine` as the one `--engine auto` runs for this checkpoint on this machine (with what
+    was measured, for the curious); returns the cache file. Written atomically: another process may
+    be reading it."""
+    from deblur.atomic import atomic_write_bytes
+
+    choices = _read_choices()
+    choices[choice_key(Path(model_path))] = {"engine": engine, "model": str(Path(model_path).resolve()),
+                                             **(measured or {})}
+    path = cache_dir() / CHOICE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, (json.dumps(choices, indent=1, sort_keys=True) + "\n").encode())
+    return path
+
+
+def export_dir(model_path: Path, engine: str) -> Path:
+    """Where an on-the-fly export of this checkpoint for `engine` lives (keyed by the file's content)."""
+    return cache_dir() / EXPORTS / file_sha256(model_path) / engine

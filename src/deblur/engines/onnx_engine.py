@@ -1,0 +1,37 @@
+"""The ONNX engine: a `.onnx` file run by onnxruntime (no TensorFlow, no Keras)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from deblur.engines.base import Engine, export_facts, require, run_in_fixed_tiles
+
+
+class OnnxEngine(Engine):
+    name = "onnx"
+
+    def __init__(self, path: Path) -> None:
+        ort = require("onnxruntime", self.name, "onnx")
+        self.source = path
+        # the CPU provider only: others listed by a GPU build would be tried first and fail noisily here
+        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        spec = self.session.get_inputs()[0]
+        self.input_name = spec.name
+        facts = export_facts(path, list(spec.shape))
+        self.channels, self.multiple, self.fixed_size = facts.channels, facts.multiple, facts.fixed_size
+        self.static = facts.static_size if facts.fixed_size is None else None
+        first = spec.shape[0]
+        self.batch_size = int(first) if isinstance(first, int) and first > 0 else None
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        out = self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+        return np.asarray(out, dtype=np.float32)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return run_in_fixed_tiles(self._run, batch, self.static or batch.shape[1:3], self.batch_size)
+
+
+def load(path: Path) -> OnnxEngine:
+    return OnnxEngine(path)

@@ -1,0 +1,259 @@
+"""`deblur export`: a checkpoint as a SavedModel, ONNX, OpenVINO or LiteRT file, checked before it is kept.
+
+The conversion is Keras 3's own `model.export` (no hand-written graph code). Height and width stay
+dynamic (an input signature with None H/W) where the format allows it; a format that cannot take
+them is exported at one fixed tile size, said in the output and in the sidecar. Each export is then
+run with its own runtime on a fixed blurred photo and compared with Keras after 8-bit rounding; one
+level of difference or more and the export is removed. Files are written to a temporary folder
+beside the target and moved into place only after the check, so nothing half-made is ever left.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deblur import exported
+from deblur.errors import DeblurError
+from deblur.registry import Registry
+
+DEFAULT_TILE = 512
+# After both are rounded to 8 bits the export may differ from Keras by one level at most: a float
+# difference of 1e-7 already flips a value lying on a rounding boundary (the built-in model's ONNX
+# export: 2e-5 levels before rounding, 1 after), while a real conversion error shows as 2 or more.
+CHECK_LEVELS = 1
+CHECK_SAMPLE = "chelsea"  # the fixed test photo (scikit-image's, shipped in its wheel)
+CHECK_BLUR = {"kind": "gaussian", "sigma": 2.0, "noise": 0.0, "shot": 0.0, "jpeg": None}
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """What deblur needs to know about one export format.
+
+    keras_format: the `format=` of `keras.Model.export`; suffix: the file's ending ("" = a folder);
+    extra: the `deblur[...]` extra that installs `modules` (what exporting and running it imports);
+    dynamic: whether H and W can stay unknown (False: exported at a fixed tile size).
+    """
+
+    name: str
+    keras_format: str
+    suffix: str
+    extra: str | None
+    modules: tuple[str, ...]
+    dynamic: bool = True
+    companions: tuple[str, ...] = ()  # further files written beside it, by suffix (OpenVINO's weights)
+
+    def files(self, path: Path) -> list[Path]:
+        return [path, *(path.with_suffix(s) for s in self.companions)]
+
+    def missing_module(self) -> str | None:
+        return next((m for m in self.modules if importlib.util.find_spec(m) is None), None)
+
+
+FORMATS: Registry[ExportFormat] = Registry("export format")
+for _fmt in (
+    ExportFormat("saved_model", "tf_saved_model", "", None, ("tensorflow",)),
+    ExportFormat("onnx", "onnx", ".onnx", "onnx", ("onnxruntime", "onnx", "tf2onnx")),
+    ExportFormat("openvino", "openvino", ".xml", "openvino", ("openvino",), companions=(".bin",)),
+    # TensorFlow's converter keeps H and W dynamic (checked: the built-in model at 64x96 and 128x128);
+    # set dynamic=False here if a runtime ever needs one size, and the fixed-tile path takes over.
+    ExportFormat("litert", "litert", ".tflite", "litert", ("ai_edge_litert",)),
+):
+    FORMATS.register(_fmt.name)(_fmt)
+
+
+class ExportCheckError(Exception):
+    """The exported model does not reproduce Keras's output (a machine/runtime failure: exit status 1)."""
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    format: str
+    sidecar: Path
+    fixed_size: tuple[int, int] | None  # the model's own single size (resized to), as Keras reports it
+    tile_size: tuple[int, int] | None  # the one size a non-dynamic format was exported at (tiled to)
+    max_diff_levels: int  # after 8-bit rounding: what the check allows up to CHECK_LEVELS
+    raw_diff_levels: float  # before rounding, in the same unit (1/255)
+    export_seconds: float
+    size_bytes: int
+
+
+def require_runtime(fmt: ExportFormat) -> None:
+    """Refuse a format whose converter or runtime is not installed, naming the extra that installs it."""
+    missing = fmt.missing_module()
+    if missing is not None:
+        how = f'pip install "deblur[{fmt.extra}]"' if fmt.extra else f"pip install {missing}"
+        raise DeblurError(f"--format {fmt.name} needs the Python package {missing!r}, which is not installed: {how}")
+
+
+def installed_formats() -> list[str]:
+    return [name for name in FORMATS if FORMATS.get(name).missing_module() is None]
+
+
+def default_output(model_path: Path | None, fmt: str) -> Path:
+    """`runs/x/best.keras` -> `runs/x/best.onnx` (a SavedModel: `runs/x/best_saved_model/`); the built-in
+    model goes to the current folder as `deblur_default...`."""
+    spec = FORMATS.get(fmt, "--format")
+    base = model_path.with_suffix("") if model_path is not None else Path("deblur_default")
+    return base.with_name(base.name + (spec.suffix or "_saved_model"))
+
+
+def checkpoint_path(model_path: Path | None) -> Path:
+    if model_path is not None:
+        return Path(model_path)
+    from deblur.pretrained import default_checkpoint
+
+    return default_checkpoint()
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_output(fmt: ExportFormat, out: Path, overwrite: bool) -> None:
+    """Refuse a target that exists (any of its files) unless --overwrite, or whose folder is missing."""
+    if fmt.suffix and out.suffix != fmt.suffix:
+        raise DeblurError(f"--output: a {fmt.name} export must end in {fmt.suffix} (got {out.name})")
+    if not out.parent.is_dir():
+        raise DeblurError(f"--output: the folder {out.parent} does not exist")
+    taken = [p for p in [*fmt.files(out), exported.sidecar_path(out)] if p.exists()]
+    if taken and not overwrite:
+        raise DeblurError(f"{taken[0]} already exists; pass --overwrite to replace it")
+    if out.exists() and out.is_dir() != (not fmt.suffix):
+        raise DeblurError(f"{out} exists and is a {'folder' if out.is_dir() else 'file'}; choose another --output")
+
+
+def test_image(channels: int, multiple: int, fixed: tuple[int, int] | None) -> np.ndarray:
+    """The fixed check photo: scikit-image's chelsea, Gaussian-blurred, 1 x H x W x C float32, cropped to
+    a size the export takes (a multiple of the model's factor, or the fixed size)."""
+    from deblur.blur import blur_image
+    from deblur.data.sources.samples import read_sample
+    from deblur.imageio import convert_channels, resize, to_float
+
+    image = to_float(convert_channels(blur_image(read_sample(CHECK_SAMPLE), CHECK_BLUR), channels))
+    if fixed is not None:
+        return resize(image, fixed)[None].astype(np.float32)
+    h, w = (image.shape[0] // multiple) * multiple, (image.shape[1] // multiple) * multiple
+    return np.ascontiguousarray(image[None, :h, :w], dtype=np.float32)
+
+
+def diff_levels(reference: np.ndarray, output: np.ndarray) -> tuple[int, float]:
+    """Largest difference in 8-bit levels after both are rounded to 8 bits (0: identical PNGs), and before."""
+    if reference.shape != output.shape or not np.isfinite(output).all():
+        raise ExportCheckError(f"the export's output has shape {output.shape} or is not finite where Keras gives "
+                               f"{reference.shape}; nothing was written")
+
+    def levels(x: np.ndarray) -> np.ndarray:
+        return np.round(np.clip(x.astype(np.float64), 0.0, 1.0) * 255.0)
+
+    rounded = int(np.max(np.abs(levels(reference) - levels(output))))
+    raw = float(np.max(np.abs(reference.astype(np.float64) - output.astype(np.float64)))) * 255.0
+    return rounded, raw
+
+
+def check_export(fmt: str, path: Path, image: np.ndarray, reference: np.ndarray) -> tuple[int, float]:
+    """Run the export on `image` with the engine `deblur predict` would use and compare it with Keras's
+    `reference`; returns the largest difference in 8-bit levels (rounded, raw), or raises ExportCheckError."""
+    from deblur.engines import load_engine
+
+    levels, raw = diff_levels(reference, load_engine(path, fmt)(image))
+    if levels > CHECK_LEVELS:
+        raise ExportCheckError(f"the {fmt} export does not reproduce Keras on the check photo: it differs by up to "
+                               f"{levels} 8-bit levels (allowed: {CHECK_LEVELS}); nothing was written")
+    return levels, raw
+
+
+def _write_sidecar(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps({k: data[k] for k in exported.SIDECAR_KEYS}, indent=2) + "\n")
+
+
+def export_model(model_path: Path | None, fmt: str, out: Path, tile: int = DEFAULT_TILE, *,
+                 overwrite: bool = False, verbose: bool = False) -> ExportResult:
+    """Export the checkpoint (None: the built-in model) to `out` in format `fmt`, check it, and return
+    what was written. Raises DeblurError for the user's mistakes and ExportCheckError when the export
+    does not reproduce Keras; in both cases nothing is left at `out`."""
+    spec = FORMATS.get(fmt, "--format")
+    require_runtime(spec)
+    out = Path(out)
+    check_output(spec, out, overwrite)
+    source = checkpoint_path(model_path)
+    import keras
+
+    from deblur import __version__
+    from deblur.loading import load_model
+    from deblur.models import fixed_input_size, required_multiple
+
+    model = load_model(source)
+    channels, multiple = int(model.input_shape[-1]), required_multiple(model)
+    fixed = fixed_input_size(model)
+    tile_size = None
+    if fixed is None and not spec.dynamic:
+        if tile <= 0 or tile % multiple:
+            raise DeblurError(f"--tile: {spec.name} needs one fixed size, a positive multiple of {multiple} "
+                              f"for this model (got {tile})")
+        tile_size = (tile, tile)
+    size = fixed or tile_size
+    shape = (None, *(size or (None, None)), channels)
+    signature = [keras.InputSpec(shape=shape, dtype="float32")]
+    image = test_image(channels, multiple, size)
+    reference = np.asarray(model(image, training=False), dtype=np.float32)
+
+    with tempfile.TemporaryDirectory(prefix=".deblur-export-", dir=out.parent) as tmp:
+        staged = Path(tmp) / out.name
+        start = time.perf_counter()
+        try:
+            with warnings.catch_warnings():  # converters' own deprecation chatter (tf2onnx on NumPy 2)
+                warnings.simplefilter("ignore", FutureWarning)
+                model.export(str(staged), format=spec.keras_format, input_signature=signature, verbose=verbose)
+        except Exception as exc:  # the converters raise many types; the first line says what failed
+            reason = next((s.strip() for s in str(exc).splitlines() if s.strip()), type(exc).__name__)
+            raise DeblurError(f"{spec.name} export of {source.name} failed: {reason[:300]}") from None
+        seconds = time.perf_counter() - start
+        sidecar = exported.sidecar_path(staged) if not spec.suffix else staged.with_name(
+            staged.name + exported.SIDECAR_SUFFIX)
+        facts = {
+            exported.FORMAT: spec.name, exported.CHANNELS: channels, exported.MULTIPLE: multiple,
+            exported.FIXED_SIZE: list(fixed) if fixed else None,
+            exported.TILE_SIZE: list(tile_size) if tile_size else None, exported.SOURCE_SHA256: sha256(source),
+            exported.DEBLUR_VERSION: __version__, exported.KERAS_VERSION: keras.__version__,
+            exported.MAX_DIFF_LEVELS: None,
+        }
+        _write_sidecar(sidecar, facts)  # before the check: the engine reads the multiple and size from it
+        levels, raw = check_export(spec.name, staged, image, reference)
+        _write_sidecar(sidecar, {**facts, exported.MAX_DIFF_LEVELS: levels})
+        nbytes = sum(_size(p) for p in spec.files(staged))
+        _move_into_place(spec, staged, out, sidecar)
+    return ExportResult(out, spec.name, exported.sidecar_path(out), fixed, tile_size, levels, raw, seconds,
+                        nbytes)
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def _move_into_place(spec: ExportFormat, staged: Path, out: Path, sidecar: Path) -> None:
+    """Replace the target's files with the checked ones (same file system: each move is a rename)."""
+    moves = list(zip(spec.files(staged), spec.files(out), strict=True))
+    if spec.suffix:  # a file export's sidecar lies beside it (a folder's moved with it, inside)
+        moves.append((sidecar, exported.sidecar_path(out)))
+    for src, dst in moves:
+        if dst.is_dir():
+            shutil.rmtree(dst)
+        src.replace(dst)

@@ -1,0 +1,211 @@
+"""Runtime engines: every exported format restores like Keras, without importing TensorFlow or Keras."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO, cli_error, invoke, smooth_image, write_png
+from deblur.engines import ENGINES, detect, load_engine, needs_keras
+from deblur.engines.base import DEFAULT_MULTIPLE, run_in_fixed_tiles
+from deblur.errors import ConfigError, DeblurError
+from deblur.exported import sidecar_path
+
+NO_TF = Path(__file__).parent / "no_tensorflow"
+# engine -> (Keras export format, file name, the module that runs it)
+EXPORTS = {
+    "onnx": ("onnx", "m.onnx", "onnxruntime"),
+    "openvino": ("openvino", "m.xml", "openvino"),
+    "litert": ("litert", "m.tflite", "ai_edge_litert"),
+    "saved_model": ("tf_saved_model", "saved", "tensorflow"),
+}
+LIGHT = ["onnx", "openvino", "litert"]  # the engines that must run without TensorFlow
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory) -> dict[str, Path]:
+    """A tiny residual U-Net (size multiple 2) as .keras and exported by Keras itself to every format
+    whose converter is installed, each with a sidecar giving its multiple."""
+    import keras
+
+    from deblur.models import MODELS
+
+    root = tmp_path_factory.mktemp("exports")
+    model = MODELS.get("unet")(3, depth=1, base_filters=2, residual=True)
+    found = {"keras": root / "m.keras"}
+    model.save(found["keras"])
+    signature = [keras.InputSpec(shape=(None, None, None, 3), dtype="float32")]
+    for engine, (fmt, name, module) in EXPORTS.items():
+        if importlib.util.find_spec(module) is None:
+            continue
+        model.export(str(root / name), format=fmt, input_signature=signature, verbose=False)
+        sidecar_path(root / name).write_text(json.dumps({"format": engine, "channels": 3, "multiple": 2,
+                                                         "fixed_size": None}))
+        found[engine] = root / name
+    return found
+
+
+def _export(exports: dict[str, Path], engine: str) -> Path:
+    if engine not in exports:
+        pytest.skip(f"{EXPORTS[engine][2]} is not installed")
+    return exports[engine]
+
+
+@pytest.mark.parametrize("engine", list(EXPORTS))
+def test_every_engine_restores_like_keras(exports, engine: str, rng):
+    from deblur.predict import restore_image
+
+    path = _export(exports, engine)
+    assert detect(path) == engine
+    loaded = load_engine(path)
+    assert (loaded.name, loaded.channels, loaded.multiple, loaded.fixed_size) == (engine, 3, 2, None)
+    keras_engine = load_engine(exports["keras"])
+    image = smooth_image(rng, 37, 51)  # odd sizes: padded to the multiple, then tiled below
+    for tile in (0, 32):
+        ours = restore_image(loaded, image, tile=tile, overlap=8).astype(int)
+        theirs = restore_image(keras_engine, image, tile=tile, overlap=8).astype(int)
+        assert np.abs(ours - theirs).max() <= 1  # within 1/255
+    batch = rng.random((2, 8, 12, 3), dtype=np.float32)
+    assert loaded(batch).shape == (2, 8, 12, 3) and loaded(batch).dtype == np.float32
+
+
+def test_without_a_sidecar_the_runtime_shape_and_a_safe_multiple_are_used(exports, tmp_path: Path):
+    path = _export(exports, "onnx")
+    bare = tmp_path / "bare.onnx"
+    bare.write_bytes(path.read_bytes())
+    engine = load_engine(bare)
+    assert (engine.channels, engine.multiple, engine.fixed_size) == (3, DEFAULT_MULTIPLE, None)
+
+
+def test_exported_models_run_without_tensorflow_or_keras(exports, tmp_path: Path, rng):
+    runnable = [str(exports[e]) for e in LIGHT if e in exports]
+    if not runnable:
+        pytest.skip("no light runtime installed")
+    code = ("import sys, numpy as np\nfrom deblur import Restorer\n"
+            f"for path in {runnable!r}:\n"
+            "    out = Restorer.load(path, tile=32, overlap=8)(np.zeros((40, 50, 3), np.uint8))\n"
+            "    assert out.shape == (40, 50, 3), out.shape\n"
+            "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
+            "assert not bad, bad\nprint('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+    # and the command, with TensorFlow made unimportable (tests/no_tensorflow)
+    write_png(tmp_path / "in" / "a.png", smooth_image(rng, 20, 30))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(NO_TF), str(REPO / "src")])}
+    cmd = [sys.executable, "-m", "deblur", "predict", str(tmp_path / "in"), "-c", runnable[0], "-o",
+           str(tmp_path / "out")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "out" / "a.png").is_file()
+
+
+def test_the_command_runs_an_export_and_refuses_a_mismatched_engine(exports, tmp_path: Path, rng):
+    path = _export(exports, "onnx")
+    write_png(tmp_path / "in" / "a.png", smooth_image(rng, 20, 30))
+    result = invoke("predict", tmp_path / "in", "-c", path, "-o", tmp_path / "out", "--engine", "onnx")
+    assert result.exit_code == 0, result.output
+    assert "--engine litert runs it only from a .keras" in cli_error(
+        invoke("predict", tmp_path / "in", "-c", path, "-o", tmp_path / "o2", "--engine", "litert"))
+    assert "unknown engine 'onx'" in cli_error(
+        invoke("predict", tmp_path / "in", "-c", path, "-o", tmp_path / "o3", "--engine", "onx"))
+    other = tmp_path / "model.pt"
+    other.write_bytes(b"x")
+    assert "not a model deblur can run" in cli_error(invoke("predict", tmp_path / "in", "-c", other, "-o",
+                                                            tmp_path / "o4"))
+
+
+def test_a_missing_runtime_names_the_extra_that_installs_it(exports, monkeypatch):
+    path = _export(exports, "onnx")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(DeblurError, match=r'pip install "deblur\[onnx\]"'):
+        load_engine(path)
+
+
+def test_which_paths_need_keras(exports, tmp_path: Path):
+    assert needs_keras(None) and needs_keras(exports["keras"])
+    if "onnx" in exports:
+        assert not needs_keras(exports["onnx"]) and needs_keras(exports["onnx"], "keras")
+    with pytest.raises(ConfigError, match="unknown engine"):
+        load_engine(exports["keras"], "tensorrt")
+    assert sorted(ENGINES) == ["keras", "litert", "onnx", "openvino", "saved_model"]
+
+
+def test_fixed_tile_runtime_covers_any_size_like_a_whole_image_run():
+    """A static-shape export (one H x W only) runs on any image through a grid of such tiles; with a
+    local operation (a 3x3 mean) the tiled result equals the whole-image one exactly."""
+    def box(batch: np.ndarray) -> np.ndarray:
+        padded = np.pad(batch, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+        h, w = batch.shape[1:3]
+        return sum(padded[:, y:y + h, x:x + w] for y in range(3) for x in range(3)) / 9
+
+    seen = set()
+
+    def static(batch: np.ndarray) -> np.ndarray:
+        seen.add(batch.shape)
+        return box(batch)
+
+    image = np.random.default_rng(0).random((3, 70, 90, 1), dtype=np.float32)
+    out = run_in_fixed_tiles(static, image, (32, 32), batch_size=1)
+    assert seen == {(1, 32, 32, 1)} and out.shape == image.shape
+    np.testing.assert_allclose(out, box(image), atol=1e-6)
+    small = run_in_fixed_tiles(static, image[:, :20, :10], (32, 32), batch_size=1)  # padded up to one tile
+    assert small.shape == (3, 20, 10, 1)
+
+
+def test_auto_runs_the_measured_choice_and_exports_once_into_the_cache(exports, tmp_path: Path, monkeypatch):
+    import shutil
+
+    import deblur.export
+    from deblur.api import open_engine
+    from deblur.engines import store_choice
+    from deblur.engines.cache import cached_choice
+
+    onnx = _export(exports, "onnx")
+    monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path / "cache"))
+    made = []
+
+    def fake_export(checkpoint, fmt, out):  # deblur export's work is tested in test_export.py
+        made.append((Path(checkpoint), fmt))
+        shutil.copy(onnx, out)
+        shutil.copy(sidecar_path(onnx), sidecar_path(out))
+
+    monkeypatch.setattr(deblur.export, "export_model", fake_export)
+    checkpoint = exports["keras"]
+    assert open_engine(checkpoint).name == "keras"  # nothing measured: Keras, not an assumed winner
+    with pytest.raises(ConfigError, match="unknown engine"):
+        store_choice(checkpoint, "fastest")
+    store_choice(checkpoint, "onnx", {"tiled_ms_per_mp": 1.0})
+    first, again = open_engine(checkpoint), open_engine(checkpoint)
+    assert first.name == again.name == "onnx" and made == [(checkpoint, "onnx")]  # exported once
+    assert (tmp_path / "cache" / "exports").is_dir() and first.source.is_relative_to(tmp_path / "cache")
+    assert open_engine(checkpoint, "keras").name == "keras"  # an explicit engine wins over the measured one
+    copy = tmp_path / "other.keras"  # other bytes, another key: never measured
+    copy.write_bytes(checkpoint.read_bytes() + b"\0")
+    assert cached_choice(copy) is None and cached_choice(checkpoint) == "onnx"
+
+
+def test_a_static_shape_export_is_tiled_not_resized(exports, tmp_path: Path, rng):
+    """An ONNX file converted at one size (32x32) still restores any image, tile by tile."""
+    import keras
+
+    from deblur.predict import restore_image
+
+    if "onnx" not in exports:
+        pytest.skip("onnxruntime is not installed")
+    model = keras.saving.load_model(exports["keras"], compile=False)
+    path = tmp_path / "static.onnx"
+    model.export(str(path), format="onnx", input_signature=[keras.InputSpec(shape=(1, 32, 32, 3), dtype="float32")],
+                 verbose=False)
+    engine = load_engine(path)
+    assert engine.fixed_size is None and engine.static == (32, 32)
+    image = smooth_image(rng, 37, 70)
+    ours = restore_image(engine, image, tile=0).astype(int)
+    theirs = restore_image(load_engine(exports["keras"]), image, tile=0).astype(int)
+    assert ours.shape == image.shape and np.abs(ours - theirs).mean() < 1

@@ -1,0 +1,195 @@
+"""`deblur export` and `deblur benchmark-formats`: every installed format round-trips a tiny model, a bad
+export is caught and removed, missing runtimes name their extra, nothing is overwritten by accident."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import cli_error, invoke
+from deblur import exported
+from deblur.export import FORMATS, default_output, installed_formats, sha256
+
+INSTALLED = installed_formats()
+
+
+def needs(fmt: str) -> None:
+    if fmt not in INSTALLED:
+        pytest.skip(f"{fmt}: its runtime is not installed ({FORMATS.get(fmt).missing_module()})")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny residual U-Net (pooling factor 2) saved as a .keras checkpoint, shared by the module."""
+    import keras
+
+    from deblur.models import MODELS
+
+    keras.utils.set_random_seed(0)  # the same weights every run
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    MODELS.get("unet")(3, depth=1, base_filters=2, residual=True).save(path)
+    return path
+
+
+def target(folder: Path, fmt: str) -> Path:
+    return folder / f"tiny{FORMATS.get(fmt).suffix or '_saved_model'}"
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS.names()))
+def test_export_round_trips(fmt: str, tiny: Path, tmp_path: Path) -> None:
+    needs(fmt)
+    out = target(tmp_path, fmt)
+    result = invoke("export", tiny, "--format", fmt, "--output", out)
+    assert result.exit_code == 0, result.output
+    assert "check: largest difference from Keras" in result.output and "dynamic height and width" in result.output
+    assert out.exists()
+    meta = exported.read_sidecar(out)
+    assert meta is not None and set(meta) == set(exported.SIDECAR_KEYS)
+    assert meta[exported.FORMAT] == fmt and meta[exported.CHANNELS] == 3 and meta[exported.MULTIPLE] == 2
+    assert meta[exported.FIXED_SIZE] is None and meta[exported.TILE_SIZE] is None
+    assert meta[exported.SOURCE_SHA256] == sha256(tiny)
+    assert meta[exported.MAX_DIFF_LEVELS] in (0, 1)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".deblur-export-")]  # staging removed
+
+    # Dynamic H and W: another size than the check photo's, not square, runs and matches Keras.
+    from deblur.engines import load_engine
+    from deblur.loading import load_model
+    from deblur.metrics import quantize
+
+    x = np.random.default_rng(1).random((1, 24, 40, 3), dtype=np.float32)
+    engine = load_engine(out)
+    assert engine.name == fmt
+    got, want = engine(x), np.asarray(load_model(tiny)(x))
+    assert got.shape == want.shape
+    assert np.abs(quantize(got) - quantize(want)).max() * 255 <= 1.0 + 1e-9
+
+
+def test_fixed_size_format_exports_at_tile(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A format that cannot keep H and W dynamic is exported at --tile, said in the output and the sidecar,
+    and still restores another size (the engine tiles it)."""
+    needs("litert")
+    import dataclasses
+
+    monkeypatch.setitem(FORMATS._items, "litert", dataclasses.replace(FORMATS.get("litert"), dynamic=False))
+    out = tmp_path / "fixed.tflite"
+    assert "multiple of 2" in cli_error(invoke("export", tiny, "--format", "litert", "--output", out, "--tile", 33))
+    result = invoke("export", tiny, "--format", "litert", "--output", out, "--tile", 64)
+    assert result.exit_code == 0, result.output
+    assert "fixed at 64x64" in result.output
+    meta = exported.read_sidecar(out)
+    assert meta[exported.TILE_SIZE] == [64, 64] and meta[exported.FIXED_SIZE] is None
+
+    from deblur.engines import load_engine
+    from deblur.engines.base import run_in_fixed_tiles
+    from deblur.loading import load_model
+    from deblur.predict import restore_full
+
+    model = load_model(tiny)
+    x = np.random.default_rng(2).random((40, 100, 3), dtype=np.float32)
+    got = restore_full(load_engine(out), x, tile=64, overlap=8)
+    # the engine pads and tiles to its one size; Keras run through those same steps must agree
+    want = run_in_fixed_tiles(lambda b: np.asarray(model(b)), x[None], (64, 64), None)[0]
+    assert got.shape == x.shape and np.abs(got - want).max() < 1e-4
+
+
+def test_failed_check_is_reported_and_removed(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    needs("onnx")
+    from deblur.engines import onnx_engine
+
+    real = onnx_engine.OnnxEngine._run
+    monkeypatch.setattr(onnx_engine.OnnxEngine, "_run", lambda self, batch: real(self, batch) + 0.02)  # ~5 levels
+    out = tmp_path / "bad.onnx"
+    line = cli_error(invoke("export", tiny, "--format", "onnx", "--output", out), status=1)
+    assert "does not reproduce Keras" in line and "levels" in line
+    assert list(tmp_path.iterdir()) == []  # no export, no sidecar, no staging folder
+
+
+def test_missing_runtime_names_the_extra(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "openvino" else find_spec(name, *a))
+    line = cli_error(invoke("export", tiny, "--format", "openvino", "--output", tmp_path / "m.xml"))
+    assert 'pip install "deblur[openvino]"' in line
+    line = cli_error(invoke("benchmark-formats", tiny, "--formats", "openvino"))
+    assert 'pip install "deblur[openvino]"' in line
+
+
+def test_refuses_to_overwrite(tiny: Path, tmp_path: Path) -> None:
+    needs("onnx")
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"keep me")
+    line = cli_error(invoke("export", tiny, "--format", "onnx", "--output", out))
+    assert "already exists" in line and "--overwrite" in line and out.read_bytes() == b"keep me"
+    out.unlink()
+    exported.sidecar_path(out).write_text("{}")  # a stray sidecar is someone's file too
+    assert "already exists" in cli_error(invoke("export", tiny, "--format", "onnx", "--output", out))
+    result = invoke("export", tiny, "--format", "onnx", "--output", out, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert exported.read_sidecar(out)[exported.FORMAT] == "onnx"
+    assert "must end in .onnx" in cli_error(invoke("export", tiny, "--format", "onnx", "--output", tmp_path / "m.xml"))
+    assert "unknown export format" in cli_error(invoke("export", tiny, "--format", "tensorrt"))
+
+
+def test_default_output_names() -> None:
+    assert default_output(Path("runs/a/best.keras"), "onnx") == Path("runs/a/best.onnx")
+    assert default_output(Path("runs/a/best.keras"), "saved_model") == Path("runs/a/best_saved_model")
+    assert default_output(None, "litert") == Path("deblur_default.tflite")
+
+
+def test_benchmark_formats_measures_and_chooses(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real thing on one format (each format's export and engine are covered above; every format
+    here would cost CI ~20 s more): exported, measured in subprocesses, tabled, the fastest cached."""
+    needs("onnx")
+    monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path / "cache"))
+    report = tmp_path / "formats.json"
+    result = invoke("benchmark-formats", tiny, "--formats", "onnx", "--size", 32, "--big", 0.01, "--runs", 1,
+                    "--json", report)
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    rows = {r["format"]: r for r in data["rows"]}
+    assert list(rows) == ["keras", "onnx"]
+    for name, row in rows.items():
+        assert row["error"] is None, (name, row)
+        assert row["ms_per_mp"] > 0 and row["tiled_ms_per_mp"] > 0 and row["peak_mb"] > 10
+        assert 0 <= row["max_diff_levels"] < 1 and 0 < row["psnr_db"] < 100  # an untrained model: any PSNR
+    assert rows["onnx"]["file_mb"] > 0 and rows["onnx"]["export_s"] > 0
+    assert abs(rows["onnx"]["psnr_db"] - rows["keras"]["psnr_db"]) < 0.05
+    assert rows["keras"]["peak_mb"] > rows["onnx"]["peak_mb"]  # onnxruntime's process never loads TensorFlow
+    fastest = min(rows.values(), key=lambda r: r["tiled_ms_per_mp"])["format"]
+    assert data["engine_auto"] == fastest and f"--engine auto now runs {fastest}" in result.output
+    assert "tiled ms/MP" in result.output and "\nonnx " in result.output
+
+    from deblur.engines.cache import cached_choice
+
+    assert cached_choice(tiny) == fastest
+    assert "already exists" in cli_error(invoke("benchmark-formats", tiny, "--json", report))
+
+
+def test_benchmark_formats_row_per_installed_format(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --formats every installed format gets a row; one that fails is shown with its error
+    and the others are still measured (the measuring itself is faked here: see the test above)."""
+    from deblur import format_bench
+    from deblur.export import ExportResult
+
+    def fake_export(source: Path, name: str, folder: Path) -> ExportResult:
+        if name == INSTALLED[0]:
+            raise RuntimeError("converter exploded\nsecond line")
+        return ExportResult(folder / name, name, folder / "s", None, None, 0, 0.25, 1.5, 2**20)
+
+    monkeypatch.setattr(format_bench, "_export", fake_export)
+    monkeypatch.setattr(format_bench, "_write_check_images", lambda source, folder: None)
+    speeds = {name: 10.0 + i for i, name in enumerate(["keras", *INSTALLED])}
+    monkeypatch.setattr(format_bench, "_measure_in_subprocess", lambda engine, *a: {
+        "ms_per_mp": 1.0, "tiled_ms_per_mp": speeds[engine], "peak_mb": 100.0, "psnr_db": 30.0})
+    rows, _ = format_bench.run_benchmark(tiny, None, 32, 0.01, log=lambda s: None)
+    assert [r.format for r in rows] == ["keras", *INSTALLED]
+    assert rows[1].error == "converter exploded" and rows[1].tiled_ms_per_mp is None
+    assert all(r.error is None and r.tiled_ms_per_mp == speeds[r.format] and r.max_diff_levels == 0.25
+               for r in rows[2:])
+    assert format_bench.fastest(rows).format == "keras"
+    text = format_bench.table(rows)
+    assert "error: converter exploded" in text and len(text.splitlines()) == len(rows) + 1
