@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 
 from conftest import REPO, cli_error, invoke, smooth_image, write_png
 from deblur.engines import ENGINES, detect, load_engine, needs_keras
-from deblur.engines.base import DEFAULT_MULTIPLE, run_in_fixed_tiles
+from deblur.engines.base import DEFAULT_MULTIPLE
 from deblur.errors import ConfigError, DeblurError
 from deblur.exported import sidecar_path
 
@@ -128,6 +129,18 @@ def test_a_missing_runtime_names_the_extra_that_installs_it(exports, monkeypatch
         load_engine(path)
 
 
+@pytest.mark.parametrize("engine", LIGHT)
+def test_a_damaged_export_is_one_line_naming_the_file(engine: str, tmp_path: Path):
+    """Each runtime raises its own types (OpenVINO: a C++ location first); deblur says it in one line."""
+    if importlib.util.find_spec(EXPORTS[engine][2]) is None:
+        pytest.skip(f"{EXPORTS[engine][2]} is not installed")
+    path = tmp_path / EXPORTS[engine][1]
+    path.write_text("<net></net>" if engine == "openvino" else "garbage")
+    path.with_suffix(".bin").write_bytes(b"x")
+    with pytest.raises(DeblurError, match=rf"{path.name}: cannot load this model \((?!Exception from)"):
+        load_engine(path)
+
+
 def test_which_paths_need_keras(exports, tmp_path: Path):
     assert needs_keras(None) and needs_keras(exports["keras"])
     if "onnx" in exports:
@@ -135,28 +148,6 @@ def test_which_paths_need_keras(exports, tmp_path: Path):
     with pytest.raises(ConfigError, match="unknown engine"):
         load_engine(exports["keras"], "tensorrt")
     assert sorted(ENGINES) == ["keras", "litert", "onnx", "openvino", "saved_model"]
-
-
-def test_fixed_tile_runtime_covers_any_size_like_a_whole_image_run():
-    """A static-shape export (one H x W only) runs on any image through a grid of such tiles; with a
-    local operation (a 3x3 mean) the tiled result equals the whole-image one exactly."""
-    def box(batch: np.ndarray) -> np.ndarray:
-        padded = np.pad(batch, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
-        h, w = batch.shape[1:3]
-        return sum(padded[:, y:y + h, x:x + w] for y in range(3) for x in range(3)) / 9
-
-    seen = set()
-
-    def static(batch: np.ndarray) -> np.ndarray:
-        seen.add(batch.shape)
-        return box(batch)
-
-    image = np.random.default_rng(0).random((3, 70, 90, 1), dtype=np.float32)
-    out = run_in_fixed_tiles(static, image, (32, 32), batch_size=1)
-    assert seen == {(1, 32, 32, 1)} and out.shape == image.shape
-    np.testing.assert_allclose(out, box(image), atol=1e-6)
-    small = run_in_fixed_tiles(static, image[:, :20, :10], (32, 32), batch_size=1)  # padded up to one tile
-    assert small.shape == (3, 20, 10, 1)
 
 
 def test_auto_runs_the_measured_choice_and_exports_once_into_the_cache(exports, tmp_path: Path, monkeypatch):
@@ -191,21 +182,92 @@ def test_auto_runs_the_measured_choice_and_exports_once_into_the_cache(exports, 
     assert cached_choice(copy) is None and cached_choice(checkpoint) == "onnx"
 
 
-def test_a_static_shape_export_is_tiled_not_resized(exports, tmp_path: Path, rng):
-    """An ONNX file converted at one size (32x32) still restores any image, tile by tile."""
+def test_a_static_shape_export_without_fixed_size_is_refused_in_one_line(exports, tmp_path: Path):
+    """An ONNX file converted at one size (by another tool; deblur's exporter keeps H and W dynamic) is
+    refused, naming its size and how to get one deblur runs."""
     import keras
-
-    from deblur.predict import restore_image
 
     if "onnx" not in exports:
         pytest.skip("onnxruntime is not installed")
     model = keras.saving.load_model(exports["keras"], compile=False)
     path = tmp_path / "static.onnx"
-    model.export(str(path), format="onnx", input_signature=[keras.InputSpec(shape=(1, 32, 32, 3), dtype="float32")],
+    model.export(str(path), format="onnx", input_signature=[keras.InputSpec(shape=(1, 32, 48, 3), dtype="float32")],
                  verbose=False)
-    engine = load_engine(path)
-    assert engine.fixed_size is None and engine.static == (32, 32)
-    image = smooth_image(rng, 37, 70)
-    ours = restore_image(engine, image, tile=0).astype(int)
-    theirs = restore_image(load_engine(exports["keras"]), image, tile=0).astype(int)
-    assert ours.shape == image.shape and np.abs(ours - theirs).mean() < 1
+    with pytest.raises(DeblurError, match=r"static\.onnx: its input size is fixed at 32x48; deblur runs exports with "
+                                          r"dynamic height and width: re-export it with `deblur export`"):
+        load_engine(path)
+
+
+def test_auto_notes_once_that_it_runs_keras_until_measured(exports, tmp_path: Path, monkeypatch, rng):
+    from deblur.engines import store_choice
+
+    monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path / "cache"))
+    write_png(tmp_path / "in" / "a.png", smooth_image(rng, 20, 30))
+    write_png(tmp_path / "in" / "b.png", smooth_image(rng, 20, 30))
+    note = "note: --engine auto uses Keras until `deblur benchmark-formats` has measured the runtimes"
+    first = invoke("predict", tmp_path / "in", "-c", exports["keras"], "-o", tmp_path / "o1")
+    assert first.exit_code == 0, first.output
+    assert first.output.count(note) == 1  # once for the job, not per image
+    keras_run = invoke("predict", tmp_path / "in", "-c", exports["keras"], "-o", tmp_path / "o2", "--engine", "keras")
+    assert keras_run.exit_code == 0 and note not in keras_run.output  # asked for Keras: nothing to say
+    store_choice(exports["keras"], "keras")
+    measured = invoke("predict", tmp_path / "in", "-c", exports["keras"], "-o", tmp_path / "o3")
+    assert measured.exit_code == 0 and note not in measured.output
+
+
+def test_the_missing_runtime_of_an_engine_names_the_engine_option(exports, tmp_path: Path, monkeypatch):
+    """`predict --engine onnx` on a .keras file exports it first: a missing converter is said as --engine."""
+    import deblur.export
+    from deblur.api import open_engine
+
+    monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path / "cache"))
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tf2onnx" else find_spec(name, *a))
+    monkeypatch.setattr(deblur.export, "export_model", lambda *a, **k: pytest.fail("exported"))
+    with pytest.raises(DeblurError, match=r"^--engine onnx needs the Python package 'tf2onnx'.*deblur\[onnx\]"):
+        open_engine(exports["keras"], "onnx")
+
+
+def test_cached_exports_are_keyed_by_versions_and_stale_temporaries_are_removed(exports, tmp_path: Path,
+                                                                                monkeypatch):
+    """An upgrade of deblur, Keras or the runtime exports again; a killed export's temporary folder
+    (unlocked, over a minute old) is removed by the next export, a live (locked) one is left alone."""
+    import shutil
+    from importlib import metadata
+
+    import deblur
+    import deblur.export
+    from deblur.api import cached_export
+    from deblur.atomic import locked_temp_dir
+    from deblur.engines import cache
+
+    onnx = _export(exports, "onnx")
+    monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path / "cache"))
+    made = []
+
+    def fake_export(checkpoint, fmt, out):
+        made.append(out)
+        shutil.copy(onnx, out)
+
+    monkeypatch.setattr(deblur.export, "export_model", fake_export)
+    checkpoint = exports["keras"]
+    shard = cache.cache_dir() / cache.EXPORTS / cache.file_sha256(checkpoint)
+    shard.mkdir(parents=True)
+    dead, old = shard / ".onnx-killed", time.time() - 7200
+    dead.mkdir()
+    (dead / "model.onnx").write_bytes(b"half")
+    os.utime(dead, (old, old))
+    with locked_temp_dir(shard, ".onnx-") as live:
+        os.utime(live, (old, old))
+        first = cached_export(checkpoint, "onnx")
+        assert not dead.exists() and live.is_dir()  # the killed one's removed, the live one's kept
+    assert cached_export(checkpoint, "onnx") == first and len(made) == 1  # cached
+    assert "deblur-" in first.parent.name and "onnxruntime-" in first.parent.name
+    real = metadata.version
+    monkeypatch.setattr(cache, "version", lambda name: "99.0" if name == "onnxruntime" else real(name))
+    upgraded = cached_export(checkpoint, "onnx")
+    assert upgraded != first and len(made) == 2 and "onnxruntime-99.0" in upgraded.parent.name
+    monkeypatch.setattr(deblur, "__version__", "9.9.9")
+    assert cached_export(checkpoint, "onnx") not in (first, upgraded) and len(made) == 3
+    assert sorted(p.name for p in shard.iterdir() if p.name.startswith(".")) == []  # no temporaries left

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +45,9 @@ def target(folder: Path, fmt: str) -> Path:
 def test_export_round_trips(fmt: str, tiny: Path, tmp_path: Path) -> None:
     needs(fmt)
     out = target(tmp_path, fmt)
+    killed = tmp_path / ".deblur-export-killed"  # a killed export's staging folder, two hours old, unlocked
+    (killed / "half").mkdir(parents=True)
+    os.utime(killed, (time.time() - 7200,) * 2)
     result = invoke("export", tiny, "--format", fmt, "--output", out)
     assert result.exit_code == 0, result.output
     assert "check: largest difference from Keras" in result.output and "dynamic height and width" in result.output
@@ -50,7 +55,7 @@ def test_export_round_trips(fmt: str, tiny: Path, tmp_path: Path) -> None:
     meta = exported.read_sidecar(out)
     assert meta is not None and set(meta) == set(exported.SIDECAR_KEYS)
     assert meta[exported.FORMAT] == fmt and meta[exported.CHANNELS] == 3 and meta[exported.MULTIPLE] == 2
-    assert meta[exported.FIXED_SIZE] is None and meta[exported.TILE_SIZE] is None
+    assert meta[exported.FIXED_SIZE] is None
     assert meta[exported.SOURCE_SHA256] == sha256(tiny)
     assert meta[exported.MAX_DIFF_LEVELS] in (0, 1)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".deblur-export-")]  # staging removed
@@ -68,40 +73,12 @@ def test_export_round_trips(fmt: str, tiny: Path, tmp_path: Path) -> None:
     assert np.abs(quantize(got) - quantize(want)).max() * 255 <= 1.0 + 1e-9
 
 
-def test_fixed_size_format_exports_at_tile(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A format that cannot keep H and W dynamic is exported at --tile, said in the output and the sidecar,
-    and still restores another size (the engine tiles it)."""
-    needs("litert")
-    import dataclasses
-
-    monkeypatch.setitem(FORMATS._items, "litert", dataclasses.replace(FORMATS.get("litert"), dynamic=False))
-    out = tmp_path / "fixed.tflite"
-    assert "multiple of 2" in cli_error(invoke("export", tiny, "--format", "litert", "--output", out, "--tile", 33))
-    result = invoke("export", tiny, "--format", "litert", "--output", out, "--tile", 64)
-    assert result.exit_code == 0, result.output
-    assert "fixed at 64x64" in result.output
-    meta = exported.read_sidecar(out)
-    assert meta[exported.TILE_SIZE] == [64, 64] and meta[exported.FIXED_SIZE] is None
-
-    from deblur.engines import load_engine
-    from deblur.engines.base import run_in_fixed_tiles
-    from deblur.loading import load_model
-    from deblur.predict import restore_full
-
-    model = load_model(tiny)
-    x = np.random.default_rng(2).random((40, 100, 3), dtype=np.float32)
-    got = restore_full(load_engine(out), x, tile=64, overlap=8)
-    # the engine pads and tiles to its one size; Keras run through those same steps must agree
-    want = run_in_fixed_tiles(lambda b: np.asarray(model(b)), x[None], (64, 64), None)[0]
-    assert got.shape == x.shape and np.abs(got - want).max() < 1e-4
-
-
 def test_failed_check_is_reported_and_removed(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     needs("onnx")
     from deblur.engines import onnx_engine
 
-    real = onnx_engine.OnnxEngine._run
-    monkeypatch.setattr(onnx_engine.OnnxEngine, "_run", lambda self, batch: real(self, batch) + 0.02)  # ~5 levels
+    real = onnx_engine.OnnxEngine.__call__
+    monkeypatch.setattr(onnx_engine.OnnxEngine, "__call__", lambda self, batch: real(self, batch) + 0.02)  # ~5 levels
     out = tmp_path / "bad.onnx"
     line = cli_error(invoke("export", tiny, "--format", "onnx", "--output", out), status=1)
     assert "does not reproduce Keras" in line and "levels" in line
@@ -134,6 +111,16 @@ def test_refuses_to_overwrite(tiny: Path, tmp_path: Path) -> None:
     assert "unknown export format" in cli_error(invoke("export", tiny, "--format", "tensorrt"))
 
 
+def test_overwrite_never_replaces_a_folder_that_is_not_a_saved_model(tiny: Path, tmp_path: Path) -> None:
+    """--overwrite replaces an earlier SavedModel export, never some other folder (a run folder, say)."""
+    needs("saved_model")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.keras").write_bytes(b"keep me")
+    line = cli_error(invoke("export", tiny, "--format", "saved_model", "--output", run, "--overwrite"))
+    assert "not a SavedModel" in line and (run / "best.keras").read_bytes() == b"keep me"
+
+
 def test_default_output_names() -> None:
     assert default_output(Path("runs/a/best.keras"), "onnx") == Path("runs/a/best.onnx")
     assert default_output(Path("runs/a/best.keras"), "saved_model") == Path("runs/a/best_saved_model")
@@ -145,6 +132,7 @@ def test_benchmark_formats_measures_and_chooses(tiny: Path, tmp_path: Path, monk
     here would cost CI ~20 s more): exported, measured in subprocesses, tabled, the fastest cached."""
     needs("onnx")
     monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr("deblur.export.installed_formats", lambda: ["onnx"])  # --formats covers all installed
     report = tmp_path / "formats.json"
     result = invoke("benchmark-formats", tiny, "--formats", "onnx", "--size", 32, "--big", 0.01, "--runs", 1,
                     "--json", report)
@@ -178,7 +166,7 @@ def test_benchmark_formats_row_per_installed_format(tiny: Path, monkeypatch: pyt
     def fake_export(source: Path, name: str, folder: Path) -> ExportResult:
         if name == INSTALLED[0]:
             raise RuntimeError("converter exploded\nsecond line")
-        return ExportResult(folder / name, name, folder / "s", None, None, 0, 0.25, 1.5, 2**20)
+        return ExportResult(folder / name, name, folder / "s", None, 0, 0.25, 1.5, 2**20)
 
     monkeypatch.setattr(format_bench, "_export", fake_export)
     monkeypatch.setattr(format_bench, "_write_check_images", lambda source, folder: None)
@@ -193,3 +181,19 @@ def test_benchmark_formats_row_per_installed_format(tiny: Path, monkeypatch: pyt
     assert format_bench.fastest(rows).format == "keras"
     text = format_bench.table(rows)
     assert "error: converter exploded" in text and len(text.splitlines()) == len(rows) + 1
+
+
+def test_a_subset_of_formats_never_replaces_the_choice(tiny: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The best of `--formats X` is stored only when X covers every installed format: otherwise an earlier
+    full run's choice would be replaced by the best of a few."""
+    from deblur.engines.cache import cached_choice
+    from deblur.format_bench import Row, store_fastest
+
+    monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr("deblur.export.installed_formats", lambda: ["onnx", "openvino"])
+    rows = [Row("keras", tiled_ms_per_mp=20.0), Row("onnx", tiled_ms_per_mp=10.0)]
+    best, left_out = store_fastest(tiny, rows)
+    assert best.format == "onnx" and left_out == ["openvino"] and cached_choice(tiny) is None
+    best, left_out = store_fastest(tiny, [*rows, Row("openvino", tiled_ms_per_mp=5.0)])
+    assert best.format == "openvino" and left_out == [] and cached_choice(tiny) == "openvino"

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from deblur.engines import as_engine
 from deblur.loading import load_model
 from deblur.models import MODELS, fixed_input_size, required_multiple
 from deblur.predict import restore_batch
@@ -46,7 +47,7 @@ def test_padding_multiple_and_any_size_prediction(rng):
     unet = MODELS.get("unet")(3, depth=3, base_filters=4, residual=True)
     assert required_multiple(unet) == 8 and fixed_input_size(unet) is None
     odd = rng.random((1, 37, 29, 3)).astype(np.float32)
-    out = restore_batch(unet, odd)
+    out = restore_batch(as_engine(unet), odd)
     assert out.shape == odd.shape
     assert required_multiple(MODELS.get("conv_ae")(1)) == 1
 
@@ -55,7 +56,7 @@ def test_residual_unet_starts_near_identity(rng):
     keras.utils.set_random_seed(0)
     unet = MODELS.get("unet")(3, depth=2, base_filters=4, residual=True)
     x = rng.random((1, 16, 16, 3)).astype(np.float32)
-    assert np.abs(restore_batch(unet, x) - x).mean() < 0.2
+    assert np.abs(restore_batch(as_engine(unet), x) - x).mean() < 0.2
 
 
 def test_identity_init_unet_is_exactly_the_identity_until_trained(rng):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import smooth_image
+from deblur.engines import as_engine
 from deblur.imageio import read_image
 from deblur.metrics import psnr
 from deblur.models import MODELS
@@ -41,8 +42,9 @@ def test_blending_is_exact_for_identity_and_offsets(shape, rng):
 def test_tiled_and_whole_agree_within_a_tenth_of_a_db(trained_unet, rng):
     sharp = smooth_image(rng, 160, 224).astype(np.float32) / 255
     blurred = cv2.GaussianBlur(sharp, (7, 7), 1.5)
-    whole = restore_full(trained_unet, blurred, tile=None)
-    tiled = restore_full(trained_unet, blurred, tile=64, overlap=16)
+    engine = as_engine(trained_unet)
+    whole = restore_full(engine, blurred, tile=None)
+    tiled = restore_full(engine, blurred, tile=64, overlap=16)
     gain = psnr(sharp, whole) - psnr(sharp, blurred)
     assert gain > 0.5  # the model really deblurs, so the comparison means something
     assert abs(psnr(sharp, tiled) - psnr(sharp, whole)) < 0.1
@@ -105,8 +107,9 @@ def test_models_run_on_images_of_another_channel_count(fmnist_folder, rng):
     rgb, gray = MODELS.get("nafnet")(3, **tiny), MODELS.get("nafnet")(1, **tiny)
     g = rng.random((2, 8, 8, 1)).astype(np.float32)
     c = rng.random((2, 8, 8, 3)).astype(np.float32)
-    np.testing.assert_allclose(across_channels(rgb, g, lambda x: restore_batch(rgb, x)), g, atol=1e-6)
-    np.testing.assert_allclose(across_channels(gray, c, lambda x: restore_batch(gray, x)), c, atol=1e-6)
+    e_rgb, e_gray = as_engine(rgb), as_engine(gray)
+    np.testing.assert_allclose(across_channels(e_rgb, g, lambda x: restore_batch(e_rgb, x)), g, atol=1e-6)
+    np.testing.assert_allclose(across_channels(e_gray, c, lambda x: restore_batch(e_gray, x)), c, atol=1e-6)
     cfg = from_dict({"data": {"source": "fashion_mnist", "path": str(fmnist_folder), "val_split": 0.2,
                               "degradation": {"kind": "gaussian", "ksize": 3, "sigma": 0}}})
     result = evaluate({"rgb": rgb}, cfg, baselines="identity", gallery=False)

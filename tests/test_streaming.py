@@ -295,6 +295,46 @@ def test_combined_parts_on_disk_stay_on_disk(photo_folder, kaggle_folder, count_
         {"source": "folder", "path": str(photo_folder)},
         {"source": "kaggle_blur", "path": str(kaggle_folder), "options": {"blur": "both"}}]}}})
     splits = load_splits(cfg.data, cfg.seed)
-    assert count_decodes == [] and isinstance(splits.train.sharp, ImageStore)
+    assert isinstance(splits.train.sharp, ImageStore)
+    # duplicates are found by pixels, as before streaming: only images of a shared size are decoded,
+    # each distinct file once (a Kaggle scene's sharp file serves both its twins)
+    assert len(count_decodes) == len(set(count_decodes)) < 8 + 3 * 2
     labels = [splits.train.sharp.label(i) for i in range(len(splits.train))]
     assert len(labels) == len(set(labels)) == 4 + 3  # a Kaggle scene's sharp file once
+
+
+def test_pipeline_data_error_is_a_data_error_again():
+    """tf.data re-raises a DataError of the streaming reader as an UnknownError: training unwraps it, so
+    "no image ... can be read any more" is the user's error (exit 2), not an internal one."""
+    import tensorflow as tf
+
+    from deblur.data.skips import data_error_inside
+    from deblur.errors import DataError
+
+    def fail(i):
+        raise DataError("no image of the training set can be read any more")
+
+    ds = tf.data.Dataset.range(2).map(lambda i: tf.numpy_function(fail, [i], tf.int64, stateful=False))
+    with pytest.raises(tf.errors.OpError) as caught:
+        list(ds)
+    inner = data_error_inside(caught.value)
+    assert isinstance(inner, DataError) and str(inner) == "no image of the training set can be read any more"
+    assert data_error_inside(ValueError("DataError: not from tf")) is None
+
+
+def test_quiesce_stops_a_streamed_pipeline_from_reading(photo_folder, count_decodes):
+    """Before its iterator is freed (fit raised) or the interpreter exits, a streamed tf.data pipeline is
+    closed: no more file reads, batches of the right shape still, so no tf.data thread is left in Python."""
+    from deblur.data import pipeline
+
+    cfg = _cfg("folder", photo_folder, val_split=0.0, test_split=0.0)
+    splits = load_splits(cfg.data, cfg.seed)
+    it = iter(pipeline.train_dataset(splits.train, cfg.data, 0, paired=False, steps_per_epoch=50))
+    next(it)
+    pipeline.quiesce()
+    read = len(count_decodes)
+    assert all(s.closing and not s.running for s in pipeline._LIVE)
+    for _ in range(3):
+        assert next(it)[0].shape == (4, 16, 16, 3)
+    assert len(count_decodes) == read  # closed: nothing more read from disk
+    del it

@@ -2,21 +2,18 @@
 
 Importing the package is cheap on purpose: TensorFlow and Keras are imported by the modules that
 need them, so `deblur --help` answers at once. `Restorer` (the Python API, `deblur.api`) and
-`load_model` (a checkpoint as a Keras model, `deblur.loading`) are imported on first use. Once
-deblur is imported, plain `keras.saving.load_model` finds deblur's layers too.
+`load_model` (a checkpoint as a Keras model, `deblur.loading`) are imported on first use. Load a
+checkpoint in your own code with `deblur.load_model(path)` (or `import deblur.models` before
+`keras.saving.load_model`: that import registers deblur's layers with Keras).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from deblur.loading import register_layers_with_keras
-
 try:
     __version__ = version("deblur")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
-
-register_layers_with_keras()
 
 # name -> module it lives in, imported when first asked for
 _LAZY = {"Restorer": "deblur.api", "load_model": "deblur.loading"}

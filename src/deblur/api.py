@@ -76,11 +76,15 @@ def check_array(image: object) -> np.ndarray:
     return image
 
 
-def open_engine(path: str | Path, engine: str = AUTO) -> Engine:
+AUTO_UNMEASURED = ("--engine auto uses Keras until `deblur benchmark-formats` has measured the runtimes on "
+                   "this machine")
+
+
+def open_engine(path: str | Path, engine: str = AUTO, notes: list[str] | None = None) -> Engine:
     """`deblur.engines.load_engine`, plus what needs `deblur.export`: a `.keras` checkpoint with
     `engine` auto runs on the runtime measured fastest for it here (`deblur benchmark-formats`;
-    Keras when nothing was measured), and with another engine than keras it is exported once into
-    the cache and run from there."""
+    Keras when nothing was measured, and then AUTO_UNMEASURED is added to `notes`), and with another
+    engine than keras it is exported once into the cache and run from there."""
     path = Path(path)
     if engine != AUTO:
         ENGINES.get(engine, "--engine")
@@ -91,6 +95,8 @@ def open_engine(path: str | Path, engine: str = AUTO) -> Engine:
 
         choice = cached_choice(path)
         engine = choice if choice in ENGINES else KERAS
+        if choice not in ENGINES and notes is not None:
+            notes.append(AUTO_UNMEASURED)
     if engine == KERAS:
         return load_engine(path, KERAS)
     return load_engine(cached_export(path, engine), engine)
@@ -98,26 +104,28 @@ def open_engine(path: str | Path, engine: str = AUTO) -> Engine:
 
 def cached_export(checkpoint: Path, engine: str) -> Path:
     """The export of `checkpoint` for `engine` in the cache, made (and checked against Keras) now if
-    it is not there yet. It is written into a temporary folder renamed into place, so a killed export
-    or two processes exporting at once never leave a half-written model under the final name."""
+    it is not there yet; keyed by the checkpoint's sha256 and the deblur, Keras and runtime versions.
+    It is written into a locked temporary folder renamed into place, so a killed export or two
+    processes exporting at once never leave a half-written model under the final name; a killed
+    one's temporary folder is removed by the next export."""
     import contextlib
     import os
-    import shutil
-    import tempfile
 
+    from deblur.atomic import clean_stale_temp_dirs, locked_temp_dir
     from deblur.engines.cache import export_dir
-    from deblur.export import export_model  # loads the checkpoint through deblur.loading: every safety check
+    from deblur.export import FORMATS, export_model, require_runtime  # export_model loads through deblur.loading
 
-    folder = export_dir(checkpoint, engine)
-    target = folder / ENGINES.get(engine).export_name
+    spec = ENGINES.get(engine)
+    folder = export_dir(checkpoint, engine, spec.package)
+    target = folder / spec.export_name
     if target.exists():
         return target
+    require_runtime(FORMATS.get(engine), "--engine")  # said as the option the user gave, before any work
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{engine}-", dir=folder.parent))
-    try:
+    prefix = f".{engine}-"
+    clean_stale_temp_dirs(folder.parent, prefix)
+    with locked_temp_dir(folder.parent, prefix) as tmp:
         export_model(checkpoint, engine, tmp / target.name)
         with contextlib.suppress(OSError):  # another process finished first: its export is as good
             os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target

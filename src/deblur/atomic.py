@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,4 +94,58 @@ def clean_stale_temps(folder: Path) -> int:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(entry.path)
                 removed += 1
+    return removed
+
+
+# A temporary folder is locked by its maker right after mkdtemp: one younger than this may not be yet.
+TEMP_DIR_GRACE_S = 60.0
+# Where folders cannot be locked (not POSIX), a temporary folder this old is taken for a killed process's.
+TEMP_DIR_MAX_AGE_S = 3600.0
+
+
+@contextlib.contextmanager
+def locked_temp_dir(folder: Path, prefix: str) -> Iterator[Path]:
+    """A new temporary folder `folder/<prefix>XXXXXXXX`, locked while the block runs (so that
+    `clean_stale_temp_dirs` in another process leaves it alone) and removed after it."""
+    from deblur.locks import FolderLock
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
+    lock = None
+    try:
+        lock = FolderLock(tmp, "a temporary folder")
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already if the block renamed it into place
+        if lock is not None:
+            lock.release()
+
+
+def clean_stale_temp_dirs(folder: Path, prefix: str) -> int:
+    """Remove the temporary folders `<prefix>*` in `folder` that a killed process left (made by
+    `locked_temp_dir`: a live one is locked, the kernel drops a dead one's lock; where folders cannot
+    be locked, those older than an hour); returns how many."""
+    from deblur.locks import FolderBusy, FolderLock, fcntl
+
+    removed = 0
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(prefix) and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            age = time.time() - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        if age < TEMP_DIR_GRACE_S or (fcntl is None and age < TEMP_DIR_MAX_AGE_S):
+            continue
+        try:
+            lock = FolderLock(Path(entry.path), "a temporary folder") if fcntl is not None else None
+        except (FolderBusy, OSError):  # a live process is working in it (or it vanished meanwhile)
+            continue
+        try:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+        finally:
+            if lock is not None:
+                lock.release()
     return removed

@@ -478,7 +478,7 @@ def predict(
         ENGINES.get(engine, "--engine")
     if needs_keras(checkpoint, engine):  # an exported model runs on its runtime alone: no TensorFlow
         _quiet_backend()
-    from deblur.api import Restorer
+    from deblur.api import Restorer, open_engine
     from deblur.imageio import check_megapixels
     from deblur.imageio import max_megapixels as env_megapixels
     from deblur.predict import plan_outputs, predict_files
@@ -497,7 +497,10 @@ def predict(
 
             checkpoint = default_checkpoint()
             typer.echo("model: the built-in default model (pass --checkpoint to use your own)", err=True)
-        restorer = Restorer.load(checkpoint, engine, tile, overlap)  # checks the tile against the model
+        notes: list[str] = []
+        restorer = Restorer(open_engine(checkpoint, engine, notes), tile, overlap)  # checks the tile for the model
+        for note in notes:  # said once, before the work (--engine auto ran Keras: nothing measured yet)
+            typer.echo(f"note: {note}", err=True)
         summary = predict_files(restorer.engine, plan, progress=_progress("restoring", "img"), tile=tile,
                                 overlap=overlap, side_by_side=side_by_side, max_megapixels=limit)
     _summarise(summary, "restored", output)
@@ -630,8 +633,6 @@ def export_command(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write it (default: beside the "
                                                 "checkpoint, e.g. best.onnx; for the built-in model "
                                                 "./deblur_default.onnx).", show_default=False)] = None,
-    tile: Annotated[int, typer.Option(help="The fixed input size, for a format that cannot take any height and "
-                                      "width (all four can now on the TensorFlow backend).")] = 512,
     overwrite: Annotated[bool, typer.Option(help="Replace an export that already exists.")] = False,
 ) -> None:
     """Export a model to SavedModel, ONNX, OpenVINO or LiteRT, checked against Keras.
@@ -647,14 +648,11 @@ def export_command(
     if checkpoint is None:
         typer.echo("model: the built-in default model (pass a CHECKPOINT to export your own)", err=True)
     try:
-        result = export_model(checkpoint, fmt, out, tile, overwrite=overwrite)
+        result = export_model(checkpoint, fmt, out, overwrite=overwrite)
     except ExportCheckError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    if result.tile_size:
-        shape = (f"fixed at {result.tile_size[1]}x{result.tile_size[0]} (--tile: {fmt} cannot keep height and width "
-                 "dynamic; deblur predict restores any image in tiles of that size)")
-    elif result.fixed_size:
+    if result.fixed_size:
         shape = f"fixed at {result.fixed_size[1]}x{result.fixed_size[0]} (the model's own size; images are resized)"
     else:
         shape = "dynamic height and width"
@@ -685,7 +683,8 @@ def benchmark_formats(
 
     Exports to each format and measures file size, export time, speed (one call and tiled), peak memory
     (each in its own process), difference from Keras and PSNR on a fixed blurred photo. The fastest on
-    the tiled photo becomes what `deblur predict --engine auto` runs for this checkpoint here."""
+    the tiled photo becomes what `deblur predict --engine auto` runs for this checkpoint here (only
+    when every installed format was measured: --formats with a subset just shows the table)."""
     from deblur.format_bench import report, run_benchmark, store_fastest, table
 
     if json_path is not None:
@@ -698,20 +697,25 @@ def benchmark_formats(
     rows, settings = run_benchmark(checkpoint, names, size, big, runs, log=lambda s: typer.echo(s, err=True))
     from deblur.export import checkpoint_path
 
-    best = store_fastest(checkpoint_path(checkpoint), rows)
+    best, left_out = store_fastest(checkpoint_path(checkpoint), rows)
     typer.echo(f"{settings['checkpoint']}: ms/MP at {size}x{size} in one call (median of {runs}); tiled ms/MP on a "
                f"{big:g} MP photo in {settings['tile']}-pixel tiles; max diff from Keras on the check photo, in 8-bit "
                "levels before rounding")
     typer.echo(table(rows))
-    typer.echo(f"--engine auto now runs {best.format} for this checkpoint on this machine" if best else
-               "no engine ran; --engine auto is unchanged")
+    if best is None:
+        typer.echo("no engine ran; --engine auto is unchanged")
+    elif left_out:
+        typer.echo(f"fastest of these: {best.format}; --engine auto is unchanged: only a run over every installed "
+                   f"format sets it ({', '.join(left_out)} not measured)")
+    else:
+        typer.echo(f"--engine auto now runs {best.format} for this checkpoint on this machine")
     if json_path is not None:
         import json
 
         from deblur.imageio import atomic_write_text
 
-        atomic_write_text(json_path, json.dumps(report(rows, settings, best.format if best else None), indent=2)
-                          + "\n")
+        chosen = best.format if best and not left_out else None
+        atomic_write_text(json_path, json.dumps(report(rows, settings, chosen), indent=2) + "\n")
         typer.echo(f"wrote {json_path}")
     if any(r.error for r in rows):
         raise typer.Exit(1)

@@ -36,6 +36,7 @@ from deblur.metrics import PSNR_CAP_DB, is_finite, psnr, score_image, summarize
 
 if TYPE_CHECKING:
     from deblur.data.evalset import EvalSet
+    from deblur.engines import Engine
 
 REPORT_NAMES = ("metrics.json", "per_image.csv")  # written by every evaluation (gallery.png, curves.png not always)
 TUNE_ITEMS = 48  # validation items used to tune each baseline's parameter
@@ -129,8 +130,12 @@ class _Job:
     replace_reports: bool = False
 
     def __post_init__(self) -> None:
+        from deblur.engines import as_engine
+
         # One (kind, label) per degradation variant, computed once rather than for every scored item.
         self.variant_labels = [(s["kind"], describe(s)) for s in self.specs]
+        # each Keras model wrapped once, not once per batch: restoring runs on these
+        self.engines: dict[str, Engine] = {label: as_engine(m) for label, m in self.models.items()}
 
     def label(self, variant: int) -> tuple[str, str]:
         """(kind, description) of a variant's degradation; real pairs have no synthetic one."""
@@ -154,13 +159,13 @@ def check_scorable(size: tuple[int, int], options: MetricOptions, what: str, fix
                           f"{SSIM_WIN}x{SSIM_WIN} SSIM needs; use --crop-border {most} or less")
 
 
-def restore_items(model, blurred: np.ndarray) -> np.ndarray:
+def restore_items(engine: Engine, blurred: np.ndarray) -> np.ndarray:
     """Restore a batch; large single images go tile by tile so memory stays bounded."""
     from deblur.predict import DEFAULT_TILE, across_channels, restore_batch, restore_full
 
     if blurred.shape[0] == 1 and blurred.shape[1] * blurred.shape[2] > DEFAULT_TILE**2:
-        return across_channels(model, blurred[0], lambda x: restore_full(model, x))[None]
-    return across_channels(model, blurred, lambda x: restore_batch(model, x))
+        return across_channels(engine, blurred[0], lambda x: restore_full(engine, x))[None]
+    return across_channels(engine, blurred, lambda x: restore_batch(engine, x))
 
 
 def _kernels(job: _Job) -> Callable[[int, dict[str, float]], np.ndarray | None]:
@@ -348,9 +353,9 @@ def _score(job: _Job, progress: Callable[[Iterable], Iterable] | None) -> tuple[
             # the batch's number in the split: batches of unreadable images only are not yielded at all
             number = getattr(job.batches, "next_batch", first + n_batch + 1) - 1
             restored = {}
-            for label, model in job.models.items():
+            for label, engine in job.engines.items():
                 start = time.perf_counter()
-                restored[label] = restore_items(model, batch["blurred"])
+                restored[label] = restore_items(engine, batch["blurred"])
                 slot = timing[label]["first" if n_batch == 0 else "rest"]
                 slot[0] += time.perf_counter() - start
                 slot[1] += float(np.prod(batch["blurred"].shape[:3])) / 1e6
@@ -476,7 +481,7 @@ def _gallery(job: _Job, rows: list[dict[str, Any]], batches: list[int], labels: 
             key = (job.names[info["index"]], info["tile"], job.label(info["variant"])[1])
             if key in wanted:
                 blurred, sharp = batch["blurred"][k], batch["sharp"][k]
-                restored = restore_items(job.models[model_label], blurred[None])[0]
+                restored = restore_items(job.engines[model_label], blurred[None])[0]
                 if job.align and (a := estimate(blurred, sharp)) is not None:
                     blurred, restored, sharp = (a.crop(a.warp(blurred)), a.crop(a.warp(restored)), a.crop(sharp))
                 found[wanted[key]] = (blurred, restored, sharp, key)

@@ -1,20 +1,19 @@
 """`deblur export`: a checkpoint as a SavedModel, ONNX, OpenVINO or LiteRT file, checked before it is kept.
 
 The conversion is Keras 3's own `model.export` (no hand-written graph code). Height and width stay
-dynamic (an input signature with None H/W) where the format allows it; a format that cannot take
-them is exported at one fixed tile size, said in the output and in the sidecar. Each export is then
-run with its own runtime on a fixed blurred photo and compared with Keras after 8-bit rounding; one
-level of difference or more and the export is removed. Files are written to a temporary folder
-beside the target and moved into place only after the check, so nothing half-made is ever left.
+dynamic (an input signature with None H/W) in every format, so `deblur predict` pads and tiles
+exports as it does Keras; only a fixed-size model (a dense bottleneck) is exported at its size. Each
+export is then run with its own runtime on a fixed blurred photo and compared with Keras after 8-bit
+rounding; one level of difference or more and the export is removed. Files are written to a locked
+temporary folder beside the target and moved into place only after the check, so nothing half-made
+is ever left (a killed export's folder is removed by the next export into that folder).
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import shutil
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -24,14 +23,15 @@ from typing import Any
 import numpy as np
 
 from deblur import exported
+from deblur.atomic import clean_stale_temp_dirs, locked_temp_dir
 from deblur.errors import DeblurError
 from deblur.registry import Registry
 
-DEFAULT_TILE = 512
 # After both are rounded to 8 bits the export may differ from Keras by one level at most: a float
 # difference of 1e-7 already flips a value lying on a rounding boundary (the built-in model's ONNX
 # export: 2e-5 levels before rounding, 1 after), while a real conversion error shows as 2 or more.
 CHECK_LEVELS = 1
+STAGING_PREFIX = ".deblur-export-"  # the temporary folder beside the target
 CHECK_SAMPLE = "chelsea"  # the fixed test photo (scikit-image's, shipped in its wheel)
 CHECK_BLUR = {"kind": "gaussian", "sigma": 2.0, "noise": 0.0, "shot": 0.0, "jpeg": None}
 
@@ -41,8 +41,7 @@ class ExportFormat:
     """What deblur needs to know about one export format.
 
     keras_format: the `format=` of `keras.Model.export`; suffix: the file's ending ("" = a folder);
-    extra: the `deblur[...]` extra that installs `modules` (what exporting and running it imports);
-    dynamic: whether H and W can stay unknown (False: exported at a fixed tile size).
+    extra: the `deblur[...]` extra that installs `modules` (what exporting and running it imports).
     """
 
     name: str
@@ -50,7 +49,6 @@ class ExportFormat:
     suffix: str
     extra: str | None
     modules: tuple[str, ...]
-    dynamic: bool = True
     companions: tuple[str, ...] = ()  # further files written beside it, by suffix (OpenVINO's weights)
 
     def files(self, path: Path) -> list[Path]:
@@ -65,8 +63,7 @@ for _fmt in (
     ExportFormat("saved_model", "tf_saved_model", "", None, ("tensorflow",)),
     ExportFormat("onnx", "onnx", ".onnx", "onnx", ("onnxruntime", "onnx", "tf2onnx")),
     ExportFormat("openvino", "openvino", ".xml", "openvino", ("openvino",), companions=(".bin",)),
-    # TensorFlow's converter keeps H and W dynamic (checked: the built-in model at 64x96 and 128x128);
-    # set dynamic=False here if a runtime ever needs one size, and the fixed-tile path takes over.
+    # TensorFlow's converter keeps H and W dynamic (checked: the built-in model at 64x96 and 128x128)
     ExportFormat("litert", "litert", ".tflite", "litert", ("ai_edge_litert",)),
 ):
     FORMATS.register(_fmt.name)(_fmt)
@@ -82,19 +79,19 @@ class ExportResult:
     format: str
     sidecar: Path
     fixed_size: tuple[int, int] | None  # the model's own single size (resized to), as Keras reports it
-    tile_size: tuple[int, int] | None  # the one size a non-dynamic format was exported at (tiled to)
     max_diff_levels: int  # after 8-bit rounding: what the check allows up to CHECK_LEVELS
     raw_diff_levels: float  # before rounding, in the same unit (1/255)
     export_seconds: float
     size_bytes: int
 
 
-def require_runtime(fmt: ExportFormat) -> None:
-    """Refuse a format whose converter or runtime is not installed, naming the extra that installs it."""
+def require_runtime(fmt: ExportFormat, option: str = "--format") -> None:
+    """Refuse a format whose converter or runtime is not installed, naming the extra that installs it
+    and the option that asked for it (`--format`, `--formats`, or predict's `--engine`)."""
     missing = fmt.missing_module()
     if missing is not None:
         how = f'pip install "deblur[{fmt.extra}]"' if fmt.extra else f"pip install {missing}"
-        raise DeblurError(f"--format {fmt.name} needs the Python package {missing!r}, which is not installed: {how}")
+        raise DeblurError(f"{option} {fmt.name} needs the Python package {missing!r}, which is not installed: {how}")
 
 
 def installed_formats() -> list[str]:
@@ -118,11 +115,9 @@ def checkpoint_path(model_path: Path | None) -> Path:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from deblur.engines.cache import file_sha256  # one hasher: the cache keys exports by the same digest
+
+    return file_sha256(path)
 
 
 def check_output(fmt: ExportFormat, out: Path, overwrite: bool) -> None:
@@ -136,6 +131,9 @@ def check_output(fmt: ExportFormat, out: Path, overwrite: bool) -> None:
         raise DeblurError(f"{taken[0]} already exists; pass --overwrite to replace it")
     if out.exists() and out.is_dir() != (not fmt.suffix):
         raise DeblurError(f"{out} exists and is a {'folder' if out.is_dir() else 'file'}; choose another --output")
+    if out.is_dir() and not (out / "saved_model.pb").is_file():  # --overwrite replaces the whole folder
+        raise DeblurError(f"{out} is a folder but not a SavedModel; --overwrite replaces only an earlier export "
+                          "(choose another --output)")
 
 
 def test_image(channels: int, multiple: int, fixed: tuple[int, int] | None) -> np.ndarray:
@@ -182,7 +180,7 @@ def _write_sidecar(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps({k: data[k] for k in exported.SIDECAR_KEYS}, indent=2) + "\n")
 
 
-def export_model(model_path: Path | None, fmt: str, out: Path, tile: int = DEFAULT_TILE, *,
+def export_model(model_path: Path | None, fmt: str, out: Path, *,
                  overwrite: bool = False, verbose: bool = False) -> ExportResult:
     """Export the checkpoint (None: the built-in model) to `out` in format `fmt`, check it, and return
     what was written. Raises DeblurError for the user's mistakes and ExportCheckError when the export
@@ -201,20 +199,14 @@ def export_model(model_path: Path | None, fmt: str, out: Path, tile: int = DEFAU
     model = load_model(source)
     channels, multiple = int(model.input_shape[-1]), required_multiple(model)
     fixed = fixed_input_size(model)
-    tile_size = None
-    if fixed is None and not spec.dynamic:
-        if tile <= 0 or tile % multiple:
-            raise DeblurError(f"--tile: {spec.name} needs one fixed size, a positive multiple of {multiple} "
-                              f"for this model (got {tile})")
-        tile_size = (tile, tile)
-    size = fixed or tile_size
-    shape = (None, *(size or (None, None)), channels)
+    shape = (None, *(fixed or (None, None)), channels)
     signature = [keras.InputSpec(shape=shape, dtype="float32")]
-    image = test_image(channels, multiple, size)
+    image = test_image(channels, multiple, fixed)
     reference = np.asarray(model(image, training=False), dtype=np.float32)
 
-    with tempfile.TemporaryDirectory(prefix=".deblur-export-", dir=out.parent) as tmp:
-        staged = Path(tmp) / out.name
+    clean_stale_temp_dirs(out.parent, STAGING_PREFIX)  # a killed export's staging folders
+    with locked_temp_dir(out.parent, STAGING_PREFIX) as tmp:
+        staged = tmp / out.name
         start = time.perf_counter()
         try:
             with warnings.catch_warnings():  # converters' own deprecation chatter (tf2onnx on NumPy 2)
@@ -224,12 +216,10 @@ def export_model(model_path: Path | None, fmt: str, out: Path, tile: int = DEFAU
             reason = next((s.strip() for s in str(exc).splitlines() if s.strip()), type(exc).__name__)
             raise DeblurError(f"{spec.name} export of {source.name} failed: {reason[:300]}") from None
         seconds = time.perf_counter() - start
-        sidecar = exported.sidecar_path(staged) if not spec.suffix else staged.with_name(
-            staged.name + exported.SIDECAR_SUFFIX)
+        sidecar = exported.sidecar_path(staged)  # inside a SavedModel folder, beside a file
         facts = {
             exported.FORMAT: spec.name, exported.CHANNELS: channels, exported.MULTIPLE: multiple,
-            exported.FIXED_SIZE: list(fixed) if fixed else None,
-            exported.TILE_SIZE: list(tile_size) if tile_size else None, exported.SOURCE_SHA256: sha256(source),
+            exported.FIXED_SIZE: list(fixed) if fixed else None, exported.SOURCE_SHA256: sha256(source),
             exported.DEBLUR_VERSION: __version__, exported.KERAS_VERSION: keras.__version__,
             exported.MAX_DIFF_LEVELS: None,
         }
@@ -238,7 +228,7 @@ def export_model(model_path: Path | None, fmt: str, out: Path, tile: int = DEFAU
         _write_sidecar(sidecar, {**facts, exported.MAX_DIFF_LEVELS: levels})
         nbytes = sum(_size(p) for p in spec.files(staged))
         _move_into_place(spec, staged, out, sidecar)
-    return ExportResult(out, spec.name, exported.sidecar_path(out), fixed, tile_size, levels, raw, seconds,
+    return ExportResult(out, spec.name, exported.sidecar_path(out), fixed, levels, raw, seconds,
                         nbytes)
 
 

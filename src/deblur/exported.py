@@ -2,7 +2,7 @@
 
 `deblur export` writes it next to every export (`<file>.deblur.json`, or `deblur.json` inside a
 SavedModel folder); the engine loader reads it to know the channels, padding multiple and any fixed
-tile size without opening the Keras checkpoint again. Both sides import the names from here, so
+model size without opening the Keras checkpoint again. Both sides import the names from here, so
 they cannot drift apart. A missing sidecar is allowed (an export made by other tools).
 """
 
@@ -20,16 +20,12 @@ FORMAT = "format"  # "saved_model" | "onnx" | "openvino" | "litert"
 CHANNELS = "channels"  # 1 or 3: the number of image channels the model takes and returns
 MULTIPLE = "multiple"  # height and width must be padded to a multiple of this
 FIXED_SIZE = "fixed_size"  # [height, width] of a fixed-size MODEL (dense bottleneck: images are resized), else null
-# [height, width] when the FORMAT could not keep H and W dynamic and a convolutional model was exported
-# at one tile size (images are tiled to it, not resized), else null
-TILE_SIZE = "tile_size"
 SOURCE_SHA256 = "source_sha256"  # sha256 of the .keras checkpoint it was exported from
 DEBLUR_VERSION = "deblur_version"
 KERAS_VERSION = "keras_version"
 MAX_DIFF_LEVELS = "max_diff_levels"  # the export check's largest difference from Keras after 8-bit rounding
 
-SIDECAR_KEYS = (FORMAT, CHANNELS, MULTIPLE, FIXED_SIZE, TILE_SIZE, SOURCE_SHA256, DEBLUR_VERSION, KERAS_VERSION,
-                MAX_DIFF_LEVELS)
+SIDECAR_KEYS = (FORMAT, CHANNELS, MULTIPLE, FIXED_SIZE, SOURCE_SHA256, DEBLUR_VERSION, KERAS_VERSION, MAX_DIFF_LEVELS)
 
 
 def sidecar_path(export: Path) -> Path:

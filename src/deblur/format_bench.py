@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 
 from deblur.errors import DeblurError
+from deblur.predict import DEFAULT_OVERLAP as OVERLAP
+from deblur.predict import DEFAULT_TILE as TILE
 
 KERAS = "keras"
 BIG_ASPECT = 1.5  # the large photo is 3:2, as camera sensors are
-TILE, OVERLAP = 512, 32  # `deblur predict`'s defaults
 WORKER_TIMEOUT_S = 3600
 
 
@@ -51,7 +52,7 @@ class Row:
     error: str | None = None
 
 
-def big_shape(megapixels: float, multiple: int = 1) -> tuple[int, int]:
+def big_shape(megapixels: float) -> tuple[int, int]:
     """(H, W) of a 3:2 photo with about this many megapixels (at least one pixel each way)."""
     w = max(1, round(math.sqrt(megapixels * 1e6 * BIG_ASPECT)))
     return max(1, round(w / BIG_ASPECT)), w
@@ -66,7 +67,7 @@ def run_benchmark(checkpoint: Path | None, formats: list[str] | None, size: int,
         raise DeblurError("--size, --big and --runs must be positive")
     if formats:
         for name in formats:
-            require_runtime(FORMATS.get(name, "--formats"))
+            require_runtime(FORMATS.get(name, "--formats"), "--formats")
     else:
         formats = installed_formats()
     source = checkpoint_path(checkpoint)
@@ -105,15 +106,21 @@ def fastest(rows: list[Row]) -> Row | None:
     return min(ok, key=lambda r: r.tiled_ms_per_mp) if ok else None
 
 
-def store_fastest(checkpoint: Path, rows: list[Row]) -> Row | None:
-    """Record the fastest engine as `--engine auto`'s choice for this checkpoint on this machine."""
+def store_fastest(checkpoint: Path, rows: list[Row]) -> tuple[Row | None, list[str]]:
+    """Record the fastest engine as `--engine auto`'s choice for this checkpoint on this machine, but
+    only when every installed format was measured: the best of a subset (`--formats`) must not replace
+    what an earlier full run chose. Returns the fastest row and the installed formats left out (when
+    any, nothing was stored)."""
     from deblur.engines.cache import store_choice
+    from deblur.export import installed_formats
 
     best = fastest(rows)
-    if best is not None:
+    measured = {r.format for r in rows}
+    left_out = [name for name in installed_formats() if name not in measured]
+    if best is not None and not left_out:
         store_choice(checkpoint, best.format, {"tiled_ms_per_mp": best.tiled_ms_per_mp,
                                                "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-    return best
+    return best, left_out
 
 
 COLUMNS = (  # header, Row field, format
@@ -149,7 +156,7 @@ def _export(source: Path, name: str, folder: Path):
     from deblur.export import FORMATS, export_model
 
     spec = FORMATS.get(name)
-    return export_model(source, name, folder / f"model{spec.suffix or '_saved_model'}", tile=TILE)
+    return export_model(source, name, folder / f"model{spec.suffix or '_saved_model'}")
 
 
 def _write_check_images(source: Path, folder: Path) -> None:
@@ -220,12 +227,15 @@ def _time_whole(engine, size: int, runs: int) -> float:
 
 def _time_tiled(engine, megapixels: float) -> float:
     """ms/MP restoring a photo of `megapixels` in predict's tiles: one pass (already ~100 calls on 24 MP);
-    every tile has one shape, so a single tile warms up."""
+    every tile has the one shape its layout chose, so a single tile of that shape warms up."""
     from deblur.predict import restore_full
+    from deblur.tiling import plan_layout
 
     big = np.random.default_rng(1).random((*big_shape(megapixels), engine.channels), dtype=np.float32)
+    m = engine.multiple
+    th, tw = plan_layout(-(-big.shape[0] // m) * m, -(-big.shape[1] // m) * m, TILE, OVERLAP, m).tile_shape
     return _ms_per_mp(lambda: restore_full(engine, big, TILE, OVERLAP), big.shape[0] * big.shape[1], 1,
-                      warm_up=lambda: restore_full(engine, big[:TILE, :TILE], TILE, OVERLAP))
+                      warm_up=lambda: restore_full(engine, big[:th, :tw], TILE, OVERLAP))
 
 
 def worker(work: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from deblur import atomic
 from deblur.errors import DataError, DeblurError
-from deblur.imagemeta import encode_gray_alpha_png, image_facts, orient
+from deblur.imagemeta import encode_gray_alpha_png, image_facts, orient, png_ihdr
 
 # OpenCV logs a decoder's complaint (e.g. a 5-channel TIFF) as several lines on stderr; deblur reports
 # every unreadable image itself, in one line naming the file. DEBLUR_DEBUG=1 keeps OpenCV's lines.
@@ -48,18 +48,10 @@ def max_megapixels() -> float:
     return check_megapixels(number, f"DEBLUR_MAX_MEGAPIXELS={value!r}")
 
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
 def _png_header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG's IHDR, which the format requires to be the first chunk.
-
-    Read by hand because Pillow refuses a whole file for, e.g., one ancillary chunk with a bad CRC
-    while libpng (OpenCV) decodes it.
-    """
-    if data[:8] != PNG_SIGNATURE or len(data) < 24 or data[12:16] != b"IHDR":
-        return None
-    return struct.unpack(">II", data[16:24])
+    """(width, height) from a PNG's IHDR (see `imagemeta.png_ihdr`)."""
+    ihdr = png_ihdr(data[:26])
+    return None if ihdr is None else ihdr[:2]
 
 
 TIFF_WIDTH, TIFF_LENGTH = 256, 257

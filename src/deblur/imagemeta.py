@@ -15,6 +15,7 @@ import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 
@@ -30,13 +31,32 @@ class ImageFacts:
     gray_alpha: bool = False
 
 
-def _png_chunks(data: bytes) -> Iterator[tuple[bytes, memoryview]]:
-    """(type, payload) of each PNG chunk, without copying the pixel data."""
-    view, pos = memoryview(data), 8
-    while pos + 8 <= len(data):
-        (length,) = struct.unpack(">I", view[pos:pos + 4])
-        tag = bytes(view[pos + 4:pos + 8])
-        yield tag, view[pos + 8:pos + 8 + length]
+def png_ihdr(head: bytes) -> tuple[int, int, int] | None:
+    """(width, height, colour type) from a PNG's IHDR, which the format requires to be the first
+    chunk (the file's first 26 bytes); None if `head` is not a PNG.
+
+    Read by hand because Pillow refuses a whole file for, e.g., one ancillary chunk with a bad CRC
+    while libpng (OpenCV) decodes it.
+    """
+    if head[:8] != PNG_SIGNATURE or len(head) < 26 or head[12:16] != b"IHDR":
+        return None
+    w, h = struct.unpack(">II", head[16:24])
+    return w, h, head[25]
+
+
+def png_chunks(f: BinaryIO) -> Iterator[tuple[bytes, int, int]]:
+    """(type, payload offset, payload length) of each chunk of an open PNG file, in order: the one
+    PNG chunk walker. Only the 8-byte chunk headers are read (a caller reads the payloads it wants),
+    so walking the chunks before a large file's pixels costs a handful of small reads."""
+    pos = 8
+    while True:
+        f.seek(pos)
+        header = f.read(8)
+        if len(header) < 8:
+            return
+        (length,) = struct.unpack(">I", header[:4])
+        tag = header[4:]
+        yield tag, pos + 8, length
         if tag == b"IEND":
             return
         pos += 12 + length
@@ -54,7 +74,12 @@ def _png_facts(data: bytes) -> ImageFacts:
     """A PNG's chunks, walked by hand: the `eXIf` chunk may come after the pixels, where Pillow would
     decode the whole image to find it."""
     orientation, frames, gray_alpha = 1, 1, False
-    for tag, payload in _png_chunks(data):
+    f = io.BytesIO(data)
+    for tag, offset, length in png_chunks(f):
+        if tag not in (b"IHDR", b"acTL", b"eXIf"):
+            continue
+        f.seek(offset)
+        payload = f.read(length)
         if tag == b"IHDR" and len(payload) >= 10:
             gray_alpha = payload[9] == PNG_GRAY_ALPHA
         elif tag == b"acTL" and len(payload) >= 4:  # animated PNG

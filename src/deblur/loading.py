@@ -8,14 +8,8 @@ code) with deblur's layers registered, and must map images to images of the same
 
 from __future__ import annotations
 
-import contextlib
-import importlib.abc
-import importlib.machinery
-import importlib.util
-import sys
 import zipfile
 from pathlib import Path
-from typing import Any
 
 from deblur.errors import DeblurError
 
@@ -74,38 +68,3 @@ def check_image_model(model, path: Path) -> None:
     if not ok:
         raise DeblurError(f"{path}: not an image restoration model (it maps {inputs} to {outputs}; deblur needs "
                           "H x W x 1 or 3 images in and the same out)")
-
-
-class _RegisterWhenKerasLoads(importlib.abc.MetaPathFinder):
-    """Registers deblur's layers right after `import keras` finishes, wherever it happens.
-
-    `import deblur` must stay cheap (no Keras, no TensorFlow), yet a user who imported deblur expects
-    `keras.saving.load_model("best.keras")` to find its layers. This finder answers only for the
-    top-level `keras` module, lets the normal finders locate it, and registers after it has run.
-    """
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        if name != "keras":
-            return None
-        sys.meta_path.remove(self)  # once; and the lookup below must not find this finder again
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.loader is None:
-            return spec
-        loader = spec.loader
-        run = loader.exec_module
-
-        def exec_module(module: Any) -> None:
-            run(module)
-            with contextlib.suppress(Exception):  # a failure here shows later as the usual load error
-                register_layers()
-
-        loader.exec_module = exec_module  # type: ignore[method-assign]
-        return spec
-
-
-def register_layers_with_keras() -> None:
-    """Have deblur's layers registered with Keras: now if Keras is imported, else when it is."""
-    if "keras" in sys.modules:
-        register_layers()
-    elif not any(isinstance(f, _RegisterWhenKerasLoads) for f in sys.meta_path):
-        sys.meta_path.insert(0, _RegisterWhenKerasLoads())

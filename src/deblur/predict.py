@@ -5,14 +5,16 @@ pooling needs and cropped back. Fixed-size models (dense bottlenecks) cannot do 
 resized to their input size and back, and the caller is told by how much.
 
 Everything here runs on an Engine (`deblur.engines`): Keras or an exported model on its own runtime,
-restored the same way. Functions also take a Keras model as it is (wrapped in the keras engine), for
-callers that hold one; checkpoints are loaded by `deblur.loading`.
+restored the same way. The entry points `restore_image` and `predict_files` also take a Keras model
+as it is (wrapped once in the keras engine); the functions below them take the Engine. Checkpoints
+are loaded by `deblur.loading`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +26,6 @@ from deblur.outputs import Plan, WriteSummary, plan, write_job
 
 def restore_batch(engine: Engine, batch: np.ndarray) -> np.ndarray:
     """Restore N x H x W x C float images in [0, 1] (C = the model's channels), any H and W."""
-    engine = as_engine(engine)
     h, w = batch.shape[1:3]
     fixed = engine.fixed_size
     if fixed is not None and fixed != (h, w):
@@ -63,7 +64,6 @@ def restore_full(engine: Engine, image: np.ndarray, tile: int | None = DEFAULT_T
     """
     from deblur.tiling import restore_tiled
 
-    engine = as_engine(engine)
     if not tile or engine.fixed_size is not None:
         return restore_batch(engine, image[None])[0]
     return restore_tiled(lambda tiles: restore_batch(engine, tiles), image, tile, overlap, multiple=engine.multiple)
@@ -75,7 +75,7 @@ def across_channels(engine: Engine, images: np.ndarray, run: Callable[[np.ndarra
     A colour model sees a gray image replicated to RGB (and its output averaged back to gray); a gray
     model restores each colour channel on its own, so colour is kept.
     """
-    want, have = as_engine(engine).channels, images.shape[-1]
+    want, have = engine.channels, images.shape[-1]
     if want == have:
         return run(images)
     if want == 3 and have == 1:
@@ -85,12 +85,13 @@ def across_channels(engine: Engine, images: np.ndarray, run: Callable[[np.ndarra
     raise DeblurError(f"the model takes {want}-channel images; cannot use it on {have}-channel images")
 
 
-def restore_image(engine: Engine, image: np.ndarray, tile: int | None = DEFAULT_TILE,
+def restore_image(engine: Engine | Any, image: np.ndarray, tile: int | None = DEFAULT_TILE,
                   overlap: int = DEFAULT_OVERLAP) -> np.ndarray:
     """Restore one HxWxC uint8/uint16 (or float, taken as [0, 1] and clipped) image; the result has
     the same size, channels and dtype.
 
-    Alpha is passed through untouched; channels are matched to the model by `across_channels`.
+    Alpha is passed through untouched; channels are matched to the model by `across_channels`. `engine`
+    may be a Keras model (wrapped here; a caller restoring many images wraps it once with `as_engine`).
     """
     engine = as_engine(engine)
     alpha = image[:, :, -1:] if image.shape[2] in (2, 4) else None  # RGBA, or gray + alpha
@@ -111,7 +112,7 @@ def restore_image(engine: Engine, image: np.ndarray, tile: int | None = DEFAULT_
 
 def resize_note(engine: Engine, image_shape: tuple[int, ...]) -> str | None:
     """What a fixed-size model does to this image, in words, or None if it sees it whole."""
-    fixed = as_engine(engine).fixed_size
+    fixed = engine.fixed_size
     if fixed is None or fixed == tuple(image_shape[:2]):
         return None
     h, w = image_shape[:2]
@@ -139,14 +140,15 @@ def side_by_side_image(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return np.concatenate([before, gap, after], axis=1)
 
 
-def predict_files(engine: Engine, jobs: Plan,
+def predict_files(engine: Engine | Any, jobs: Plan,
                   progress: Callable[[Iterable], Iterable] = iter, tile: int | None = DEFAULT_TILE,
                   overlap: int = DEFAULT_OVERLAP, side_by_side: bool = False,
                   max_megapixels: float | None = None) -> PredictSummary:
     """Restore each planned file; an unreadable one is skipped and reported, the batch goes on.
 
     A failed write (full disk, read-only folder) stops the batch with a DeblurError that says how
-    many were written: every later write would fail the same way.
+    many were written: every later write would fail the same way. `engine` may be a Keras model
+    (wrapped once here).
     """
     engine = as_engine(engine)
     summary = PredictSummary(skipped=jobs.skipped)

@@ -39,7 +39,8 @@ def check_available() -> None:
 
 def validation_samples(batches: Any, multiple: int = 1, count: int = IMAGE_COUNT) -> tuple[np.ndarray, np.ndarray]:
     """Up to `count` (blurred, sharp) validation images of one size, centre-cropped to at most
-    IMAGE_SIDE pixels a side and to the model's multiple.
+    IMAGE_SIDE pixels a side and to the model's multiple; a side shorter than the multiple is padded
+    up to it (edge, as predict pads), never cropped to nothing.
 
     `batches` yields {"blurred", "sharp"} batches (deblur.data.evalset.EvalSet); only the first ones
     needed are degraded.
@@ -55,7 +56,10 @@ def validation_samples(batches: Any, multiple: int = 1, count: int = IMAGE_COUNT
         if len(sharp) >= count:
             break
     b, s = np.stack(blurred[:count]), np.stack(sharp[:count])
-    h, w = (min(side, max(IMAGE_SIDE, multiple)) // multiple * multiple for side in s.shape[1:3])
+    h, w = (max(multiple, min(side, max(IMAGE_SIDE, multiple)) // multiple * multiple) for side in s.shape[1:3])
+    pad = ((0, 0), (0, max(0, h - s.shape[1])), (0, max(0, w - s.shape[2])), (0, 0))
+    if any(after for _, after in pad):
+        b, s = np.pad(b, pad, mode="edge"), np.pad(s, pad, mode="edge")
     top, left = (s.shape[1] - h) // 2, (s.shape[2] - w) // 2
     return b[:, top:top + h, left:left + w], s[:, top:top + h, left:left + w]
 

@@ -537,10 +537,21 @@ def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
     samples = tensorboard.run_samples(cfg, splits, multiple) if cfg.train.tensorboard else None
     sharded = dist.workers(cfg.train.distribute).count > 1  # its tf.data stream repeats: steps are set
     with stop.on_interrupt():
-        history = fitted.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs, shuffle=False,
-                             steps_per_epoch=steps if pipeline == "keras" or sharded else cfg.train.steps_per_epoch,
-                             callbacks=callbacks(cfg, paths, resume, stop, spent, saved=model, samples=samples),
-                             verbose=verbose)
+        try:
+            history = fitted.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs, shuffle=False,
+                                 steps_per_epoch=steps if pipeline == "keras" or sharded else cfg.train.steps_per_epoch,
+                                 callbacks=callbacks(cfg, paths, resume, stop, spent, saved=model, samples=samples),
+                                 verbose=verbose)
+        except BaseException as exc:
+            if "deblur.data.pipeline" in sys.modules:  # before the traceback holding its iterator is freed
+                sys.modules["deblur.data.pipeline"].quiesce()
+            from deblur.data.skips import data_error_inside
+
+            # tf.data wraps the pipeline's DataError ("no image ... can be read any more")
+            inner = data_error_inside(exc)
+            if inner is None:
+                raise
+            raise inner from None
     losses = history.history.get("loss", [])
     if any(not math.isfinite(v) for v in losses):
         kept = f"the last good checkpoint is {paths.best}" if paths.best.exists() else "no checkpoint was good"

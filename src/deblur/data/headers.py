@@ -5,7 +5,8 @@ bytes are read (Pillow parses a JPEG's markers up to its frame header); for a PN
 headers up to the pixels and the file's last 64 KiB (an `eXIf` chunk may sit after the pixels).
 The answer mirrors `deblur.imageio.read_image` + `store.to_uint8_rgb`: EXIF orientation 5-8
 swaps width and height; gray files give 1 channel; anything with colour or alpha gives 3 (OpenCV
-expands gray + alpha and palettes to BGRA/BGR, and alpha is then dropped).
+expands gray + alpha and palettes to BGRA/BGR, and alpha is then dropped). The PNG chunk walk and
+IHDR parsing are `deblur.imagemeta`'s, shared with `read_image`'s header checks.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import warnings
 import zlib
 from pathlib import Path
 
-from deblur.imagemeta import ORIENTATION_TAG, PNG_SIGNATURE, _exif_orientation
+from deblur.imagemeta import ORIENTATION_TAG, PNG_SIGNATURE, _exif_orientation, png_chunks, png_ihdr
 
 TAIL_BYTES = 1 << 16  # room for an EXIF block after the pixels
 PNG_GRAY = 0  # IHDR colour types; 2 RGB, 3 palette, 4 gray + alpha, 6 RGBA all end as 3 channels
@@ -26,22 +27,20 @@ GRAY_MODES = ("1", "L", "I", "F")  # Pillow modes OpenCV decodes to one channel 
 def _png(f: io.RawIOBase, head: bytes) -> tuple[int, int, int, int] | None:
     """A PNG's size and colour type from IHDR, and its EXIF orientation from an `eXIf` chunk found
     before the pixels (walking chunk headers) or after them (in the file's tail)."""
-    if len(head) < 26 or head[12:16] != b"IHDR":
+    ihdr = png_ihdr(head)
+    if ihdr is None:
         return None
-    w, h = struct.unpack(">II", head[16:24])
-    channels = 1 if head[25] == PNG_GRAY else 3
+    w, h, colour = ihdr
+    channels = 1 if colour == PNG_GRAY else 3
     exif, pos = None, 8
-    while exif is None:  # the chunks before the pixels: a handful of 8-byte reads
-        f.seek(pos)
-        header = f.read(8)
-        if len(header) < 8:
-            break
-        (length,), tag = struct.unpack(">I", header[:4]), header[4:]
+    for tag, offset, length in png_chunks(f):  # the chunks before the pixels: a handful of 8-byte reads
+        pos = offset - 8
         if tag == b"eXIf":
+            f.seek(offset)
             exif = f.read(length)
+            break
         if tag in (b"IDAT", b"IEND"):
             break
-        pos += 12 + length
     if exif is None:
         exif = _tail_exif(f, pos)
     orientation = 1

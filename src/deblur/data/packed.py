@@ -19,8 +19,9 @@ the first time a process reads from a shard, its sha256 is computed in one strea
 one sequential read per shard per process (~0.5 s per 512 MB at hashlib's ~1 GB/s), which an epoch
 over the same bytes dwarfs, and no corrupt byte is ever trained on; a sampled check would let a
 flipped bit through, and hashing everything at start-up would make a large pack slow to start. A
-mismatch is a one-line DataError naming the shard (the streaming pipeline logs and skips that
-shard's images, as it does unreadable files); a failed shard is not hashed again.
+mismatch is a one-line DataError naming the shard and how many images it holds (the streaming
+pipeline skips all of them, with one line in the log for the shard, not one per image); a failed
+shard is not hashed again.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import io
 import json
 import os
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,9 +83,10 @@ _VERIFY_LOCK = threading.Lock()
 class Shards:
     """A pack's shard files, each opened (and verified) once, on first use, then memory-mapped."""
 
-    def __init__(self, root: Path, entries: list[dict[str, Any]]) -> None:
+    def __init__(self, root: Path, entries: list[dict[str, Any]], images: Sequence[int] | None = None) -> None:
         self.root = root
         self.entries = entries
+        self.images = list(images) if images is not None else [0] * len(entries)  # images stored per shard
         self._maps: dict[int, np.ndarray] = {}
         self._failed: dict[int, str] = {}  # a shard that failed its check fails again at once, unhashed
 
@@ -132,16 +135,23 @@ class Shards:
         key = (str(path.resolve()), st.st_size, st.st_mtime_ns, entry["sha256"])
         if key not in _VERIFIED:
             if file_sha256(path) != entry["sha256"]:
-                raise DataError(f"{path}: shard checksum mismatch (damaged or changed since it was packed); "
-                                "pack the data again with deblur pack")
+                raise DataError(f"{path}: shard checksum mismatch (damaged or changed since it was packed), "
+                                f"{self._held(k)}; pack the data again with deblur pack")
             _VERIFIED.add(key)
         try:
             mapped = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: not a readable shard ({exc})") from None
+            raise DataError(f"{path}: not a readable shard ({exc}), {self._held(k)}") from None
         if mapped.dtype != np.uint8 or mapped.ndim != 1:
-            raise DataError(f"{path}: not a deblur shard (a {mapped.dtype} array of shape {mapped.shape})")
+            raise DataError(f"{path}: not a deblur shard (a {mapped.dtype} array of shape {mapped.shape}), "
+                            f"{self._held(k)}")
         return mapped
+
+    def _held(self, k: int) -> str:
+        # the message names the shard, not an image: the streaming pipeline logs it once for all of
+        # the shard's images (`deblur.data.skips`), which it then skips without a line each
+        n = self.images[k]
+        return f"{n} image{'s' if n != 1 else ''} unreadable"
 
 
 class PackedStore(ImageStore):
@@ -274,7 +284,9 @@ def load(root: Path, kind: str, *, seed: int, val_split: float, test_split: floa
     rule = RULES.get(kind, "data.source")
     keep = rule.select(**options)
     items = [it for it in every if keep(it)]
-    shards = Shards(root, entries)
+    stored = {(r.shard, r.offset) for it in every for r in (it.sharp, it.blurred) if r is not None}
+    per_shard = Counter(shard for shard, _ in stored)
+    shards = Shards(root, entries, [per_shard[k] for k in range(len(entries))])
     shards.check_sizes()
     fixed = [it for it in items if it.split == "test"]
     free = [it for it in items if it.split != "test"]

@@ -10,6 +10,10 @@ training patches have real image content at their borders, like patches cut from
 
 from __future__ import annotations
 
+import atexit
+import threading
+import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -70,11 +74,27 @@ class _Stored:
         self.stores = stores
         self.shapes = tf.constant(np.array(stores[0].shapes(), dtype=np.int32).reshape(-1, 3))
         self.channels = int(stores[0].shape(0)[2]) if len(stores[0]) else 0
+        # see quiesce(): once closing, reads return at once, and `running` / `last_call` say when none is left
+        self.closing, self.running, self.last_call = False, 0, 0.0
+        self._calls = threading.Lock()
+        _LIVE.add(self)
+
+    def _read(self, i: int, top: int, left: int, h: int, w: int) -> np.ndarray:
+        with self._calls:
+            self.last_call = time.monotonic()
+            if self.closing:  # the pipeline is being torn down: no more file reads, just the right shape
+                return np.zeros((int(h), int(w), self.channels * len(self.stores)), np.uint8)
+            self.running += 1
+        try:
+            return self._read_next(i, top, left, h, w)
+        finally:
+            with self._calls:
+                self.running -= 1
 
     def shape(self, i: tf.Tensor) -> tf.Tensor:
         return tf.gather(self.shapes, i)
 
-    def _read(self, i: int, top: int, left: int, h: int, w: int) -> np.ndarray:
+    def _read_next(self, i: int, top: int, left: int, h: int, w: int) -> np.ndarray:
         n = len(self.stores[0])
         for k in range(n):
             j = (int(i) + k) % n
@@ -103,6 +123,37 @@ class _Stored:
         out = tf.numpy_function(self._read, args, tf.uint8, stateful=False)
         out.set_shape([None, None, self.channels * len(self.stores)])
         return out
+
+
+_LIVE: weakref.WeakSet[_Stored] = weakref.WeakSet()
+
+
+def quiesce(quiet: float = 0.2, limit: float = 10.0) -> None:
+    """Let no streamed pipeline of this process call into Python again, before its iterator is freed.
+
+    tf.data runs `_Stored._read` (a `tf.numpy_function`) on its own threads, prefetching ahead. An
+    iterator freed while such calls are pending (an exception from `fit` keeps it in its traceback)
+    deadlocked `deblur train` after its error line, and one still filling its buffers when the
+    interpreter shut down aborted it ("terminate called without an active exception", exit 134).
+    Here every pipeline is closed (its reads return zeros at once, so its buffers fill in
+    milliseconds) and this waits until no read has run for `quiet` seconds (at most `limit`).
+    Called by `deblur train` when fit raises, and at interpreter exit.
+    """
+    stored = list(_LIVE)
+    if not stored:
+        return
+    for s in stored:
+        with s._calls:
+            s.closing = True
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        busy = any(s.running for s in stored)
+        if not busy and time.monotonic() - max(s.last_call for s in stored) >= quiet:
+            return
+        time.sleep(0.02)
+
+
+atexit.register(quiesce)
 
 
 def _cut(image: np.ndarray, top: int, left: int, h: int, w: int) -> np.ndarray:

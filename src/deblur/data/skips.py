@@ -8,6 +8,7 @@ every skip, and `SkipReport` puts the epoch's count in its logs (history.csv's `
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from typing import Any
 
@@ -32,13 +33,20 @@ class Skips:
         self._pending = 0
 
     def record(self, label: str, reason: str) -> None:
+        # an error about what holds the image, named first in the reason (a pack's shard, of which the
+        # image's label is `shard[offset]`), is one line for all the images it holds, not one each
+        head = reason.split(": ", 1)[0]
+        unit = head if label.startswith(f"{head}[") else label
         with self._lock:
             self._pending += 1
-            first = label not in self._named
-            self._named.add(label)
+            first = unit not in self._named
+            self._named.add(unit)
         if first:  # once per file: a bad image met every epoch must not flood the log
-            reason = reason.removeprefix(f"{label}: ")
-            LOG.warning("skipped an unreadable image: %s: %s", label, reason)
+            reason = reason.removeprefix(f"{unit}: ")
+            if unit == label:
+                LOG.warning("skipped an unreadable image: %s: %s", label, reason)
+            else:
+                LOG.warning("skipped every image stored in %s: %s", unit, reason)
 
     def take(self) -> int:
         """Skips since the last call."""
@@ -53,6 +61,20 @@ class Skips:
 
 
 SKIPS = Skips()  # process-wide: a tf.numpy_function cannot be handed a Python object per dataset
+
+_RAISED_INSIDE = re.compile(r"\bDataError: ([^\n]+)")
+
+
+def data_error_inside(exc: BaseException) -> Exception | None:
+    """The DataError a `tf.numpy_function` or `from_generator` raised inside tf.data ("no image of the
+    training set can be read any more"), which TensorFlow re-raises as an UnknownError carrying only its
+    text: as a DataError again, so the CLI shows it as the user's problem, not as an internal error."""
+    from deblur.errors import DataError
+
+    if not type(exc).__module__.startswith("tensorflow"):
+        return None
+    found = _RAISED_INSIDE.search(str(exc))
+    return DataError(found.group(1).strip()) if found else None
 
 
 def skip_report(echo: Any = print) -> Any:

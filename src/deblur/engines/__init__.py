@@ -26,12 +26,21 @@ class EngineSpec:
     loader: str
     suffix: str  # what its files end with ("" for a folder)
     export_name: str  # the file (or folder) name of an on-the-fly export into the cache
+    package: str  # the distribution that runs it: its version is part of a cached export's key
 
     def load(self, path: Path) -> Engine:
         import importlib
 
         module, function = self.loader.split(":")
-        return getattr(importlib.import_module(module), function)(path)
+        load = getattr(importlib.import_module(module), function)
+        try:
+            return load(path)
+        except (DeblurError, MemoryError):
+            raise
+        except Exception as exc:  # each runtime raises its own types for a damaged or foreign file
+            lines = [s.strip() for s in str(exc).splitlines() if s.strip() and not s.startswith("Exception from ")]
+            reason = (lines[0] if lines else type(exc).__name__)[:200]
+            raise DeblurError(f"{path}: cannot load this model ({reason})") from None
 
     def matches(self, path: Path) -> bool:
         if not self.suffix:
@@ -40,11 +49,13 @@ class EngineSpec:
 
 
 ENGINES: Registry[EngineSpec] = Registry("engine")
-ENGINES.register(KERAS)(EngineSpec("deblur.engines.keras_engine:load", ".keras", ""))
-ENGINES.register("onnx")(EngineSpec("deblur.engines.onnx_engine:load", ".onnx", "model.onnx"))
-ENGINES.register("openvino")(EngineSpec("deblur.engines.openvino_engine:load", ".xml", "model.xml"))
-ENGINES.register("litert")(EngineSpec("deblur.engines.litert_engine:load", ".tflite", "model.tflite"))
-ENGINES.register("saved_model")(EngineSpec("deblur.engines.saved_model_engine:load", "", "saved_model"))
+ENGINES.register(KERAS)(EngineSpec("deblur.engines.keras_engine:load", ".keras", "", "keras"))
+ENGINES.register("onnx")(EngineSpec("deblur.engines.onnx_engine:load", ".onnx", "model.onnx", "onnxruntime"))
+ENGINES.register("openvino")(EngineSpec("deblur.engines.openvino_engine:load", ".xml", "model.xml", "openvino"))
+ENGINES.register("litert")(EngineSpec("deblur.engines.litert_engine:load", ".tflite", "model.tflite",
+                                      "ai-edge-litert"))
+ENGINES.register("saved_model")(EngineSpec("deblur.engines.saved_model_engine:load", "", "saved_model",
+                                           "tensorflow"))
 
 ACCEPTED = ".keras, .onnx, .xml (OpenVINO, with its .bin), .tflite or a SavedModel folder"
 

@@ -97,6 +97,18 @@ def store_choice(model_path: str | Path, engine: str, measured: dict[str, Any] |
     return path
 
 
-def export_dir(model_path: Path, engine: str) -> Path:
-    """Where an on-the-fly export of this checkpoint for `engine` lives (keyed by the file's content)."""
-    return cache_dir() / EXPORTS / file_sha256(model_path) / engine
+def export_dir(model_path: Path, engine: str, package: str) -> Path:
+    """Where an on-the-fly export of this checkpoint for `engine` (run by the distribution `package`)
+    lives: keyed by the file's content and the versions of deblur, Keras and the runtime, so that an
+    upgrade of any of them exports again instead of running what an older one made."""
+    from deblur import __version__
+
+    versions = [f"deblur-{__version__}", *(f"{p}-{_installed(p)}" for p in dict.fromkeys(["keras", package]))]
+    return cache_dir() / EXPORTS / file_sha256(model_path) / "_".join([engine, *versions])
+
+
+def _installed(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "none"

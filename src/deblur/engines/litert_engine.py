@@ -1,8 +1,8 @@
 """The LiteRT (TensorFlow Lite) engine: a `.tflite` file run by ai_edge_litert with its default XNNPACK
 CPU delegate (no TensorFlow, no Keras).
 
-A model with dynamic height and width (shape signature -1) is resized to each batch's shape; one
-converted with a static shape runs at that size only, so larger images go through it tile by tile.
+A model with dynamic height and width (shape signature -1) is resized to each batch's shape; a
+fixed-size model (static shape, `fixed_size` in its sidecar) gets batches of that size only.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur.engines.base import Engine, export_facts, require, run_in_fixed_tiles
+from deblur.engines.base import Engine, export_facts, require
 
 
 class LiteRtEngine(Engine):
@@ -25,14 +25,12 @@ class LiteRtEngine(Engine):
         signature = [int(d) for d in detail.get("shape_signature", detail["shape"])]
         facts = export_facts(path, signature)
         self.channels, self.multiple, self.fixed_size = facts.channels, facts.multiple, facts.fixed_size
-        self.static = facts.static_size if facts.fixed_size is None else None
-        self.batch_size = signature[0] if signature[0] > 0 else None
         self.dynamic = min(signature[:3]) < 0  # -1: a size the model takes as it comes
         self.input_index = detail["index"]
         self.output_index = self.interpreter.get_output_details()[0]["index"]
         self.shape: tuple[int, ...] | None = None
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
         if batch.shape != self.shape:  # resizing reallocates every tensor: only when the shape changes
             if self.dynamic:
                 self.interpreter.resize_tensor_input(self.input_index, list(batch.shape), strict=True)
@@ -42,9 +40,6 @@ class LiteRtEngine(Engine):
         self.interpreter.invoke()
         # a copy: the interpreter reuses its output buffer on the next call
         return np.array(self.interpreter.get_tensor(self.output_index), dtype=np.float32)
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return run_in_fixed_tiles(self._run, batch, self.static or batch.shape[1:3], self.batch_size)
 
 
 def load(path: Path) -> LiteRtEngine:

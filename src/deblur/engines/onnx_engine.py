@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur.engines.base import Engine, export_facts, require, run_in_fixed_tiles
+from deblur.engines.base import Engine, export_facts, require
 
 
 class OnnxEngine(Engine):
@@ -21,16 +21,10 @@ class OnnxEngine(Engine):
         self.input_name = spec.name
         facts = export_facts(path, list(spec.shape))
         self.channels, self.multiple, self.fixed_size = facts.channels, facts.multiple, facts.fixed_size
-        self.static = facts.static_size if facts.fixed_size is None else None
-        first = spec.shape[0]
-        self.batch_size = int(first) if isinstance(first, int) and first > 0 else None
-
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        out = self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
-        return np.asarray(out, dtype=np.float32)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return run_in_fixed_tiles(self._run, batch, self.static or batch.shape[1:3], self.batch_size)
+        out = self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+        return np.asarray(out, dtype=np.float32)
 
 
 def load(path: Path) -> OnnxEngine:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur.engines.base import Engine, export_facts, require, run_in_fixed_tiles
+from deblur.engines.base import Engine, export_facts, require
 from deblur.errors import DeblurError
 
 
@@ -25,19 +25,14 @@ class OpenVinoEngine(Engine):
         dims = [d.get_length() if d.is_static else None for d in shape] if shape.rank.is_static else []
         facts = export_facts(path, dims)
         self.channels, self.multiple, self.fixed_size = facts.channels, facts.multiple, facts.fixed_size
-        self.static = facts.static_size if facts.fixed_size is None else None
-        self.batch_size = dims[0]
         # f32, not the bf16 OpenVINO picks by itself on CPUs with AMX: bf16 moved a tiny U-Net's output by
         # half an 8-bit level already, so it would not match what the model was measured to do
         self.compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         self.output = self.compiled.output(0)
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
         out = self.compiled(np.ascontiguousarray(batch, dtype=np.float32))[self.output]
         return np.asarray(out, dtype=np.float32)
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return run_in_fixed_tiles(self._run, batch, self.static or batch.shape[1:3], self.batch_size)
 
 
 def load(path: Path) -> OpenVinoEngine:

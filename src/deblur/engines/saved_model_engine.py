@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur.engines.base import Engine, export_facts, require, run_in_fixed_tiles
+from deblur.engines.base import Engine, export_facts, require
 from deblur.errors import DeblurError
 
 SIGNATURE = "serving_default"
@@ -34,15 +34,10 @@ class SavedModelEngine(Engine):
         dims = spec.shape.as_list() if spec.shape.rank is not None else []
         facts = export_facts(path, [d if d is not None else -1 for d in dims])
         self.channels, self.multiple, self.fixed_size = facts.channels, facts.multiple, facts.fixed_size
-        self.static = facts.static_size if facts.fixed_size is None else None
-        self.batch_size = dims[0] if dims and dims[0] else None
-
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        out = self.fn(**{self.input_name: self.tf.constant(batch, dtype=self.tf.float32)})
-        return np.asarray(next(iter(out.values())), dtype=np.float32)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return run_in_fixed_tiles(self._run, batch, self.static or batch.shape[1:3], self.batch_size)
+        out = self.fn(**{self.input_name: self.tf.constant(batch, dtype=self.tf.float32)})
+        return np.asarray(next(iter(out.values())), dtype=np.float32)
 
 
 def load(path: Path) -> SavedModelEngine:

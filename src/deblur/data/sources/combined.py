@@ -9,13 +9,18 @@ blurred twins are dropped: the combined set is for synthetic blur, where the ker
 from __future__ import annotations
 
 import hashlib
+import math
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from deblur.data.base import SOURCES, ImageSet, Source, Splits, describe_counts
-from deblur.data.store import ArrayStore, ChainStore, ImageStore
-from deblur.errors import ConfigError
+from deblur.data.store import PROBE_THREADS, ArrayStore, ChainStore, ImageStore
+from deblur.errors import ConfigError, DataError
 from deblur.imageio import convert_channels
 from deblur.schema import check_kwargs, defaults_of
 
@@ -48,23 +53,83 @@ def _join(sets: list[tuple[str, ImageSet]], channels: int) -> ImageSet:
     """Concatenate the parts' sharp images, once each: a paired dataset repeats a scene's sharp shot
     for each of its blurred twins, and a duplicate would only weigh that scene double.
 
-    Images in memory are told apart by their pixels; parts read from disk stay on disk (a
-    `ChainStore`), a duplicate there being the same file.
+    Two images are duplicates when their pixels are (as before streaming: a SHA-1 of the pixels).
+    Parts read from disk stay on disk (a `ChainStore`); only images whose size in bytes (from the
+    headers) another image shares can have its pixels, so only those are read (see `_pixel_keys`).
     """
-    refs, names, seen = [], [], set()
-    for prefix, s in sets:
-        images = s.sharp if isinstance(s.sharp, ImageStore) else ArrayStore(s.sharp)
-        for i, name in enumerate(s.names):
-            key = images.label(i) if s.streamed else hashlib.sha1(np.ascontiguousarray(images[i]).tobytes()).digest()
+    refs = [(s.sharp if isinstance(s.sharp, ImageStore) else ArrayStore(s.sharp), i, f"{prefix}/{name}")
+            for prefix, s in sets for i, name in enumerate(s.names)]
+    shapes = [shape for _, s in sets for shape in s.shapes()]  # headers, probed in parallel per part
+    keys = _pixel_keys([(images, i) for images, i, _ in refs], shapes)
+    kept, names, seen = [], [], set()
+    for k, (images, i, name) in enumerate(refs):
+        key = keys.get(k)
+        if key is not None:
             if key in seen:
                 continue
             seen.add(key)
-            refs.append((images, i))
-            names.append(f"{prefix}/{name}")
+        kept.append((images, i))
+        names.append(name)
     if not any(s.streamed for _, s in sets):
-        return ImageSet(sharp=[convert_channels(np.asarray(store[i]), channels) for store, i in refs], names=names)
-    chain = ChainStore(refs).map(lambda im: convert_channels(im, channels), lambda shape: (*shape[:2], channels))
+        return ImageSet(sharp=[convert_channels(np.asarray(store[i]), channels) for store, i in kept], names=names)
+    chain = ChainStore(kept).map(lambda im: convert_channels(im, channels), lambda shape: (*shape[:2], channels))
     return ImageSet(sharp=chain, names=names)
+
+
+def _pixel_keys(refs: list[tuple[ImageStore, int]], shapes: list[tuple[int, ...]]) -> dict[int, bytes]:
+    """SHA-1 of the pixels of every image that has a possible duplicate: one whose byte count
+    (h * w * c, from headers) another image shares; a unique size cannot match any other pixels.
+
+    A file is hashed by its bytes first: the same file (or a byte-identical copy) read at the same
+    shape gives the same pixels (the parts' transforms are channel conversions, fixed by the shape),
+    so each distinct file is decoded once. An image that cannot be read here is kept, to be named and
+    skipped when a pipeline meets it, as any unreadable file is.
+    """
+    sizes = [math.prod(shape) for shape in shapes]
+    count = Counter(sizes)
+    candidates = [k for k, size in enumerate(sizes) if count[size] > 1]
+
+    def first_key(k: int) -> tuple[Any, ...]:
+        store, i = refs[k]
+        path = Path(store.label(i))
+        if isinstance(store, ArrayStore) or not path.is_file():  # in memory, or a packed shard
+            return ("pixels", _sha1(store[i]))
+        return ("file", hashlib.sha1(path.read_bytes()).digest(), shapes[k])
+
+    def pixels_of(k: int) -> bytes | None:
+        store, i = refs[k]
+        try:
+            return _sha1(store[i])
+        except DataError:
+            return None
+
+    with ThreadPoolExecutor(PROBE_THREADS) as pool:  # file reads and decodes release the GIL
+        firsts = dict(zip(candidates, pool.map(_safe(first_key), candidates), strict=True))
+        to_decode = {}  # one image per distinct file
+        for k in candidates:
+            if firsts[k] is not None and firsts[k][0] == "file":
+                to_decode.setdefault(firsts[k], k)
+        decoded = dict(zip(to_decode, pool.map(pixels_of, to_decode.values()), strict=True))
+    keys: dict[int, bytes] = {}
+    for k in candidates:
+        first = firsts[k]
+        key = None if first is None else first[1] if first[0] == "pixels" else decoded[first]
+        if key is not None:
+            keys[k] = key
+    return keys
+
+
+def _sha1(image: np.ndarray) -> bytes:
+    return hashlib.sha1(np.ascontiguousarray(image).tobytes()).digest()
+
+
+def _safe(fn: Callable[[int], tuple[Any, ...]]) -> Callable[[int], tuple[Any, ...] | None]:
+    def call(k: int) -> tuple[Any, ...] | None:
+        try:
+            return fn(k)
+        except (DataError, OSError):
+            return None
+    return call
 
 
 def load(path: str | None, *, seed: int, val_split: float, test_split: float,
