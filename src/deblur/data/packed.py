@@ -164,10 +164,13 @@ class PackedStore(ImageStore):
         return len(self.records)
 
     def read(self, i: int) -> np.ndarray:
-        """A read-only view into the memory-mapped shard: nothing is copied until a crop is cut from it,
-        and the OS page cache keeps the pixels between epochs (copy it before writing into it)."""
+        """One image, read from its shard with a plain file read (the OS page cache keeps the pixels
+        between epochs). Not a view into the memory map: mapped pages a process has touched count in its
+        resident memory, which then grew with the pack (N = 10,000 pairs: 3.5 GiB RSS after 60 steps, of
+        which 0.7 GiB its own), while pages read into the page cache belong to the OS."""
         r = self.records[i]
-        flat = self.shards.array(r.shard)[r.offset:r.offset + r.size]
+        mapped = self.shards.array(r.shard)  # verified, and its header parsed, once per process
+        flat = np.fromfile(self.shards.path(r.shard), dtype=np.uint8, count=r.size, offset=mapped.offset + r.offset)
         if flat.size != r.size:
             raise DataError(f"{self.label(i)}: shard ends inside this image; pack the data again with deblur pack")
         return np.asarray(flat).reshape(r.shape)
