@@ -36,6 +36,13 @@ def write_png(path: Path, image: np.ndarray) -> None:
     assert cv2.imwrite(str(path), image)
 
 
+@pytest.fixture(autouse=True)
+def _own_deblur_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """deblur's cache (measured `--engine auto` choices, exports made on the fly) is the test session's
+    own: a choice measured on this machine must not change what a test runs, nor a test the user's."""
+    monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "deblur-cache"))
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)

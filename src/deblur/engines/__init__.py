@@ -33,9 +33,11 @@ class EngineSpec:
 
         module, function = self.loader.split(":")
         load = getattr(importlib.import_module(module), function)
+        if self.package == KERAS:  # deblur.loading already says what is wrong with a checkpoint
+            return load(path)
         try:
             return load(path)
-        except (DeblurError, MemoryError):
+        except (DeblurError, MemoryError, OSError):  # the machine's failures keep their own one-line messages
             raise
         except Exception as exc:  # each runtime raises its own types for a damaged or foreign file
             lines = [s.strip() for s in str(exc).splitlines() if s.strip() and not s.startswith("Exception from ")]

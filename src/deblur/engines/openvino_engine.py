@@ -25,11 +25,11 @@ class OpenVinoEngine(Engine):
         dims = [d.get_length() if d.is_static else None for d in shape] if shape.rank.is_static else []
         facts = export_facts(path, dims)
         self.channels, self.multiple, self.fixed_size = facts.channels, facts.multiple, facts.fixed_size
-        # OpenVINO's own precision: bf16 on CPUs with AMX/AVX512-BF16, f32 elsewhere. Measured on this
-        # project's 2-core AMX CPU with the built-in model, in one process, a 12 MP photo in predict's tiles:
-        # bf16 23.5 s, f32 36.8 s, Keras 35.3 s, bf16 within one 8-bit level of Keras after rounding (0.43
-        # before): the tolerance `deblur export` checks every export against, on every export.
-        self.compiled = core.compile_model(model, "CPU")
+        # f32, not the bf16 OpenVINO picks by itself on CPUs with AMX. bf16 is faster for the built-in model
+        # (a 12 MP photo in predict's tiles, one process, 2-core AMX CPU: 23.5 s, f32 36.8 s, Keras 35.3 s,
+        # within one 8-bit level of Keras) but not for every model: a tiny random U-Net moved by 3 levels,
+        # which would fail `deblur export`'s check. Exactness first; see BENCHMARKS.md.
+        self.compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         self.output = self.compiled.output(0)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
