@@ -115,7 +115,7 @@ def checkpoint_path(model_path: Path | None) -> Path:
 
 
 def sha256(path: Path) -> str:
-    from deblur.engines.cache import file_sha256  # one hasher: the cache keys exports by the same digest
+    from deblur.digest import file_sha256  # one hasher: the cache keys exports by the same digest
 
     return file_sha256(path)
 

@@ -47,6 +47,7 @@ from deblur.data.base import (
     split_indices,
 )
 from deblur.data.store import ImageStore, Shape
+from deblur.digest import file_sha256
 from deblur.errors import DataError, DeblurError
 from deblur.registry import Registry
 
@@ -55,7 +56,6 @@ PACK_FORMAT = "deblur-pack"
 # Bump when the shard or manifest layout changes: an older or newer pack is refused, never misread.
 PACK_VERSION = 1
 SHARD_NAME = "shard-{:05d}.npy"
-_HASH_CHUNK = 1 << 22
 
 
 def is_pack(path: str | os.PathLike | None) -> bool:
@@ -321,14 +321,6 @@ def readable(kind: str, load_files: Callable[..., Splits]) -> Callable[..., Spli
 
 
 # ----------------------------------------------------------------------------- writing
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class _ShardWriter:

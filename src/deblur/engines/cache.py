@@ -9,13 +9,14 @@ The cache lives in $DEBLUR_CACHE_DIR, else $XDG_CACHE_HOME/deblur, else ~/.cache
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from deblur.digest import file_sha256
 
 CHOICE_FILE = "engine-choice.json"
 EXPORTS = "exports"
@@ -28,14 +29,6 @@ def cache_dir() -> Path:
         return Path(os.environ["DEBLUR_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "deblur"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def runtime_versions() -> dict[str, str]:
