@@ -43,6 +43,7 @@ def _scalar(tensor) -> float:
     return float(tf.make_ndarray(tensor))
 
 
+@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None, reason="tensorboard is not installed")
 def test_training_writes_scalars_learning_rate_and_images(tmp_path: Path, photo_folder: Path):
     run = tmp_path / "run"
     result = invoke("train", "-c", _config(tmp_path, photo_folder, learning_rate=0.002, tensorboard_every=5),
