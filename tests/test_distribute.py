@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -117,22 +118,77 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
-def test_two_workers_on_localhost_train_one_epoch(tmp_path: Path, config: Path):
+def _deblur_command() -> list[str]:
+    """The `deblur` console script users run, beside this interpreter (`python -m deblur` without one)."""
+    script = Path(sys.executable).with_name("deblur")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "deblur"]
+
+
+def _two_workers(args: list[str], tmp_path: Path, tag: str, timeout: float = 150) -> list[str]:
+    """`deblur train ARGS` as workers 0 and 1 of a cluster on 127.0.0.1 (free ports); their output.
+
+    Each worker's output goes to a file: a pipe read only after the other worker ends could fill and
+    stall it. On a timeout both are killed, so a hung collective cannot outlive the test.
+    """
     hosts = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    scratch = tmp_path / "tmp"  # the non-chief's scratch run folder (tempfile.mkdtemp) lands here
+    scratch.mkdir(exist_ok=True)
+    logs = [tmp_path / f"{tag}-worker{i}.log" for i in range(2)]
+    procs: list[subprocess.Popen] = []
+    try:
+        for index, log in enumerate(logs):
+            env = {**os.environ, "CUDA_VISIBLE_DEVICES": "-1", "TMPDIR": str(scratch),
+                   "TF_CONFIG": json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}})}
+            with open(log, "w") as out:
+                procs.append(subprocess.Popen([*_deblur_command(), "train", *args], stdout=out,
+                                              stderr=subprocess.STDOUT, env=env))
+        deadline = time.monotonic() + timeout
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 1))
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"{tag}: the workers did not finish in {timeout:.0f} s; worker output:\n"
+                            + "\n".join(log.read_text()[-2000:] for log in logs))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    outs = [log.read_text() for log in logs]
+    for index, (proc, out) in enumerate(zip(procs, outs, strict=True)):
+        assert proc.returncode == 0, f"{tag}: worker {index} exited with {proc.returncode}:\n{out[-3000:]}"
+    return outs
+
+
+def _epochs(run: Path) -> list[str]:
+    with open(run / "history.csv") as f:
+        return [row["epoch"] for row in csv.DictReader(f)]
+
+
+# Two TensorFlow workers and their collectives on a 2-core machine: run alone (`-n 0 -m multiworker`,
+# as .ci/run does), not beside another test file; the default run deselects it (pyproject's addopts).
+@pytest.mark.multiworker
+def test_two_deblur_train_workers_on_localhost_skip_eval_and_resume(tmp_path: Path, config: Path):
+    """As users run it: two `deblur train` processes with TF_CONFIG, `--no-eval` (the config says to
+    evaluate), then both stopped after epoch 1 and resumed to epoch 2."""
     run = tmp_path / "chief"
-    procs = []
-    for index in range(2):
-        env = {"TF_CONFIG": json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}})}
-        procs.append(_run(["-m", "deblur", "train", "-c", str(config), "--run-dir", str(run),
-                           "--set", "train.distribute=multi_worker", "--set", "train.steps_per_epoch=2"],
-                          env, code="import runpy, sys; sys.argv = sys.argv[2:]; runpy.run_module('deblur', "
-                                    "run_name='__main__', alter_sys=True)"))
-    outs = [_finish(p) for p in procs]
+    outs = _two_workers(["-c", str(config), "--run-dir", str(run), "--no-eval",
+                         "--set", "train.distribute=multi_worker", "--set", "train.evaluate_after=true",
+                         "--set", "train.steps_per_epoch=2"], tmp_path, "train")
     assert "2 replica(s), global batch 16" in outs[0]
     assert "not the chief" in outs[1] and "not the chief" not in outs[0]
-    with open(run / "history.csv") as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == 1 and (run / "best.keras").is_file()
+    assert _epochs(run) == ["0"] and (run / "best.keras").is_file()
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["evaluate_after"] is True
+    assert len(list((tmp_path / "tmp").glob("deblur-*-worker-*/run/history.csv"))) == 1  # worker 1's scratch
+    # --no-eval reached the chief: no test-split scores, here or in the other worker's scratch folder
+    assert not list(tmp_path.rglob("eval-test")) and "blurred input" not in outs[0]
+
+    outs = _two_workers(["--run-dir", str(run), "--resume", "--no-eval", "--set", "train.epochs=2"], tmp_path,
+                        "resume")
+    assert all("resuming" in out for out in outs) and "not the chief" in outs[1]
+    assert _epochs(run) == ["0", "1"]  # history continues: epoch 0 was not trained again
+    assert json.loads((run / "backup" / "training_metadata.json").read_text())["epoch"] == 2
+    assert not list(tmp_path.rglob("eval-test")) and "blurred input" not in outs[0]
 
 
 def test_xla_and_mixed_precision_switches_train_and_keep_float32_outputs(tmp_path: Path, config: Path):

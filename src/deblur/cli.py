@@ -164,7 +164,7 @@ def train(
             raise DeblurError("--config is required (for example --config configs/quickstart.yaml)")
         cfg = cfgmod.load(config, overrides)
         if cfg.train.distribute == "multi_worker":
-            run_dir, evaluate_after = _worker_run_dir(run_dir, cfg.name)
+            run_dir, evaluate_after = _worker_run_dir(run_dir, cfg.name, evaluate_after)
         paths = trainmod.new_run(cfg, run_dir, overwrite)
     with paths:  # the run folder stays locked until training and its evaluation are done
         if resume:
@@ -197,13 +197,14 @@ def _train_and_evaluate(cfg: Any, paths: Any, resume: bool, command: str, evalua
                              how=f"deblur eval {paths.best} --resume")
 
 
-def _worker_run_dir(run_dir: Path | None, name: str) -> tuple[Path | None, bool]:
+def _worker_run_dir(run_dir: Path | None, name: str, evaluate_after: bool) -> tuple[Path | None, bool]:
     """Only the chief writes the run directory; other workers write to a scratch folder and skip the
-    final evaluation, so workers sharing a file system never write the same files."""
+    final evaluation, so workers sharing a file system never write the same files. The chief keeps the
+    user's --eval/--no-eval."""
     from deblur.distribute import is_chief
 
     if is_chief():
-        return run_dir, True
+        return run_dir, evaluate_after
     import tempfile
 
     scratch = Path(tempfile.mkdtemp(prefix=f"deblur-{name}-worker-")) / "run"
@@ -229,7 +230,7 @@ def _worker_resume_dir(run_dir: Path, overrides: list[str], evaluate_after: bool
     cfg = trainmod.resume_config(source, overrides)
     if cfg.train.distribute != "multi_worker":
         return run_dir, evaluate_after
-    scratch, _ = _worker_run_dir(None, cfg.name)
+    scratch, _ = _worker_run_dir(None, cfg.name, False)
     scratch.mkdir(parents=True)
     for name in (trainmod.CONFIG_FILE, source.history.name):
         if (run_dir / name).is_file():
