@@ -688,8 +688,11 @@ def benchmark_formats(
     from deblur.format_bench import report, run_benchmark, store_fastest, table
 
     if json_path is not None:
-        if json_path.exists() and not overwrite:
+        if os.path.lexists(json_path) and not overwrite:
             raise DeblurError(f"--json: {json_path} already exists; pass --overwrite to replace it")
+        if os.path.lexists(json_path) and not _is_benchmark_report(json_path):
+            raise DeblurError(f"--json: {json_path} is not a report deblur benchmark-formats wrote; --overwrite "
+                              "replaces only deblur's own: move it aside or choose another --json")
         if not json_path.parent.is_dir():
             raise DeblurError(f"--json: the folder {json_path.parent} does not exist")
     names = [n.strip() for item in formats or [] for n in item.split(",") if n.strip()] or None
@@ -719,6 +722,19 @@ def benchmark_formats(
         typer.echo(f"wrote {json_path}")
     if any(r.error for r in rows):
         raise typer.Exit(1)
+
+
+def _is_benchmark_report(path: Path) -> bool:
+    """Whether `path` is a regular file holding the JSON `deblur benchmark-formats --json` writes."""
+    from deblur.safefile import UnsafeFile, read_json
+
+    if path.is_symlink():
+        return False
+    try:
+        data = read_json(path, what="benchmark report")
+    except (OSError, UnsafeFile):
+        return False
+    return isinstance(data, dict) and {"rows", "engine_auto", "versions"} <= data.keys()
 
 
 def main() -> None:
