@@ -479,3 +479,15 @@ def test_benchmark_formats_checks_big_before_any_export(model_file: Path, monkey
     monkeypatch.setattr(export, "export_model", no_export)
     line = cli_error(invoke("benchmark-formats", model_file, "--big", big))
     assert "--big" in line
+
+
+def test_eval_never_writes_its_default_reports_through_a_planted_link(model_file: Path, pairs: tuple[Path, Path],
+                                                                      tmp_path: Path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (model_file.parent / "eval-pairs-blur").symlink_to(outside)  # the default folder beside the checkpoint
+    line = cli_error(invoke("eval", model_file, "--pairs", *pairs))
+    assert "symbolic link" in line and list(outside.iterdir()) == []
+    result = invoke("eval", model_file, "--pairs", *pairs, "-o", model_file.parent / "eval-pairs-blur")
+    assert result.exit_code == 0, result.output  # named by the user: their choice
+    assert (outside / "metrics.json").is_file()

@@ -378,6 +378,8 @@ def eval_(
         images, description = (load_dirs(*pairs), f"pairs ({pairs[0]} + {pairs[1]})") if pairs else load_all(data)
         folder = (pairs[0] if pairs else data).name
         default_out = checkpoint.parent / f"eval-pairs-{folder}{'-aligned' if align else ''}"
+        if output is None:
+            _check_default_output(default_out)
         model = load_model(checkpoint)
         partial = Partial.beside(output or default_out, resume=resume, overwrite=overwrite)
         with _locked_output(output or default_out), _resumable(partial, "the same command with --resume"):
@@ -389,8 +391,18 @@ def eval_(
     if align:
         raise DeblurError("--align applies to real pairs: use it with --pairs or --data")
     cfg, default_name = _run_config(checkpoint, config, set_ or [], split)
+    if output is None:
+        _check_default_output(checkpoint.parent / default_name)
     _evaluate_and_report(checkpoint, cfg, split, output or checkpoint.parent / default_name, overwrite,
                          baselines=baselines, options=options, resume=resume)
+
+
+def _check_default_output(folder: Path) -> None:
+    """A report folder deblur chose (beside the checkpoint) is never a link: one planted in a run folder
+    someone else made would send the reports outside it. A folder the user names with --output may be."""
+    if folder.is_symlink():
+        raise DeblurError(f"{folder}: is a symbolic link; deblur writes reports through a link only to a folder you "
+                          "name with --output")
 
 
 @app.command()

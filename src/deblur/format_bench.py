@@ -78,7 +78,11 @@ def run_benchmark(checkpoint: Path | None, formats: list[str] | None, size: int,
         formats = installed_formats()
     source = checkpoint_path(checkpoint)
     rows = [Row(KERAS, file_mb=source.stat().st_size / 2**20, export_s=0.0, max_diff_levels=0.0)]
-    with tempfile.TemporaryDirectory(prefix="deblur-formats-") as tmp:
+    from deblur.engines.cache import cache_dir
+
+    work = cache_dir() / "benchmark"  # deblur writes nowhere but its outputs and its own cache
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="deblur-formats-", dir=work) as tmp:
         folder = Path(tmp)
         _write_check_images(source, folder)
         targets = {KERAS: source}
