@@ -45,7 +45,7 @@ def target(folder: Path, fmt: str) -> Path:
 def test_export_round_trips(fmt: str, tiny: Path, tmp_path: Path) -> None:
     needs(fmt)
     out = target(tmp_path, fmt)
-    killed = tmp_path / ".deblur-export-killed"  # a killed export's staging folder, two hours old, unlocked
+    killed = tmp_path / ".deblur-export-killed00"  # a killed export's staging folder, two hours old, unlocked
     (killed / "half").mkdir(parents=True)
     os.utime(killed, (time.time() - 7200,) * 2)
     result = invoke("export", tiny, "--format", fmt, "--output", out)
@@ -104,8 +104,12 @@ def test_refuses_to_overwrite(tiny: Path, tmp_path: Path) -> None:
     out.unlink()
     exported.sidecar_path(out).write_text("{}")  # a stray sidecar is someone's file too
     assert "already exists" in cli_error(invoke("export", tiny, "--format", "onnx", "--output", out))
-    result = invoke("export", tiny, "--format", "onnx", "--output", out, "--overwrite")
-    assert result.exit_code == 0, result.output
+    line = cli_error(invoke("export", tiny, "--format", "onnx", "--output", out, "--overwrite"))
+    assert "only an export deblur wrote" in line and exported.sidecar_path(out).read_text() == "{}"
+    exported.sidecar_path(out).unlink()
+    for _ in range(2):  # written, then its own earlier export replaced
+        result = invoke("export", tiny, "--format", "onnx", "--output", out, "--overwrite")
+        assert result.exit_code == 0, result.output
     assert exported.read_sidecar(out)[exported.FORMAT] == "onnx"
     assert "must end in .onnx" in cli_error(invoke("export", tiny, "--format", "onnx", "--output", tmp_path / "m.xml"))
     assert "unknown export format" in cli_error(invoke("export", tiny, "--format", "tensorrt"))
@@ -118,7 +122,7 @@ def test_overwrite_never_replaces_a_folder_that_is_not_a_saved_model(tiny: Path,
     run.mkdir()
     (run / "best.keras").write_bytes(b"keep me")
     line = cli_error(invoke("export", tiny, "--format", "saved_model", "--output", run, "--overwrite"))
-    assert "not a SavedModel" in line and (run / "best.keras").read_bytes() == b"keep me"
+    assert "only an export deblur wrote" in line and (run / "best.keras").read_bytes() == b"keep me"
 
 
 def test_default_output_names() -> None:

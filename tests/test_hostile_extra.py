@@ -149,7 +149,7 @@ def test_a_gray_twin_of_a_colour_photo_is_scored_not_an_internal_error(tmp_path:
 
 def test_a_crop_border_that_leaves_too_little_is_one_line_before_scoring(tmp_path: Path, rng, model_file: Path):
     sharp = smooth_image(rng, 24, 24)
-    blur, sharp_dir = _pairs(tmp_path / "p", sharp, sharp)
+    blur, sharp_dir = _pairs(tmp_path / "p", 255 - sharp, sharp)
     for border in ("12", "99999999999999999999"):
         line = one_error(invoke("eval", model_file, "--pairs", blur, sharp_dir, "--crop-border", border,
                                 "-o", tmp_path / "e"))

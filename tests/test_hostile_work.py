@@ -163,10 +163,13 @@ def test_the_lock_of_a_killed_process_does_not_block(tmp_path: Path):
 def test_predict_blur_and_eval_refuse_a_folder_another_job_is_writing(tmp_path: Path, images: Path, model_file: Path):
     out = tmp_path / "out"
     out.mkdir()
+    sharp = tmp_path / "sharp"  # the images' twins (a pair is never one image twice)
+    for p in images.iterdir():
+        write_png(sharp / p.name, 255 - cv2.imread(str(p)))
     lock = FolderLock(out)  # as another job writing there holds it
     try:
         for args in (["predict", images, "-c", model_file, "-o", out], ["blur", images, "-o", out],
-                     ["eval", model_file, "--pairs", images, images, "-o", out]):
+                     ["eval", model_file, "--pairs", images, sharp, "-o", out]):
             assert "in use by another deblur process" in one_error(invoke(*args))
     finally:
         lock.release()

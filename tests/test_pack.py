@@ -98,7 +98,7 @@ def test_interrupted_pack_leaves_no_manifest(tmp_path: Path, photo_folder: Path,
     with pytest.raises(KeyboardInterrupt):
         packed.pack(photo_folder, out, "folder", shard_mb=0.01)
     assert not (out / "pack.json").exists()
-    assert [p.name for p in out.iterdir()] == ["shard-00000.npy"]  # no temporaries either
+    assert sorted(p.name for p in out.iterdir()) == [".deblur-pack", "shard-00000.npy"]  # no temporaries either
     assert not packed.is_pack(out)
 
 

@@ -136,7 +136,7 @@ def test_pairs_flat_gopro_and_own_split(tmp_path: Path, rng):
             for f in range(3):
                 im = smooth_image(rng, 24, 24)
                 write_png(gopro / part / seq / "sharp" / f"{f:06d}.png", im)
-                write_png(gopro / part / seq / "blur" / f"{f:06d}.png", im)
+                write_png(gopro / part / seq / "blur" / f"{f:06d}.png", 255 - im)  # never identical twins
     g = _load("pairs", gopro)
     assert len(g.test) == 3 and all(n.startswith("E/") for n in g.test.names)
     train_seqs = {n.split("/")[0] for n in g.train.names}

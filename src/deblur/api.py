@@ -10,11 +10,12 @@ file come out identical.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
-from deblur.engines import AUTO, ENGINES, KERAS, Engine, detect, load_engine
+from deblur.engines import AUTO, ENGINES, KERAS, Engine, detect, engine_names, load_engine
 from deblur.errors import DeblurError
 from deblur.predict import DEFAULT_OVERLAP, DEFAULT_TILE, restore_image
 
@@ -31,6 +32,9 @@ class Restorer:
     def __init__(self, engine: Engine, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> None:
         from deblur.tiling import check_tile
 
+        if not isinstance(engine, Engine):
+            raise DeblurError(f"engine={engine!r}: expected a deblur Engine (use Restorer.load(path) for a file)")
+        tile, overlap = whole_number("tile", tile), whole_number("overlap", overlap)
         if engine.fixed_size is None:  # fixed-size models see whole images: no tiles
             check_tile(tile, overlap, engine.multiple)
         self.engine, self.tile, self.overlap = engine, tile, overlap
@@ -42,7 +46,11 @@ class Restorer:
         `.tflite` or SavedModel folder. `engine` as `deblur predict --engine` (see `deblur.engines`)."""
         from deblur.tiling import check_tile
 
+        # every argument before any work: a NaN tile was accepted, and every later call raised TypeError
+        tile, overlap = whole_number("tile", tile), whole_number("overlap", overlap)
         check_tile(tile, overlap)  # before the model is loaded; again with its size multiple
+        if path is not None:
+            path = model_path(path)
         if path is None:
             from deblur.pretrained import default_checkpoint
 
@@ -60,6 +68,29 @@ class Restorer:
 
     def __repr__(self) -> str:
         return f"Restorer({self.engine!r}, tile={self.tile}, overlap={self.overlap})"
+
+
+def whole_number(name: str, value: object) -> int:
+    """`value` as an int, or a DeblurError naming the argument (a float, NaN, str or None is refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise DeblurError(f"{name}={value!r}: must be a whole number of pixels (an int)")
+    return int(value)
+
+
+def model_path(path: object) -> Path:
+    """A model's path as a Path, or a DeblurError naming `path` (an int or bytes is refused)."""
+    if not isinstance(path, str | os.PathLike) or isinstance(path, bytes):
+        raise DeblurError(f"path={path!r}: expected a file path (str or pathlib.Path), or None for the built-in "
+                          "model")
+    return Path(path)
+
+
+def engine_name(engine: object) -> str:
+    if not isinstance(engine, str):
+        raise DeblurError(f"engine={engine!r}: expected an engine name ({', '.join(engine_names())})")
+    if engine != AUTO:
+        ENGINES.get(engine, "engine")
+    return engine
 
 
 def check_array(image: object) -> np.ndarray:
@@ -85,9 +116,7 @@ def open_engine(path: str | Path, engine: str = AUTO, notes: list[str] | None = 
     `engine` auto runs on the runtime measured fastest for it here (`deblur benchmark-formats`;
     Keras when nothing was measured, and then AUTO_UNMEASURED is added to `notes`), and with another
     engine than keras it is exported once into the cache and run from there."""
-    path = Path(path)
-    if engine != AUTO:
-        ENGINES.get(engine, "--engine")
+    path, engine = model_path(path), engine_name(engine)
     if detect(path) != KERAS:
         return load_engine(path, engine)
     if engine == AUTO:

@@ -127,8 +127,10 @@ def clean_stale_temp_dirs(folder: Path, prefix: str) -> int:
     from deblur.locks import FolderBusy, FolderLock, fcntl
 
     removed = 0
+    # exactly mkdtemp's names: a folder of the user's that merely starts with the prefix is never touched
+    ours = re.compile(re.escape(prefix) + r"[a-z0-9_]{8}")
     try:
-        entries = [e for e in os.scandir(folder) if e.name.startswith(prefix) and e.is_dir(follow_symlinks=False)]
+        entries = [e for e in os.scandir(folder) if ours.fullmatch(e.name) and e.is_dir(follow_symlinks=False)]
     except OSError:
         return 0
     for entry in entries:

@@ -379,6 +379,8 @@ def eval_(
         images, description = (load_dirs(*pairs), f"pairs ({pairs[0]} + {pairs[1]})") if pairs else load_all(data)
         folder = (pairs[0] if pairs else data).name
         default_out = checkpoint.parent / f"eval-pairs-{folder}{'-aligned' if align else ''}"
+        if output is None:
+            _check_default_output(default_out)
         model = load_model(checkpoint)
         partial = Partial.beside(output or default_out, resume=resume, overwrite=overwrite)
         with _locked_output(output or default_out), _resumable(partial, "the same command with --resume"):
@@ -390,8 +392,18 @@ def eval_(
     if align:
         raise DeblurError("--align applies to real pairs: use it with --pairs or --data")
     cfg, default_name = _run_config(checkpoint, config, set_ or [], split)
+    if output is None:
+        _check_default_output(checkpoint.parent / default_name)
     _evaluate_and_report(checkpoint, cfg, split, output or checkpoint.parent / default_name, overwrite,
                          baselines=baselines, options=options, resume=resume)
+
+
+def _check_default_output(folder: Path) -> None:
+    """A report folder deblur chose (beside the checkpoint) is never a link: one planted in a run folder
+    someone else made would send the reports outside it. A folder the user names with --output may be."""
+    if folder.is_symlink():
+        raise DeblurError(f"{folder}: is a symbolic link; deblur writes reports through a link only to a folder you "
+                          "name with --output")
 
 
 @app.command()
@@ -689,8 +701,11 @@ def benchmark_formats(
     from deblur.format_bench import report, run_benchmark, store_fastest, table
 
     if json_path is not None:
-        if json_path.exists() and not overwrite:
+        if os.path.lexists(json_path) and not overwrite:
             raise DeblurError(f"--json: {json_path} already exists; pass --overwrite to replace it")
+        if os.path.lexists(json_path) and not _is_benchmark_report(json_path):
+            raise DeblurError(f"--json: {json_path} is not a report deblur benchmark-formats wrote; --overwrite "
+                              "replaces only deblur's own: move it aside or choose another --json")
         if not json_path.parent.is_dir():
             raise DeblurError(f"--json: the folder {json_path.parent} does not exist")
     names = [n.strip() for item in formats or [] for n in item.split(",") if n.strip()] or None
@@ -720,6 +735,19 @@ def benchmark_formats(
         typer.echo(f"wrote {json_path}")
     if any(r.error for r in rows):
         raise typer.Exit(1)
+
+
+def _is_benchmark_report(path: Path) -> bool:
+    """Whether `path` is a regular file holding the JSON `deblur benchmark-formats --json` writes."""
+    from deblur.safefile import UnsafeFile, read_json
+
+    if path.is_symlink():
+        return False
+    try:
+        data = read_json(path, what="benchmark report")
+    except (OSError, UnsafeFile):
+        return False
+    return isinstance(data, dict) and {"rows", "engine_auto", "versions"} <= data.keys()
 
 
 def main() -> None:

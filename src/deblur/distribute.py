@@ -105,8 +105,16 @@ def tf_config() -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"TF_CONFIG: not valid JSON ({exc.msg} at character {exc.pos})") from None
+    except RecursionError:
+        raise ConfigError("TF_CONFIG: JSON nested too deeply") from None
     if not isinstance(value, dict):
         raise ConfigError("TF_CONFIG: expected a JSON object with 'cluster' and 'task'")
+    task, cluster = value.get("task", {}), value.get("cluster", {})
+    if not isinstance(task, dict) or not isinstance(cluster, dict):
+        raise ConfigError("TF_CONFIG: 'task' and 'cluster' must be JSON objects")
+    index = task.get("index", 0)
+    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        raise ConfigError(f"TF_CONFIG: task index {index!r} must be a whole number, 0 or more")
     return value
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from deblur.errors import DeblurError
 from deblur.imageio import atomic_write_text
+from deblur.safefile import JOURNAL, UnsafeFile, parse_json, read_small
 
 PARTIAL_NAME = "per_image.partial.jsonl"
 VERSION = 1
@@ -62,29 +63,32 @@ def normalized(value: Any) -> Any:
 
 
 def _read(path: Path) -> Resumed | None:
-    """The committed part of a journal; None when it has no readable header (not one of deblur's)."""
+    """The committed part of a journal; None when it has no readable header (not one of deblur's).
+    Read as a regular file within a size limit (a FIFO or device under its name is refused, not read)."""
     resumed: Resumed | None = None
     pending: list[dict[str, Any]] = []
     offset = 0
-    with open(path, "rb") as f:
-        for raw in f:
-            offset += len(raw)
-            if not raw.endswith(b"\n"):
-                break  # torn last line: the write of its batch never finished
-            try:
-                line = json.loads(raw)
-            except ValueError:
-                break
-            if resumed is None:
-                if not isinstance(line, dict) or line.get("journal") != VERSION or "fingerprint" not in line:
-                    return None
-                resumed = Resumed(header=line, end=offset)
-            elif isinstance(line, dict) and "commit" in line:
-                resumed.records.extend(pending)
-                resumed.skipped.extend(line.get("skipped", []))
-                resumed.batches, resumed.end, pending = line["commit"] + 1, offset, []
-            else:
-                pending.append(line)
+    for raw in read_small(path, JOURNAL, "evaluation journal").splitlines(keepends=True):
+        offset += len(raw)
+        if not raw.endswith(b"\n"):
+            break  # torn last line: the write of its batch never finished
+        try:
+            line = parse_json(raw, path, "evaluation journal")
+        except UnsafeFile:
+            break
+        if resumed is None:
+            if not isinstance(line, dict) or line.get("journal") != VERSION or not isinstance(line.get("fingerprint"),
+                                                                                            dict):
+                return None
+            resumed = Resumed(header=line, end=offset)
+        elif isinstance(line, dict) and "commit" in line:
+            if not isinstance(line["commit"], int) or not isinstance(line.get("skipped", []), list):
+                break  # not a commit deblur wrote: what follows is not trusted either
+            resumed.records.extend(pending)
+            resumed.skipped.extend(line.get("skipped", []))
+            resumed.batches, resumed.end, pending = line["commit"] + 1, offset, []
+        else:
+            pending.append(line)
     return resumed
 
 
@@ -100,17 +104,23 @@ def check(partial: Partial, fingerprint: dict[str, Any]) -> Resumed | None:
     want); with --resume, one written for anything else (another checkpoint, data, option) is refused.
     """
     path = partial.path
+    if path.is_symlink() or (os.path.lexists(path) and not path.is_file()):
+        raise DeblurError(f"{path}: is a symbolic link, folder, pipe or device, not a journal deblur wrote; move it "
+                          "aside")
     if not path.is_file():
         return None
     if not partial.resume:
         if partial.overwrite:
+            if _read(path) is None:  # --overwrite replaces deblur's own journal, never a file of the user's
+                raise DeblurError(f"{path}: not an evaluation journal deblur wrote; --overwrite replaces only "
+                                  "deblur's own files: move it aside or choose another --output")
             return None
         raise DeblurError(f"{path} holds an interrupted evaluation; pass --resume to continue it, or --overwrite "
                           "to start again")
     resumed = _read(path)
     if resumed is None:
-        raise DeblurError(f"--resume: {path} is not a journal deblur can read; drop --resume and pass --overwrite "
-                          "to start again")
+        raise DeblurError(f"--resume: {path} is not a journal deblur can read; move it aside and score again "
+                          "without --resume")
     changed = differences(resumed.header["fingerprint"], normalized(fingerprint))
     if changed:
         raise DeblurError(f"--resume: {path} was written by another evaluation ({', '.join(changed)} differ); "
@@ -129,6 +139,9 @@ class Journal:
                       "replace_reports": replace_reports}
             atomic_write_text(path, json.dumps(normalized(header)) + "\n")
         else:
+            if os.stat(path).st_nlink > 1:  # appending would write into every other name of the file too
+                raise DeblurError(f"{path}: has other hard links; deblur appends only to its own journal: move it "
+                                  "aside and pass --overwrite to start again")
             with open(path, "r+b") as f:  # drop the uncommitted tail before appending
                 f.truncate(resumed.end)
         self._file = open(path, "ab")  # noqa: SIM115 - closed by close() / the context manager

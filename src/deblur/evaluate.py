@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from deblur import __version__
+from deblur import __version__, owned
 from deblur import baselines as bl
 from deblur.config import DataConfig, RunConfig, to_dict
 from deblur.data.base import ImageSet
@@ -33,12 +34,14 @@ from deblur.errors import DeblurError
 from deblur.evaljournal import Journal, Partial, Resumed, check, normalized
 from deblur.imageio import atomic_write_bytes, atomic_write_text, encode_png
 from deblur.metrics import PSNR_CAP_DB, is_finite, psnr, score_image, summarize
+from deblur.owned import check_replaceable
 
 if TYPE_CHECKING:
     from deblur.data.evalset import EvalSet
     from deblur.engines import Engine
 
 REPORT_NAMES = ("metrics.json", "per_image.csv")  # written by every evaluation (gallery.png, curves.png not always)
+PICTURE_NAMES = ("gallery.png", "curves.png")
 TUNE_ITEMS = 48  # validation items used to tune each baseline's parameter
 DEFAULT_BASELINES = "identity,wiener"  # synthetic blur: the true kernel is known
 PAIRS_BASELINES = "identity,unsharp"  # real blur: no kernel, so only blind methods can run
@@ -245,6 +248,7 @@ def _take_over(job: _Job, partial: Partial | None, fingerprint: dict[str, Any]) 
             raise DeblurError(f"--resume: {folder} holds the reports of a finished evaluation, not an interrupted "
                               "one; pass --overwrite (without --resume) to score again")
         raise DeblurError(f"{existing[0]} already exists; pass --overwrite to replace it, or --output DIR")
+    check_replaceable([folder / n for n in (*REPORT_NAMES, *PICTURE_NAMES)], legacy=legacy_report)
     if job.resumed is None:
         return False
     stored = job.resumed.header.get("state", {}).get("baselines", {})
@@ -666,6 +670,7 @@ def write_reports(evaluation: Evaluation, output_dir: Path, overwrite: bool) -> 
     existing = [t for t in targets.values() if t.exists()]
     if existing and not (overwrite or evaluation.replace_reports):
         raise DeblurError(f"{existing[0]} already exists; pass --overwrite to replace it, or --output DIR")
+    check_replaceable(targets.values(), legacy=legacy_report)  # again: the folder may have changed while scoring
     # JSON has no NaN: a failed method's scores are written as null (and named under "failed")
     atomic_write_text(targets["metrics"],
                       json.dumps(json_safe(evaluation.summary), indent=2, default=str, allow_nan=False) + "\n")
@@ -681,6 +686,21 @@ def write_reports(evaluation: Evaluation, output_dir: Path, overwrite: bool) -> 
     for key in ("gallery", "curves"):
         if key in targets:
             atomic_write_bytes(targets[key], encode_png(getattr(evaluation, key)))
+    owned.record(output_dir, targets.values())  # what a later --overwrite may replace
     if evaluation.partial is not None and evaluation.partial.parent == output_dir:
         evaluation.partial.unlink(missing_ok=True)  # every row is in per_image.csv now
     return list(targets.values())
+
+
+def legacy_report(path: Path) -> bool:
+    """A report of a deblur from before the ledger (deblur.owned): its folder has no ledger and a
+    metrics.json that deblur wrote (a JSON object with deblur's summary keys)."""
+    from deblur.safefile import UnsafeFile, read_json
+
+    if os.path.lexists(path.parent / owned.LEDGER):
+        return False
+    try:
+        data = read_json(path.parent / "metrics.json", what="metrics.json")
+    except (OSError, UnsafeFile):
+        return False
+    return isinstance(data, dict) and {"protocol", "metric_card", "methods", "deblur_version"} <= data.keys()

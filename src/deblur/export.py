@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
+import os
+import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -121,19 +122,83 @@ def sha256(path: Path) -> str:
 
 
 def check_output(fmt: ExportFormat, out: Path, overwrite: bool) -> None:
-    """Refuse a target that exists (any of its files) unless --overwrite, or whose folder is missing."""
+    """Refuse a target that exists (any of its files) unless --overwrite and it is deblur's own earlier
+    export (`owned_export`), or whose folder is missing."""
+    if out.name in ("", ".", ".."):  # `-o .` would make the current folder the export (and replace it)
+        raise DeblurError(f"--output {out}: name a new file or folder for the export, not an existing folder "
+                          "like . or ..")
     if fmt.suffix and out.suffix != fmt.suffix:
         raise DeblurError(f"--output: a {fmt.name} export must end in {fmt.suffix} (got {out.name})")
     if not out.parent.is_dir():
         raise DeblurError(f"--output: the folder {out.parent} does not exist")
-    taken = [p for p in [*fmt.files(out), exported.sidecar_path(out)] if p.exists()]
+    taken = [p for p in [*fmt.files(out), exported.sidecar_path(out)] if os.path.lexists(p)]
     if taken and not overwrite:
         raise DeblurError(f"{taken[0]} already exists; pass --overwrite to replace it")
     if out.exists() and out.is_dir() != (not fmt.suffix):
         raise DeblurError(f"{out} exists and is a {'folder' if out.is_dir() else 'file'}; choose another --output")
-    if out.is_dir() and not (out / "saved_model.pb").is_file():  # --overwrite replaces the whole folder
-        raise DeblurError(f"{out} is a folder but not a SavedModel; --overwrite replaces only an earlier export "
-                          "(choose another --output)")
+    owned_export(fmt, out)
+
+
+# A SavedModel folder from a deblur before the sidecar listed its files: what Keras writes there.
+_SAVED_MODEL_LAYOUT = re.compile(r"^(saved_model\.pb|fingerprint\.pb|keras_metadata\.pb|"
+                                 r"variables/variables\.index|variables/variables\.data-\d+-of-\d+)$")
+
+
+def _refuse(path: Path, why: str) -> DeblurError:
+    return DeblurError(f"{path}: {why}; --overwrite replaces only an export deblur wrote (listed in its sidecar): "
+                       "move it aside or choose another --output")
+
+
+def owned_export(fmt: ExportFormat, out: Path) -> None:
+    """Refuse, naming the path, anything at the export's names that deblur's own export did not write.
+
+    An export is deblur's when its sidecar (a regular file holding deblur's JSON for this format)
+    lists every file there with its sha256, as `deblur export` records it; an export from before that
+    list is recognised by the sidecar and the names its format writes. Never a link, never a folder
+    where a file goes, never a file the sidecar does not list (a SavedModel folder holding the user's
+    own files is refused whole: --overwrite used to delete it)."""
+    sidecar = exported.sidecar_path(out) if fmt.suffix else out / exported.SIDECAR_IN_FOLDER
+    paths = [*fmt.files(out), *([sidecar] if fmt.suffix else [])]
+    present = [p for p in paths if os.path.lexists(p)]
+    if not present:
+        return
+    for p in present:
+        if p.is_symlink():
+            raise _refuse(p, "is a symbolic link")
+        if p.is_dir() != (p == out and not fmt.suffix):
+            raise _refuse(p, "is a folder" if p.is_dir() else "is not a folder (a SavedModel is one)")
+    meta = exported.read_sidecar(out) if sidecar.is_file() and not sidecar.is_symlink() else None
+    if meta is None or meta.get(exported.FORMAT) != fmt.name:
+        raise _refuse(present[0], f"has no deblur {fmt.name} sidecar ({sidecar.name})")
+    listed = meta.get(exported.FILES)
+    listed = listed if isinstance(listed, dict) else None
+    if fmt.suffix:
+        found = {p.name: p for p in present if p != sidecar}
+    else:
+        found = {}
+        for folder, dirs, files in os.walk(out):  # links are not followed, and refused below
+            for name in [*files, *(d for d in dirs if os.path.islink(os.path.join(folder, d)))]:
+                p = Path(folder, name)
+                found[p.relative_to(out).as_posix()] = p
+        found.pop(exported.SIDECAR_IN_FOLDER, None)
+    for rel, p in found.items():
+        if p.is_symlink() or not p.is_file():
+            raise _refuse(p, "is a symbolic link, pipe or device")
+        if listed is not None:
+            if rel not in listed:
+                raise _refuse(p, "was not written by deblur export")
+            if listed[rel] != sha256(p):
+                raise _refuse(p, "changed since deblur export wrote it")
+        elif not (fmt.suffix or _SAVED_MODEL_LAYOUT.match(rel)):
+            raise _refuse(p, "was not written by deblur export")
+
+
+def _written_files(fmt: ExportFormat, staged: Path) -> dict[str, str]:
+    """{relative path: sha256} of what the export wrote (the sidecar apart): the FILES sidecar entry."""
+    if fmt.suffix:
+        return {p.name: sha256(p) for p in fmt.files(staged) if p.is_file()}
+    return {p.relative_to(staged).as_posix(): sha256(p) for p in sorted(staged.rglob("*"))
+            if p.is_file() and p.name != exported.SIDECAR_IN_FOLDER}
 
 
 def test_image(channels: int, multiple: int, fixed: tuple[int, int] | None) -> np.ndarray:
@@ -177,7 +242,9 @@ def check_export(fmt: str, path: Path, image: np.ndarray, reference: np.ndarray)
 
 
 def _write_sidecar(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps({k: data[k] for k in exported.SIDECAR_KEYS}, indent=2) + "\n")
+    from deblur.atomic import atomic_write_bytes
+
+    atomic_write_bytes(path, (json.dumps({k: data[k] for k in exported.SIDECAR_KEYS}, indent=2) + "\n").encode())
 
 
 def export_model(model_path: Path | None, fmt: str, out: Path, *,
@@ -204,6 +271,9 @@ def export_model(model_path: Path | None, fmt: str, out: Path, *,
     image = test_image(channels, multiple, fixed)
     reference = np.asarray(model(image, training=False), dtype=np.float32)
 
+    from deblur.privacy import silence_telemetry
+
+    silence_telemetry()  # OpenVINO's converter reports usage to Google Analytics unless stopped
     clean_stale_temp_dirs(out.parent, STAGING_PREFIX)  # a killed export's staging folders
     with locked_temp_dir(out.parent, STAGING_PREFIX) as tmp:
         staged = tmp / out.name
@@ -221,13 +291,14 @@ def export_model(model_path: Path | None, fmt: str, out: Path, *,
             exported.FORMAT: spec.name, exported.CHANNELS: channels, exported.MULTIPLE: multiple,
             exported.FIXED_SIZE: list(fixed) if fixed else None, exported.SOURCE_SHA256: sha256(source),
             exported.DEBLUR_VERSION: __version__, exported.KERAS_VERSION: keras.__version__,
-            exported.MAX_DIFF_LEVELS: None,
+            exported.MAX_DIFF_LEVELS: None, exported.FILES: None,
         }
         _write_sidecar(sidecar, facts)  # before the check: the engine reads the multiple and size from it
         levels, raw = check_export(spec.name, staged, image, reference)
-        _write_sidecar(sidecar, {**facts, exported.MAX_DIFF_LEVELS: levels})
+        _write_sidecar(sidecar, {**facts, exported.MAX_DIFF_LEVELS: levels,
+                                 exported.FILES: _written_files(spec, staged)})
         nbytes = sum(_size(p) for p in spec.files(staged))
-        _move_into_place(spec, staged, out, sidecar)
+        _move_into_place(spec, staged, out, sidecar, tmp)
     return ExportResult(out, spec.name, exported.sidecar_path(out), fixed, levels, raw, seconds,
                         nbytes)
 
@@ -238,12 +309,16 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
-def _move_into_place(spec: ExportFormat, staged: Path, out: Path, sidecar: Path) -> None:
-    """Replace the target's files with the checked ones (same file system: each move is a rename)."""
+def _move_into_place(spec: ExportFormat, staged: Path, out: Path, sidecar: Path, tmp: Path) -> None:
+    """Replace the target's files with the checked ones (same file system: each move is a rename).
+
+    What is there is checked again first (the export took a while); an earlier SavedModel folder is
+    renamed into the staging folder `tmp`, removed with it, rather than deleted in place."""
+    owned_export(spec, out)
     moves = list(zip(spec.files(staged), spec.files(out), strict=True))
     if spec.suffix:  # a file export's sidecar lies beside it (a folder's moved with it, inside)
         moves.append((sidecar, exported.sidecar_path(out)))
     for src, dst in moves:
-        if dst.is_dir():
-            shutil.rmtree(dst)
+        if dst.is_dir() and not dst.is_symlink():
+            dst.replace(tmp / ".replaced")
         src.replace(dst)

@@ -8,7 +8,6 @@ they cannot drift apart. A missing sidecar is allowed (an export made by other t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,12 @@ SOURCE_SHA256 = "source_sha256"  # sha256 of the .keras checkpoint it was export
 DEBLUR_VERSION = "deblur_version"
 KERAS_VERSION = "keras_version"
 MAX_DIFF_LEVELS = "max_diff_levels"  # the export check's largest difference from Keras after 8-bit rounding
+# {relative path: sha256} of every file the export wrote (a SavedModel's, relative to its folder): what
+# `deblur export --overwrite` may replace; a file not listed, or changed since, is the user's
+FILES = "files"
 
-SIDECAR_KEYS = (FORMAT, CHANNELS, MULTIPLE, FIXED_SIZE, SOURCE_SHA256, DEBLUR_VERSION, KERAS_VERSION, MAX_DIFF_LEVELS)
+SIDECAR_KEYS = (FORMAT, CHANNELS, MULTIPLE, FIXED_SIZE, SOURCE_SHA256, DEBLUR_VERSION, KERAS_VERSION, MAX_DIFF_LEVELS,
+                FILES)
 
 
 def sidecar_path(export: Path) -> Path:
@@ -37,10 +40,13 @@ def sidecar_path(export: Path) -> Path:
 
 
 def read_sidecar(export: Path) -> dict[str, Any] | None:
-    """The sidecar of `export` as a dict, or None when it has none (or it is not a JSON object)."""
+    """The sidecar of `export` as a dict, or None when it has none, or it is not a small regular file
+    holding a JSON object (a FIFO there is never opened for a blocking read; see deblur.safefile)."""
+    from deblur.safefile import UnsafeFile, read_json
+
     path = sidecar_path(export)
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        data = read_json(path, what="export sidecar")
+    except (OSError, UnsafeFile):
         return None
     return data if isinstance(data, dict) else None

@@ -63,8 +63,14 @@ def run_benchmark(checkpoint: Path | None, formats: list[str] | None, size: int,
     """Export and measure; returns the rows (Keras first) and the run's settings for the JSON report."""
     from deblur.export import FORMATS, checkpoint_path, installed_formats, require_runtime
 
-    if size < 1 or big_mp <= 0 or runs < 1:
-        raise DeblurError("--size, --big and --runs must be positive")
+    if size < 1 or runs < 1:
+        raise DeblurError("--size and --runs must be positive")
+    if not math.isfinite(big_mp) or big_mp <= 0:  # NaN passed `<= 0` and failed only after every export
+        raise DeblurError(f"--big {big_mp}: must be a positive number of megapixels")
+    from deblur.limits import check_image_memory
+
+    check_image_memory((size, size), 3, "--size")  # float32 images the workers allocate, before any export
+    check_image_memory(big_shape(big_mp), 3, "--big")
     if formats:
         for name in formats:
             require_runtime(FORMATS.get(name, "--formats"), "--formats")
@@ -72,7 +78,11 @@ def run_benchmark(checkpoint: Path | None, formats: list[str] | None, size: int,
         formats = installed_formats()
     source = checkpoint_path(checkpoint)
     rows = [Row(KERAS, file_mb=source.stat().st_size / 2**20, export_s=0.0, max_diff_levels=0.0)]
-    with tempfile.TemporaryDirectory(prefix="deblur-formats-") as tmp:
+    from deblur.engines.cache import cache_dir
+
+    work = cache_dir() / "benchmark"  # deblur writes nowhere but its outputs and its own cache
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="deblur-formats-", dir=work) as tmp:
         folder = Path(tmp)
         _write_check_images(source, folder)
         targets = {KERAS: source}

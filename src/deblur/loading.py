@@ -8,6 +8,7 @@ code) with deblur's layers registered, and must map images to images of the same
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def load_model(path: str | Path):
 
     Safe mode stays on: a checkpoint is data, and Lambda layers would run code from it.
     """
+    if not isinstance(path, str | os.PathLike) or isinstance(path, bytes):  # Path(123) is a raw TypeError
+        raise DeblurError(f"path={path!r}: expected the path of a .keras checkpoint (str or pathlib.Path)")
     path = Path(path)
     check_checkpoint_file(path)
     from deblur.checkpoints import check_archive

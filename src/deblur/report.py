@@ -7,6 +7,7 @@ training history (loss and validation PSNR per epoch).
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,10 +61,12 @@ def gallery(rows: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray, float,
 
 def read_history(path: Path) -> dict[str, list[float]]:
     """A run's history.csv as columns of numbers; empty if it cannot be read (a report then has no curves)."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error):
+    from deblur.safefile import HISTORY, UnsafeFile, read_small
+
+    try:  # a regular file within a size limit: a FIFO or device under its name is never read
+        text = read_small(path, HISTORY, "history.csv").decode("utf-8")
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except (OSError, UnsafeFile, UnicodeDecodeError, csv.Error):
         return {}
     keys = rows[0].keys() if rows else []
     out: dict[str, list[float]] = {}

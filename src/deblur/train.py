@@ -14,7 +14,9 @@ import contextlib
 import csv
 import dataclasses
 import datetime as _dt
+import io
 import math
+import os
 import platform
 import shutil
 import sys
@@ -31,12 +33,16 @@ from deblur.errors import ConfigError, DeblurError
 from deblur.imageio import atomic_write_text
 from deblur.locks import LOCK_FILE, FolderLock
 from deblur.oserror import describe as describe_os_error
+from deblur.owned import LEDGER
 from deblur.run_marker import MARKER, MARKER_LINE, MARKER_TEXT  # a leaf: the folder source reads it too
 
 CONFIG_FILE = "config.yaml"
 # What a run folder from before the marker may hold, and still be recognised as one.
 RUN_FILES = frozenset({CONFIG_FILE, "best.keras", "last.keras", "history.csv", MARKER, LOCK_FILE})
-REPORT_FILES = frozenset({"metrics.json", "per_image.csv", "gallery.png", "curves.png", LOCK_FILE})
+REPORT_FILES = frozenset({"metrics.json", "per_image.csv", "gallery.png", "curves.png", LOCK_FILE, LEDGER})
+# What training writes inside a run folder in place (appended, or written by Keras or TensorFlow into
+# a folder) rather than through a temporary renamed over it: a link there would be written through.
+IN_PLACE = ("history.csv", "backup", "tensorboard")
 
 
 @dataclass
@@ -116,6 +122,8 @@ def prepare_run_dir(root: Path, resume: bool, overwrite: bool) -> RunPaths:
     paths = RunPaths(root, FolderLock(root, "a training run"), created)
     try:
         clean_stale_temps(root)  # a killed run's; no live writer can own them while we hold the lock
+        if resume:
+            check_run_links(root)
         if not resume:
             _start_afresh(root, overwrite)
             paths.marked = True
@@ -123,6 +131,33 @@ def prepare_run_dir(root: Path, resume: bool, overwrite: bool) -> RunPaths:
         paths.release()
         raise
     return paths
+
+
+def check_run_links(root: Path) -> None:
+    """Refuse to resume a run folder in which a file training writes is a symbolic link (or has other
+    hard links): `history.csv` is appended to, Keras writes `backup/` and TensorFlow `tensorboard/` in
+    place, and the final evaluation `eval-test/`; a link planted there (a run folder from someone else)
+    would make deblur write outside the run folder."""
+    def refuse(path: Path, what: str) -> DeblurError:
+        return DeblurError(f"{path}: is {what}; deblur writes only inside the run folder, never through a link: "
+                           "replace it with a plain file or folder (or delete it), then resume")
+
+    for name in (CONFIG_FILE, "best.keras", "last.keras", *IN_PLACE, "eval-test"):
+        path = root / name
+        if path.is_symlink():
+            raise refuse(path, "a symbolic link")
+        if os.path.lexists(path) and not (path.is_file() or path.is_dir()):  # a FIFO would block the writer
+            raise refuse(path, "a pipe, socket or device")
+        if path.is_file() and name in IN_PLACE and path.stat().st_nlink > 1:
+            raise refuse(path, "a file with other hard links (appending to it would change them too)")
+        if path.is_dir() and name != CONFIG_FILE:
+            for folder, dirs, files in os.walk(path):  # links are listed, never followed
+                for entry in (*dirs, *files):
+                    inner = Path(folder, entry)
+                    if inner.is_symlink():
+                        raise refuse(inner, "a symbolic link")
+                    if inner.is_file() and inner.stat().st_nlink > 1:
+                        raise refuse(inner, "a file with other hard links")
 
 
 def _start_afresh(root: Path, overwrite: bool) -> None:
@@ -142,10 +177,12 @@ def _start_afresh(root: Path, overwrite: bool) -> None:
 
 def _made_by_deblur(root: Path, entries: list[Path]) -> bool:
     """The marker deblur writes, or (a run from before the marker) a config.yaml and only names deblur writes."""
-    try:
-        if (root / MARKER).read_text(encoding="utf-8", errors="replace").splitlines()[:1] == [MARKER_LINE]:
+    from deblur.safefile import UnsafeFile, read_text
+
+    try:  # read safely: a FIFO named like the marker would block `train --overwrite` for ever
+        if read_text(root / MARKER, what="run marker").splitlines()[:1] == [MARKER_LINE]:
             return True
-    except OSError:
+    except (OSError, UnsafeFile):
         pass
     return (root / CONFIG_FILE).is_file() and all(_deblur_entry(e) for e in entries)
 
@@ -207,12 +244,14 @@ def save_config(cfg: RunConfig, paths: RunPaths, command: str) -> None:
 
 def history_rows(history: Path) -> list[dict[str, str]]:
     """The rows of a run's history.csv (none if it has not been written yet)."""
+    from deblur.safefile import HISTORY, UnsafeFile, read_small
+
     if not history.is_file():
         return []
     try:
-        with history.open(newline="", encoding="utf-8") as f:
-            return list(csv.DictReader(f))
-    except (UnicodeDecodeError, csv.Error) as exc:  # e.g. a disk error left binary bytes in it
+        text = read_small(history, HISTORY, "history.csv").decode("utf-8")
+        return list(csv.DictReader(io.StringIO(text, newline="")))
+    except (UnicodeDecodeError, csv.Error, UnsafeFile) as exc:  # e.g. a disk error left binary bytes in it
         raise DeblurError(f"{history}: damaged, not a readable CSV history ({exc}); move it aside (e.g. to "
                           f"{history.name}.damaged) and resume again: the run then continues without the record of "
                           "its earlier epochs (its time limit and best score start afresh)") from None

@@ -30,6 +30,8 @@ import hashlib
 import io
 import json
 import os
+import re
+import stat
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -56,6 +58,13 @@ PACK_FORMAT = "deblur-pack"
 # Bump when the shard or manifest layout changes: an older or newer pack is refused, never misread.
 PACK_VERSION = 1
 SHARD_NAME = "shard-{:05d}.npy"
+SHARD_PATTERN = re.compile(r"shard-\d{5,}\.npy")  # a manifest's shard is a plain name in the pack folder
+# Written into OUT before the first shard: the proof that `deblur pack --overwrite` may delete the
+# pack.json and shard-NNNNN.npy files there (a killed pack has shards but no manifest yet).
+PACK_MARKER = ".deblur-pack"
+PACK_MARKER_TEXT = ("deblur-pack-folder 1\nThis folder was made by `deblur pack`; `deblur pack --overwrite` deletes "
+                    "its pack.json and shard-NNNNN.npy files.\n")
+MANIFEST_LIMIT = 1 << 30  # about 5 million items; a larger "manifest" is not one deblur wrote
 
 
 def is_pack(path: str | os.PathLike | None) -> bool:
@@ -124,6 +133,9 @@ class Shards:
         except OSError:
             raise DataError(f"{path}: shard missing (listed in {self.root / PACK_FILE}); pack the data again "
                             "with deblur pack") from None
+        if not stat.S_ISREG(st.st_mode):  # a device or pipe would be read (hashed) for ever
+            raise DataError(f"{path}: not a regular file, so not a shard deblur wrote; pack the data again with "
+                            "deblur pack")
         if st.st_size != entry["bytes"]:
             raise DataError(f"{path}: shard is {st.st_size:,} bytes but was packed as {entry['bytes']:,} "
                             "(truncated or replaced); pack the data again with deblur pack")
@@ -189,10 +201,12 @@ class PackedStore(ImageStore):
 
 
 def read_manifest(root: Path) -> dict[str, Any]:
+    from deblur.safefile import UnsafeFile, read_json
+
     path = root / PACK_FILE
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        manifest = read_json(path, MANIFEST_LIMIT, "pack manifest")
+    except (OSError, UnsafeFile) as exc:
         raise DataError(f"{path}: unreadable pack manifest ({exc}); pack the data again with deblur pack") from None
     if not isinstance(manifest, dict) or manifest.get("format") != PACK_FORMAT:
         raise DataError(f"{path}: not a deblur pack manifest")
@@ -277,8 +291,19 @@ def load(root: Path, kind: str, *, seed: int, val_split: float, test_split: floa
         packed_kind, every = manifest["source"], _items(manifest)
         entries = [{"file": str(e["file"]), "bytes": int(e["bytes"]), "sha256": str(e["sha256"])}
                    for e in manifest["shards"]]
-        if any(r.shard >= len(entries) for it in every for r in (it.sharp, it.blurred) if r is not None):
-            raise IndexError("an item's shard is not listed")
+        for e in entries:  # a name like /dev/zero or ../x would be read (and hashed) outside the pack
+            if not SHARD_PATTERN.fullmatch(e["file"]) or e["bytes"] < 0:
+                raise ValueError(f"shard entry {e['file']!r} is not a shard-NNNNN.npy file of this pack")
+        for it in every:
+            for r in (it.sharp, it.blurred):
+                if r is None:
+                    continue
+                if not 0 <= r.shard < len(entries):
+                    raise IndexError("an item's shard is not listed")
+                if (len(r.shape) != 3 or min(r.shape) < 1 or r.shape[2] not in (1, 2, 3, 4) or r.offset < 0
+                        or r.offset + r.size > entries[r.shard]["bytes"]):
+                    raise ValueError(f"item {it.name!r}: shape {r.shape} at offset {r.offset} does not lie in its "
+                                     "shard")
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise DataError(f"{root / PACK_FILE}: damaged pack manifest ({type(exc).__name__}: {exc}); pack the data "
                         "again with deblur pack") from None
@@ -364,24 +389,44 @@ class _ShardWriter:
 
 
 def _clear_old_pack(out: Path, overwrite: bool) -> None:
-    """Refuse a non-empty OUT unless it is an older pack and --overwrite was given; the old manifest
-    goes first, so a half-replaced pack is never read."""
+    """Refuse a non-empty OUT unless it is deblur's pack and --overwrite was given, then delete only the
+    pack's own files, the old manifest first, so a half-replaced pack is never read.
+
+    A pack is deblur's by its marker (`.deblur-pack`, with only pack.json and shard-NNNNN.npy beside it),
+    or, packed before the marker, by a readable pack.json whose shards are all that is there."""
     from deblur.atomic import is_temp_name
     from deblur.locks import LOCK_FILE
 
-    entries = [e for e in out.iterdir() if e.name != LOCK_FILE and not is_temp_name(e.name)]
+    entries = [e for e in out.iterdir() if e.name not in (LOCK_FILE, PACK_MARKER) and not is_temp_name(e.name)]
     if not entries:
         return
-    ours = all(e.is_file() and (e.name == PACK_FILE or (e.name.startswith("shard-") and e.suffix == ".npy"))
-               for e in entries)
-    if not ours:
-        shown = ", ".join(sorted(e.name for e in entries)[:4])
-        raise DeblurError(f"OUT {out}: holds files that are not a deblur pack ({shown}); choose an empty folder")
+    if _marked(out):
+        ours = {e.name for e in entries if e.name == PACK_FILE or SHARD_PATTERN.fullmatch(e.name)}
+    else:
+        try:
+            ours = {PACK_FILE, *(str(s.get("file")) for s in read_manifest(out).get("shards", [])
+                                 if isinstance(s, dict))}
+        except DataError:
+            ours = set()
+    strangers = sorted(e.name for e in entries if e.name not in ours or e.is_symlink() or not e.is_file())
+    if strangers:
+        shown = ", ".join(strangers[:4]) + (f" and {len(strangers) - 4} more" if len(strangers) > 4 else "")
+        raise DeblurError(f"OUT {out}: holds files that are not a deblur pack ({shown}); --overwrite deletes only "
+                          "a pack deblur wrote: choose an empty folder")
     if not overwrite:
         raise DeblurError(f"OUT {out}: already holds a pack; pass --overwrite to replace it")
     (out / PACK_FILE).unlink(missing_ok=True)
     for e in entries:
         e.unlink(missing_ok=True)
+
+
+def _marked(out: Path) -> bool:
+    from deblur.safefile import UnsafeFile, read_text
+
+    try:
+        return read_text(out / PACK_MARKER, what="pack marker").splitlines()[:1] == [PACK_MARKER_TEXT.splitlines()[0]]
+    except (OSError, UnsafeFile):
+        return False
 
 
 def pack(data_dir: Path, out: Path, source: str, shard_mb: float = 512, overwrite: bool = False,
@@ -409,6 +454,9 @@ def pack(data_dir: Path, out: Path, source: str, shard_mb: float = 512, overwrit
     total = sum(len(part) for _, part in listed)
     with output_folder(out, "OUT", "a pack"):
         _clear_old_pack(out, overwrite)
+        from deblur.imageio import atomic_write_text
+
+        atomic_write_text(out / PACK_MARKER, PACK_MARKER_TEXT)  # before any shard: a killed pack is still ours
         writer = _ShardWriter(out, int(shard_mb * 2**20))
         seen: dict[bytes, dict[str, Any]] = {}  # one copy of an image two items share (a Kaggle scene's sharp shot)
 
@@ -433,8 +481,6 @@ def pack(data_dir: Path, out: Path, source: str, shard_mb: float = 512, overwrit
         writer.flush()
         manifest = {"format": PACK_FORMAT, "version": PACK_VERSION, "deblur": __version__, "source": kind,
                     "data_dir": str(data_dir.resolve()), "items": items, "shards": writer.shards}
-        from deblur.imageio import atomic_write_text
-
         atomic_write_text(out / PACK_FILE, json.dumps(manifest))  # last: only a finished pack has one
     return {"source": kind, "items": total, "images": len(seen), "shards": len(writer.shards),
             "bytes": sum(s["bytes"] for s in writer.shards)}

@@ -71,6 +71,8 @@ def detect(path: Path) -> str:
     refused here (the keras loader names a run folder's best.keras)."""
     if not path.exists():
         raise DeblurError(f"{path}: checkpoint not found")
+    if not (path.is_file() or path.is_dir()):  # a runtime would block on a FIFO, or read a device for ever
+        raise DeblurError(f"{path}: not a regular file (a pipe or device); give {ACCEPTED}")
     for name in ENGINES:
         if ENGINES.get(name).matches(path):
             return name

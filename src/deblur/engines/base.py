@@ -48,12 +48,17 @@ class Engine(ABC):
 
 def require(module: str, engine: str, extra: str | None) -> ModuleType:
     """Import a runtime, or say in one line what installs it (deblur's extra for it, if it has one)."""
+    from deblur.privacy import after_import, silence_telemetry
+
+    silence_telemetry()  # before the runtime is imported: it may import its usage reporting with it
     try:
-        return importlib.import_module(module)
+        imported = importlib.import_module(module)
     except ImportError:
         package = module.split(".")[0]
         how = f'pip install "deblur[{extra}]"' if extra else f"pip install {package}"
         raise DeblurError(f"the {engine} engine needs {package}, which is not installed: {how}") from None
+    after_import(importlib.import_module(module.split(".")[0]))
+    return imported
 
 
 @dataclass(frozen=True)

@@ -61,9 +61,11 @@ def choice_key(model_path: Path) -> str:
 
 
 def _read_choices() -> dict[str, Any]:
-    try:
-        data = json.loads((cache_dir() / CHOICE_FILE).read_text())
-    except (OSError, ValueError):  # none yet, or damaged: measure again
+    from deblur.safefile import UnsafeFile, read_json
+
+    try:  # checked before it is read: a FIFO here blocked every plain `deblur predict`
+        data = read_json(cache_dir() / CHOICE_FILE, what="engine-choice cache")
+    except (OSError, UnsafeFile):  # none yet, or damaged: measure again
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -7,6 +7,8 @@ instead (`deblur.data.base.load_splits`).
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from deblur.imageio import convert_channels
 def pair_set(pairs: Sequence[tuple[Path, Path]], names: Sequence[str]) -> ImageSet:
     """An ImageSet of real (blurred, sharp) pairs, read on demand; a size mismatch is named, file by
     file, from the headers."""
+    check_distinct(pairs)
     blurred = FileStore([b for b, _ in pairs])
     sharp = FileStore([s for _, s in pairs])
     b_shapes, s_shapes = blurred.shapes(), sharp.shapes()
@@ -40,6 +43,26 @@ def pair_set(pairs: Sequence[tuple[Path, Path]], names: Sequence[str]) -> ImageS
         return (shape[0], shape[1], channels)
 
     return ImageSet(sharp=sharp.map(convert, converted), names=list(names), blurred=blurred.map(convert, converted))
+
+
+def check_distinct(pairs: Sequence[tuple[Path, Path]]) -> None:
+    """Refuse a pair whose blurred image is its sharp one: the same file (one folder given twice, a
+    link) or a byte-identical copy. Scored, it would show the input at the 60 dB cap, a perfect
+    score for a protocol that measures nothing; trained on, it teaches the identity. Only files of
+    equal size are read to compare (a blurred photo and its sharp twin almost never are)."""
+    from deblur.digest import file_sha256
+
+    for b, s in pairs:
+        try:
+            sb, ss = os.stat(b), os.stat(s)
+        except OSError:
+            continue  # the header check that follows names a missing file
+        same = (sb.st_dev, sb.st_ino) == (ss.st_dev, ss.st_ino)
+        if same or (sb.st_size == ss.st_size and stat.S_ISREG(sb.st_mode) and stat.S_ISREG(ss.st_mode)
+                    and file_sha256(b) == file_sha256(s)):
+            raise DataError(f"{b} and its sharp twin {s} are {'the same file' if same else 'identical files'}: "
+                            "an image paired with itself says nothing about deblurring (was one folder given "
+                            "twice?); pair each blurred photo with its own sharp one")
 
 
 def channels_of(images: Images | Sequence[np.ndarray]) -> int:

@@ -70,6 +70,9 @@ def load_dirs(blur_dir: Path, sharp_dir: Path) -> ImageSet:
     for d in (blur_dir, sharp_dir):
         if not d.is_dir():
             raise DataError(f"{d}: not a folder")
+    if blur_dir.samefile(sharp_dir):  # every image would be scored against itself, at the 60 dB cap
+        raise DataError(f"--pairs: {blur_dir} and {sharp_dir} are the same folder; give the blurred photos' folder "
+                        "first, then the sharp photos' folder")
     blur = {p.stem: p for p in list_images(blur_dir, recursive=False)}
     sharp = {p.stem: p for p in list_images(sharp_dir, recursive=False)}
     if not set(blur) & set(sharp):
