@@ -30,7 +30,7 @@ from deblur import oserror
 from deblur.atomic import clean_stale_temps
 from deblur.errors import DeblurError
 from deblur.imageio import JPEG_SUFFIX, PNG_SUFFIX, jpeg_ready, write_image
-from deblur.imagemeta import NO_METADATA, jpeg_facts, read_metadata
+from deblur.imagemeta import NO_METADATA, Metadata, icc_fits, jpeg_facts, read_metadata
 from deblur.locks import folder_lock
 
 
@@ -217,6 +217,12 @@ def write_job(job: Job, images: Sequence[np.ndarray], summary: WriteSummary, tot
                                "hold although its header said otherwise; nothing written (rerun with --format png)"))
         return
     meta = read_metadata(job.source, summary.notes) if job.metadata and job.source is not None else NO_METADATA
+    if meta.icc and not icc_fits(meta.icc, images[0].shape[2]):  # a CMYK JPEG's profile on the RGB it decodes to
+        space = meta.icc[16:20].decode("ascii", "replace").strip()
+        name = (job.source or Path(job.label)).name
+        summary.notes.append(f"{name}: its ICC profile is dropped (a {space} profile, and the output is not {space}); "
+                             "the output is written without it")
+        meta = Metadata(meta.exif, None)
     for target, image in zip(job.targets, images, strict=True):
         try:
             write_image(target, image, meta)
