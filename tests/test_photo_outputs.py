@@ -243,3 +243,17 @@ def test_a_profile_of_another_colour_space_is_left_out(tmp_path: Path, model_fil
             assert im.mode == "RGB" and "icc_profile" not in im.info
     with Image.open(tmp_path / "out" / "print.jpg") as im:
         assert im.getexif().get_ifd(EXIF_IFD)[DATE_TAG] == DATE  # the EXIF is still kept
+
+
+def test_a_header_that_lies_about_its_depth_fails_that_image_only(tmp_path: Path, rng, monkeypatch):
+    """Planned as JPEG from its header, decoded as 16 bits: nothing written (never a JPEG that lost
+    8 bits), the image reported as failed, and the job goes on."""
+    deep = smooth_image(rng, 8, 8).astype(np.uint16) * 257
+    write_png(tmp_path / "in" / "deep.png", deep)
+    monkeypatch.setattr(outputs, "jpeg_facts", lambda path: (True, True))
+    plan = outputs.plan([("deep", tmp_path / "in" / "deep.png")], tmp_path / "out", fmt="jpeg")
+    assert plan.jobs[0].targets[0].name == "deep.jpg"
+    summary = outputs.WriteSummary()
+    outputs.write_job(plan.jobs[0], [read_image(tmp_path / "in" / "deep.png")], summary, 1)
+    assert summary.written == [] and "rerun with --format png" in summary.failed[0][1]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
