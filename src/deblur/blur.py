@@ -67,8 +67,12 @@ def blur_image(image: np.ndarray, spec: dict[str, Any], seed: int = 0) -> np.nda
 
 def blur_files(inputs: Sequence[Path], samples: Sequence[str], output: Path, spec: dict[str, Any],
                seed: int = 0, overwrite: bool = False, skip_existing: bool = False,
-               progress: Callable[[Sequence], Any] = iter) -> WriteSummary:
-    """Blur files, folders and built-in samples into `output`; unreadable files are skipped and reported."""
+               progress: Callable[[Sequence], Any] = iter, fmt: str = "same",
+               strip_metadata: bool = False) -> WriteSummary:
+    """Blur files, folders and built-in samples into `output`; unreadable files are skipped and reported.
+
+    Outputs are JPEG or PNG by `fmt` as in `deblur predict` (`deblur.outputs.output_suffix`), with
+    their input's EXIF and ICC profile unless `strip_metadata`."""
     from deblur.data.sources.samples import PHOTOS, read_sample
 
     if not inputs and not samples:
@@ -81,7 +85,7 @@ def blur_files(inputs: Sequence[Path], samples: Sequence[str], output: Path, spe
     files = list(expand_inputs(inputs))
     with output_folder(output):
         jobs = plan([(name, None) for name in dict.fromkeys(samples)] + [(p.stem, p) for p in files], output,
-                    overwrite=overwrite, skip_existing=skip_existing)
+                    overwrite=overwrite, skip_existing=skip_existing, fmt=fmt, metadata=not strip_metadata)
         summary = WriteSummary(skipped=jobs.skipped)
         for job in progress(jobs.jobs):
             try:

@@ -34,6 +34,12 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+# predict's and blur's output options, one wording for both
+FORMAT_HELP = ("Output format: same (a JPEG input gives a JPEG of quality 95 with 4:4:4 chroma, any other input a "
+               "PNG), png, or jpeg; --side-by-side images follow it too. A 16-bit or alpha image is always written as "
+               "PNG.")
+STRIP_HELP = ("Drop the input's metadata. By default each output keeps its input's EXIF (camera, dates, GPS "
+              "location; Orientation set to 1, as the pixels are written upright) and ICC colour profile.")
 
 
 def user_errors(fn: F) -> F:
@@ -483,8 +489,11 @@ def predict(
     max_megapixels: Annotated[float | None, typer.Option(help="Refuse larger images before decoding them (a guard "
                                                          "against decompression bombs) [default: "
                                                          "$DEBLUR_MAX_MEGAPIXELS, or 100].")] = None,
+    fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "same",
+    strip_metadata: Annotated[bool, typer.Option("--strip-metadata", help=STRIP_HELP)] = False,
 ) -> None:
-    """Restore images at full resolution: same size and channels as each input, written as PNG."""
+    """Restore images at full resolution: same size and channels as each input, written as JPEG for a
+    JPEG (quality 95) and PNG for the rest, keeping the input's EXIF (dates, GPS) and ICC profile."""
     from deblur.engines import ENGINES, needs_keras
 
     if engine != "auto":
@@ -504,7 +513,7 @@ def predict(
 
     with output_folder(output):  # created, locked against a second job, a killed job's temporaries removed
         plan = plan_outputs(inputs, output, recursive=recursive, overwrite=overwrite, side_by_side=side_by_side,
-                            skip_existing=skip_existing)
+                            skip_existing=skip_existing, fmt=fmt, strip_metadata=strip_metadata)
         if checkpoint is None:
             from deblur.pretrained import default_checkpoint
 
@@ -536,7 +545,7 @@ def blur(
     inputs: Annotated[list[Path] | None, typer.Argument(help="Sharp image files and/or folders.")] = None,
     sample: Annotated[list[str] | None, typer.Option(help="A built-in sample photo to blur, e.g. chelsea "
                                                      "(repeatable; see `deblur models --samples`).")] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the blurred PNGs.")] = Path(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the blurred images.")] = Path(
         "outputs/blurred"),
     kind: Annotated[str, typer.Option(help="gaussian, motion, defocus or shake (camera shake).")] = "gaussian",
     sigma: Annotated[float | None, typer.Option(help="Gaussian sigma in pixels [default: 2].")] = None,
@@ -554,15 +563,19 @@ def blur(
     overwrite: Annotated[bool, typer.Option(help="Replace files that already exist.")] = False,
     skip_existing: Annotated[bool, typer.Option(help="Keep files that already exist and blur only the others.")
                              ] = False,
+    fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "same",
+    strip_metadata: Annotated[bool, typer.Option("--strip-metadata", help=STRIP_HELP)] = False,
 ) -> None:
-    """Make blurred test images with exactly the degradations training uses."""
+    """Make blurred test images with exactly the degradations training uses (a JPEG input gives a
+    JPEG, with its metadata, as `deblur predict` writes)."""
     _quiet_backend()
     from deblur.blur import blur_files, blur_spec
 
     spec = blur_spec(kind, noise=noise, shot=shot, jpeg=jpeg, sigma=sigma, length=length, angle=angle,
                      radius=radius, size=size)
     summary = blur_files(inputs or [], sample or [], output, spec, seed=seed, overwrite=overwrite,
-                         skip_existing=skip_existing, progress=_progress("blurring", "img"))
+                         skip_existing=skip_existing, progress=_progress("blurring", "img"), fmt=fmt,
+                         strip_metadata=strip_metadata)
     for path in summary.written:
         typer.echo(f"wrote {path}")
     _summarise(summary, "blurred", output)

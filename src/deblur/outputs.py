@@ -9,7 +9,11 @@ The rules both commands follow:
 - the folder is locked for the whole job (two jobs into one folder would mix their files), and
   temporaries a killed job left there are removed first;
 - a write that fails (full disk, read-only file system) stops the job with one line that says how
-  many images were written, rather than failing image after image.
+  many images were written, rather than failing image after image;
+- photos stay photos (`--format same`): a JPEG input gives a JPEG output (quality 95, 4:4:4), any
+  other a PNG; a 16-bit or alpha image is never written as JPEG. The output keeps its input's EXIF
+  (Orientation set to 1: the pixels are written upright) and ICC profile unless `--strip-metadata`.
+  The format is chosen from headers at planning time, so the name clobber rules see the real name.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import numpy as np
 from deblur import oserror
 from deblur.atomic import clean_stale_temps
 from deblur.errors import DeblurError
-from deblur.imageio import write_png
+from deblur.imageio import JPEG_SUFFIX, PNG_SUFFIX, jpeg_ready, write_image
+from deblur.imagemeta import NO_METADATA, Metadata, icc_fits, jpeg_facts, read_metadata
 from deblur.locks import folder_lock
 
 
@@ -35,6 +40,8 @@ class Job:
     label: str  # the input as the user named it (a path, or "sample NAME")
     source: Path | None  # None for images that are not files (built-in samples)
     targets: tuple[Path, ...]  # the main output first, then any extra (side-by-side) ones
+    metadata: bool = True  # keep the source's EXIF and ICC profile (False: --strip-metadata)
+    notes: tuple[str, ...] = ()  # said when the job is written (e.g. why it is a PNG although JPEG was asked)
 
 
 @dataclass
@@ -73,17 +80,56 @@ def _identity(path: Path) -> object:
         return _resolved(path)
 
 
+FORMATS = ("same", "png", "jpeg")
+
+
+def check_format(fmt: str) -> str:
+    """`fmt` as one of FORMATS (`jpg` is taken for `jpeg`), or a DeblurError naming the choices."""
+    name = {"jpg": "jpeg"}.get(fmt.lower(), fmt.lower())
+    if name not in FORMATS:
+        raise DeblurError(f"--format: {fmt!r} is not allowed; choose one of: {', '.join(FORMATS)}")
+    return name
+
+
+def output_suffix(src: Path | None, fmt: str) -> tuple[str, str | None]:
+    """The output's suffix for a source under `--format fmt`, and a note when a JPEG cannot be.
+
+    `same` writes JPEG for a JPEG input (told by its content, not its name), PNG for the rest. A JPEG
+    is written only when the header says for certain that the pixels are 8-bit gray or colour without
+    alpha: JPEG would lose a 16-bit image's depth and an alpha channel. A built-in sample (no file) is
+    an 8-bit colour photo.
+    """
+    if fmt == "png" or (src is None and fmt == "same"):
+        return PNG_SUFFIX, None
+    if src is None:
+        return JPEG_SUFFIX, None
+    is_jpeg, plain = jpeg_facts(src)
+    if fmt == "same" and not is_jpeg:
+        return PNG_SUFFIX, None
+    if plain:
+        return JPEG_SUFFIX, None
+    return PNG_SUFFIX, (f"{src.name}: written as PNG, not JPEG: it has 16 bits or alpha (or a header that does not "
+                        "say it is 8-bit), which JPEG cannot hold")
+
+
 def plan(items: Sequence[tuple[str, Path | None]], folder: Path, suffixes: Sequence[str] = ("",),
-         overwrite: bool = False, skip_existing: bool = False) -> Plan:
-    """Plan `folder/<stem><suffix>.png` for each (stem, source) item, refusing anything that would lose a file."""
+         overwrite: bool = False, skip_existing: bool = False, fmt: str = "same", metadata: bool = True) -> Plan:
+    """Plan `folder/<stem><suffix>.png` (or `.jpg`, by `fmt`: see `output_suffix`) for each (stem,
+    source) item, refusing anything that would lose a file.
+
+    Names follow the format, so `a.jpg` and `a.png` map to `a.jpg` and `a.png` under `same`, and are
+    refused as one name only where they would be written in one format (`--format png`).
+    """
     if overwrite and skip_existing:
         raise DeblurError("--overwrite and --skip-existing contradict each other; choose one")
+    fmt = check_format(fmt)
     inputs = {_identity(src): src for _, src in items if src is not None}
     out = Plan()
     taken: dict[Path, str] = {}
     for stem, src in items:
         label = str(src) if src is not None else f"sample {stem}"
-        targets = tuple(folder / f"{stem}{suffix}.png" for suffix in suffixes)
+        ext, note = output_suffix(src, fmt)
+        targets = tuple(folder / f"{stem}{suffix}{ext}" for suffix in suffixes)
         for target in targets:
             key = _resolved(target)
             if key in taken:
@@ -105,7 +151,7 @@ def plan(items: Sequence[tuple[str, Path | None]], folder: Path, suffixes: Seque
             link = " (a broken symbolic link)" if not existing[0].exists() else ""
             raise DeblurError(f"{existing[0]} already exists{link}; pass --overwrite to replace it, or --skip-existing "
                               "to keep it and process only the missing ones")
-        out.jobs.append(Job(stem, label, src, targets))
+        out.jobs.append(Job(stem, label, src, targets, metadata, (note,) if note else ()))
     return out
 
 
@@ -164,9 +210,22 @@ def write_job(job: Job, images: Sequence[np.ndarray], summary: WriteSummary, tot
     A full disk or a read-only file system fails every later image too, so going on would only
     print the same error again; the message says how many were written and how to continue.
     """
+    summary.notes.extend(job.notes)
+    if any(t.suffix == JPEG_SUFFIX and not jpeg_ready(im) for t, im in zip(job.targets, images, strict=True)):
+        # the header promised 8-bit pixels without alpha (`output_suffix`) and the decoder disagrees
+        summary.failed.append((job.source or Path(job.label), "decodes to 16 bits or alpha, which JPEG cannot "
+                               "hold although its header said otherwise; nothing written (rerun with --format png)"))
+        return
+    meta = read_metadata(job.source, summary.notes) if job.metadata and job.source is not None else NO_METADATA
+    if meta.icc and not icc_fits(meta.icc, images[0].shape[2]):  # a CMYK JPEG's profile on the RGB it decodes to
+        space = meta.icc[16:20].decode("ascii", "replace").strip()
+        name = (job.source or Path(job.label)).name
+        summary.notes.append(f"{name}: its ICC profile is dropped (a {space} profile, and the output is not {space}); "
+                             "the output is written without it")
+        meta = Metadata(meta.exif, None)
     for target, image in zip(job.targets, images, strict=True):
         try:
-            write_png(target, image)
+            write_image(target, image, meta)
         except OSError as exc:
             done = len(summary.written)
             raise DeblurError(f"cannot write {oserror.describe(exc, target)}; stopped after {done} of {total} image(s) "

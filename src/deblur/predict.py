@@ -125,13 +125,15 @@ SIDE_BY_SIDE = "_side_by_side"
 
 
 def plan_outputs(inputs: Iterable[str | Path], output_dir: Path, recursive: bool, overwrite: bool,
-                 side_by_side: bool = False, skip_existing: bool = False) -> Plan:
-    """Plan `<stem>.png` (and `<stem>_side_by_side.png`) per input by the rules of `deblur.outputs`:
+                 side_by_side: bool = False, skip_existing: bool = False, fmt: str = "same",
+                 strip_metadata: bool = False) -> Plan:
+    """Plan `<stem>.png` or `<stem>.jpg` (and `<stem>_side_by_side` in the same format) per input by the
+    rules of `deblur.outputs` (`fmt`: same, png or jpeg; EXIF and ICC kept unless `strip_metadata`):
     refused before any work is done if one would clobber an input or another output."""
     files = list(expand_inputs(inputs, recursive=recursive, output=output_dir))
     suffixes = ("", SIDE_BY_SIDE) if side_by_side else ("",)
     return plan([(src.stem, src) for src in files], output_dir, suffixes, overwrite=overwrite,
-                skip_existing=skip_existing)
+                skip_existing=skip_existing, fmt=fmt, metadata=not strip_metadata)
 
 
 def side_by_side_image(before: np.ndarray, after: np.ndarray) -> np.ndarray:
