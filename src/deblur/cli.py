@@ -483,6 +483,9 @@ def predict(
     max_megapixels: Annotated[float | None, typer.Option(help="Refuse larger images before decoding them (a guard "
                                                          "against decompression bombs) [default: "
                                                          "$DEBLUR_MAX_MEGAPIXELS, or 100].")] = None,
+    trust_model: Annotated[bool, typer.Option("--trust-model", help="Run an exported model even if it holds "
+                                              "operations outside deblur's allow-list (file I/O, loops, "
+                                              "Python calls): only for a file whose origin you trust.")] = False,
 ) -> None:
     """Restore images at full resolution: same size and channels as each input, written as PNG."""
     from deblur.engines import ENGINES, needs_keras
@@ -511,7 +514,8 @@ def predict(
             checkpoint = default_checkpoint()
             typer.echo("model: the built-in default model (pass --checkpoint to use your own)", err=True)
         notes: list[str] = []
-        restorer = Restorer(open_engine(checkpoint, engine, notes), tile, overlap)  # checks the tile for the model
+        # Restorer checks the tile for the model
+        restorer = Restorer(open_engine(checkpoint, engine, notes, trust=trust_model), tile, overlap)
         for note in notes:  # said once, before the work (--engine auto ran Keras: nothing measured yet)
             typer.echo(f"note: {note}", err=True)
         summary = predict_files(restorer.engine, plan, progress=_progress("restoring", "img"), tile=tile,
