@@ -5,14 +5,20 @@ file only; exports that do not match their sidecar or model fail in one line.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import test_eval_resume as resume_tests
 from conftest import cli_error, invoke, smooth_image, write_png
 from deblur.engines import graphcheck
 from deblur.errors import DeblurError
+from deblur.evaljournal import PARTIAL_NAME
+
+BATCH, eval_config = resume_tests.BATCH, resume_tests.eval_config  # the journal tests' split (a fixture)
 
 # --------------------------------------------------------------------------------------------------
 # 2. A model file is data, not code
@@ -195,3 +201,75 @@ def test_litert_check_on_real_files(model_file: Path, tmp_path: Path):
         [looping.get_concrete_function()], looping).convert())
     with pytest.raises(graphcheck.UntrustedModel, match="WHILE"):
         graphcheck.check_litert(hostile, tf.lite.Interpreter(model_path=str(hostile)))
+
+
+# --------------------------------------------------------------------------------------------------
+# 5. A resumed evaluation proves what it covers
+
+
+@pytest.fixture
+def interrupted(tmp_path: Path, eval_config: Path, model_file: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The journal of an evaluation stopped after 2 of its 6 batches (24 items, 4 a batch)."""
+    out = tmp_path / "part"
+    with monkeypatch.context() as m:
+        resume_tests._interrupt_after(m, 2)
+        assert invoke("eval", model_file, "--config", eval_config, "--output", out).exit_code == 130
+    return out / PARTIAL_NAME
+
+
+def _lines(journal: Path) -> list[str]:
+    return journal.read_text().splitlines(keepends=True)
+
+
+def _edited_psnr(lines: list[str]) -> list[str]:
+    record = json.loads(lines[1])
+    key = next(k for k in record["row"] if k.startswith("psnr_"))
+    record["row"][key] = 99.0
+    return [lines[0], json.dumps(record) + "\n", *lines[2:]]
+
+
+def _commit_999(lines: list[str]) -> list[str]:
+    commit = json.loads(lines[-1])
+    commit["commit"] = 999
+    return [*lines[:-1], json.dumps(commit) + "\n"]
+
+
+@pytest.mark.parametrize(("tamper", "said"), [
+    (_commit_999, "does not follow"),  # a report on 8 of 24 items, rc 0
+    (lambda lines: [*lines, *lines[-(BATCH + 1):]], "does not follow"),  # a batch twice: 28 of 24 items
+    (_edited_psnr, "changed since"),  # an edited score was reported
+    (lambda lines: [*lines[:2], "[1, 2]\n", *lines[2:]], "not an item record"),  # internal error
+    (lambda lines: [*lines[:2], "{not json\n", *lines[2:]], "not JSON"),
+    (lambda lines: [*lines[:2], '{"batch": 0}\n', *lines[2:]], "not an item record"),
+    (lambda lines: [*lines[:-1], '{"commit": "x"}\n'], "not a commit"),
+])
+def test_a_tampered_journal_is_refused_on_resume(interrupted: Path, eval_config: Path, model_file: Path,
+                                                 tamper: Callable[[list[str]], list[str]], said: str):
+    interrupted.write_text("".join(tamper(_lines(interrupted))))
+    line = cli_error(invoke("eval", model_file, "--config", eval_config, "--output", interrupted.parent,
+                            "--resume"))
+    assert said in line and "--overwrite" in line
+    assert not (interrupted.parent / "metrics.json").exists()
+
+
+def test_a_forged_chain_beyond_the_split_is_refused(interrupted: Path, eval_config: Path, model_file: Path):
+    """Even a journal whose chain was recomputed cannot claim batches the split does not have."""
+    from deblur.evaljournal import _commit_core, chain_digest
+
+    lines = _lines(interrupted)
+    first = json.loads(lines[BATCH + 1])
+    records = [json.loads(x) | {"batch": 999} for x in lines[BATCH + 2:2 * BATCH + 2]]
+    rows = "".join(json.dumps(r) + "\n" for r in records)
+    chain = chain_digest(first["chain"], rows.encode() + _commit_core(999, 0, []))
+    forged = json.dumps({"commit": 999, "prev": 0, "skipped": [], "chain": chain}) + "\n"
+    interrupted.write_text("".join(lines[:BATCH + 2]) + rows + forged)
+    line = cli_error(invoke("eval", model_file, "--config", eval_config, "--output", interrupted.parent,
+                            "--resume"))
+    assert "batch 999" in line and "split's 6" in line
+
+
+def test_an_untampered_journal_still_resumes(interrupted: Path, eval_config: Path, model_file: Path):
+    result = invoke("eval", model_file, "--config", eval_config, "--output", interrupted.parent, "--resume")
+    assert result.exit_code == 0, result.output
+    assert json.loads((interrupted.parent / "metrics.json").read_text())["resumed"] == {
+        "items_scored_before": 8, "items_scored_now": 16}
