@@ -15,7 +15,7 @@ import pytest
 import test_eval_resume as resume_tests
 from conftest import cli_error, invoke, smooth_image, write_png
 from deblur.engines import graphcheck
-from deblur.errors import DeblurError
+from deblur.errors import DataError, DeblurError
 from deblur.evaljournal import PARTIAL_NAME
 
 BATCH, eval_config = resume_tests.BATCH, resume_tests.eval_config  # the journal tests' split (a fixture)
@@ -273,3 +273,72 @@ def test_an_untampered_journal_still_resumes(interrupted: Path, eval_config: Pat
     assert result.exit_code == 0, result.output
     assert json.loads((interrupted.parent / "metrics.json").read_text())["resumed"] == {
         "items_scored_before": 8, "items_scored_now": 16}
+
+
+# --------------------------------------------------------------------------------------------------
+# 4. Data cannot change under a training unnoticed
+
+
+def _packed(tmp_path: Path, photo_folder: Path) -> tuple[Path, object]:
+    from deblur.data import packed
+
+    out = tmp_path / "pack"
+    result = invoke("pack", photo_folder, out)
+    assert result.exit_code == 0, result.output
+    return out, packed.load(out, "folder", seed=0, val_split=0.0, test_split=0.0)
+
+
+@pytest.mark.parametrize("keep_mtime", [False, True])
+def test_a_shard_rewritten_with_zeros_mid_training_is_never_read(tmp_path: Path, photo_folder: Path,
+                                                                 keep_mtime: bool):
+    import os
+
+    out, splits = _packed(tmp_path, photo_folder)
+    train = splits.train.sharp
+    assert train[0].any()  # verified and read once: the checksum was checked on first read only
+    shard = next(out.glob("shard-*.npy"))
+    st = shard.stat()
+    with open(shard, "r+b") as f:  # same size, same header, every pixel zero
+        f.seek(128)
+        f.write(bytes(st.st_size - 128))
+    if keep_mtime:  # a rewrite that sets the mtime back still changes ctime
+        os.utime(shard, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(DataError, match="changed since the training started"):
+        train[1]  # read zeros, and trained to PSNR 60
+
+
+def test_a_shard_replaced_by_the_same_bytes_still_reads(tmp_path: Path, photo_folder: Path):
+    out, splits = _packed(tmp_path, photo_folder)
+    first = splits.train.sharp[0]
+    shard = next(out.glob("shard-*.npy"))
+    data = shard.read_bytes()
+    shard.unlink()
+    shard.write_bytes(data)  # a new inode, the same content: hashed again, and accepted
+    assert np.array_equal(splits.train.sharp[0], first)
+
+
+def test_pack_overwrite_is_refused_while_a_training_reads_the_pack(tmp_path: Path, photo_folder: Path):
+    import gc
+
+    out, splits = _packed(tmp_path, photo_folder)
+    line = cli_error(invoke("pack", photo_folder, out, "--overwrite"))  # the training died: UnknownError
+    assert "in use by another deblur process" in line
+    assert splits.train.sharp[0].any()
+    del splits
+    gc.collect()  # the training is over: its lock went with it
+    assert invoke("pack", photo_folder, out, "--overwrite").exit_code == 0
+
+
+def test_a_manifest_item_in_the_shards_header_room_is_refused_before_training(tmp_path: Path, photo_folder: Path):
+    from deblur.data import packed
+
+    out, splits = _packed(tmp_path, photo_folder)
+    del splits
+    manifest = json.loads((out / "pack.json").read_text())
+    shard = manifest["shards"][0]
+    item = manifest["items"][0]["sharp"]
+    size = item["shape"][0] * item["shape"][1] * item["shape"][2]
+    item["offset"] = shard["bytes"] - size  # within the file's size, but past the data (the header is 128 bytes)
+    (out / "pack.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match="the shard disagree"):
+        packed.load(out, "folder", seed=0, val_split=0.0, test_split=0.0)
