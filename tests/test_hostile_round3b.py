@@ -342,3 +342,83 @@ def test_a_manifest_item_in_the_shards_header_room_is_refused_before_training(tm
     (out / "pack.json").write_text(json.dumps(manifest))
     with pytest.raises(DataError, match="the shard disagree"):
         packed.load(out, "folder", seed=0, val_split=0.0, test_split=0.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# 8. Exports that do not match their sidecar or their model fail in one line
+
+
+@pytest.fixture
+def odd_image(tmp_path: Path, rng: np.random.Generator) -> Path:
+    path = tmp_path / "odd" / "a.png"
+    write_png(path, smooth_image(rng, 43, 45))
+    return path
+
+
+def _export(keras_file: Path, out: Path) -> Path:
+    result = invoke("export", keras_file, "-f", "saved_model", "-o", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _edit_sidecar(export: Path, **changes: object) -> None:
+    from deblur.exported import sidecar_path
+
+    path = sidecar_path(export)
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def test_a_sidecar_with_the_wrong_multiple_is_one_line(model_file: Path, tmp_path: Path, odd_image: Path):
+    export = _export(model_file, tmp_path / "sm")
+    _edit_sidecar(export, multiple=1)  # the model pools once: 45x43 cannot go through it
+    line = cli_error(invoke("predict", odd_image, "-c", export, "-o", tmp_path / "out"))
+    assert "the model failed on a 1x43x45x3 input" in line and "multiple of 1" in line  # was: internal error
+
+
+def test_a_deep_model_exported_without_its_sidecar_is_one_line(tmp_path: Path, odd_image: Path):
+    from deblur.exported import sidecar_path
+    from deblur.models import MODELS
+
+    keras_file = tmp_path / "deep.keras"
+    MODELS.get("unet")(3, depth=5, base_filters=2).save(keras_file)  # needs a multiple of 32
+    export = _export(keras_file, tmp_path / "sm")
+    sidecar_path(export).unlink()
+    line = cli_error(invoke("predict", odd_image, "-c", export, "-o", tmp_path / "out"))
+    assert "the model failed on a 1x48x48x3 input" in line and "deblur export" in line
+
+
+@pytest.mark.parametrize(("changes", "said"), [({"fixed_size": [1, 1]}, "only 1x1 images"),
+                                               ({"multiple": 10**9}, "size multiple of 1,000,000,000")])
+def test_a_sidecar_that_contradicts_the_model_is_refused_at_load(model_file: Path, tmp_path: Path, odd_image: Path,
+                                                                 changes: dict, said: str):
+    export = _export(model_file, tmp_path / "sm")
+    _edit_sidecar(export, **changes)
+    line = cli_error(invoke("predict", odd_image, "-c", export, "-o", tmp_path / "out"))
+    assert said in line
+
+
+class _Failing:
+    """An engine whose runtime raises `error` (what onnxruntime and OpenVINO raise are RuntimeErrors)."""
+
+    name, channels, multiple, fixed_size, source = "onnx", 3, 8, None, Path("m.onnx")
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        raise self.error
+
+
+def test_a_runtime_failure_is_one_line_and_out_of_memory_stays_out_of_memory():
+    from deblur.failures import failure_line
+    from deblur.predict import ModelRunError, run_engine
+
+    batch = np.zeros((1, 8, 8, 3), np.float32)
+    with pytest.raises(ModelRunError, match=r"m\.onnx: the model failed on a 1x8x8x3 input .*Non-zero status code"):
+        run_engine(_Failing(RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code")), batch)
+    oom = RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Failed to allocate memory for requested buffer "
+                       "of size 68719476736")
+    with pytest.raises(RuntimeError) as err:
+        run_engine(_Failing(oom), batch)
+    assert failure_line(err.value).startswith("out of memory")  # was: internal error (a bug in deblur)
+    assert failure_line(RuntimeError("std::bad_alloc")).startswith("out of memory")
