@@ -422,3 +422,50 @@ def test_a_runtime_failure_is_one_line_and_out_of_memory_stays_out_of_memory():
         run_engine(_Failing(oom), batch)
     assert failure_line(err.value).startswith("out of memory")  # was: internal error (a bug in deblur)
     assert failure_line(RuntimeError("std::bad_alloc")).startswith("out of memory")
+
+
+# --------------------------------------------------------------------------------------------------
+# 7. An error on one file of a batch costs that file only
+
+
+@pytest.fixture
+def long_named(tmp_path: Path, rng: np.random.Generator) -> Path:
+    """Three images, the middle one named so long that its output's temporary name is too long."""
+    folder = tmp_path / "in"
+    for name in ("a", "m" * 245, "z"):
+        write_png(folder / f"{name}.png", smooth_image(rng, 32, 32))
+    return folder
+
+
+@pytest.mark.parametrize("command", ["predict", "blur"])
+def test_a_name_too_long_to_write_costs_that_file_only(model_file: Path, long_named: Path, tmp_path: Path,
+                                                        command: str):
+    out = tmp_path / "out"
+    extra = ("-c", model_file) if command == "predict" else ()
+    result = invoke(command, long_named, "-o", out, *extra)
+    assert result.exit_code == 1, result.output  # was: exit 2, z.png never written
+    assert "Traceback" not in result.output and "File name too long" in result.output
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["a.png", "z.png"]
+    assert "2 image(s)" in result.output and "1 failed" in result.output
+
+
+def test_out_of_memory_on_one_image_costs_that_image_only(model_file: Path, long_named: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch):
+    from deblur import predict
+
+    (long_named / f"{'m' * 245}.png").unlink()
+    original = predict.restore_image
+
+    def restore(engine: object, image: np.ndarray, *args: object) -> np.ndarray:
+        if restore.calls == 0:  # the first image is too large for this machine
+            restore.calls += 1
+            raise MemoryError("Unable to allocate 64.0 GiB")
+        return original(engine, image, *args)
+
+    restore.calls = 0
+    monkeypatch.setattr(predict, "restore_image", restore)
+    out = tmp_path / "out"
+    result = invoke("predict", long_named, "-o", out, "-c", model_file)
+    assert result.exit_code == 1, result.output  # was: out of memory, the batch stopped at its first image
+    assert "out of memory restoring this 32x32 image" in result.output
+    assert (out / "z.png").is_file() and not (out / "a.png").exists()

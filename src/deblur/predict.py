@@ -203,6 +203,14 @@ def predict_files(engine: Engine | Any, jobs: Plan,
         except DataError as exc:  # e.g. NaN/inf output (imageio.from_float): an error for this image, no file
             summary.failed.append((src, str(exc)))
             continue
+        except Exception as exc:  # out of memory on this image (a large one with --tile 0): not on the others
+            from deblur.failures import MEMORY_HINT, is_out_of_memory
+
+            if not is_out_of_memory(exc):
+                raise
+            summary.failed.append((src, f"out of memory restoring this {image.shape[1]}x{image.shape[0]} image; "
+                                        f"{MEMORY_HINT}"))
+            continue
         write_job(job, [restored, side_by_side_image(image, restored)] if side_by_side else [restored], summary,
                   len(jobs.jobs))
     return summary
