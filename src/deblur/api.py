@@ -41,9 +41,10 @@ class Restorer:
 
     @classmethod
     def load(cls, path: str | Path | None = None, engine: str = AUTO, tile: int = DEFAULT_TILE,
-             overlap: int = DEFAULT_OVERLAP) -> Restorer:
+             overlap: int = DEFAULT_OVERLAP, trust_model: bool = False) -> Restorer:
         """Load a model: None is the built-in one; else a `.keras` checkpoint, `.onnx`, OpenVINO `.xml`,
-        `.tflite` or SavedModel folder. `engine` as `deblur predict --engine` (see `deblur.engines`)."""
+        `.tflite` or SavedModel folder. `engine` as `deblur predict --engine` (see `deblur.engines`);
+        `trust_model` as `--trust-model` (an export's operations are not checked)."""
         from deblur.tiling import check_tile
 
         # every argument before any work: a NaN tile was accepted, and every later call raised TypeError
@@ -55,7 +56,7 @@ class Restorer:
             from deblur.pretrained import default_checkpoint
 
             path = default_checkpoint()
-        return cls(open_engine(path, engine), tile, overlap)
+        return cls(open_engine(path, engine, trust=bool(trust_model)), tile, overlap)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """Restore one image: uint8, uint16 or float (taken as [0, 1], clipped) NumPy array, H x W or
@@ -111,14 +112,17 @@ AUTO_UNMEASURED = ("--engine auto uses Keras until `deblur benchmark-formats` ha
                    "this machine")
 
 
-def open_engine(path: str | Path, engine: str = AUTO, notes: list[str] | None = None) -> Engine:
+def open_engine(path: str | Path, engine: str = AUTO, notes: list[str] | None = None,
+                trust: bool = False) -> Engine:
     """`deblur.engines.load_engine`, plus what needs `deblur.export`: a `.keras` checkpoint with
     `engine` auto runs on the runtime measured fastest for it here (`deblur benchmark-formats`;
     Keras when nothing was measured, and then AUTO_UNMEASURED is added to `notes`), and with another
-    engine than keras it is exported once into the cache and run from there."""
+    engine than keras it is exported once into the cache and run from there. An export given by path
+    runs only if its operations pass deblur's allow-list, unless `trust` (`--trust-model`); the
+    cache's exports are deblur's own, made from the checkpoint and checked against Keras."""
     path, engine = model_path(path), engine_name(engine)
     if detect(path) != KERAS:
-        return load_engine(path, engine)
+        return load_engine(path, engine, trust)
     if engine == AUTO:
         from deblur.engines.cache import cached_choice
 
@@ -128,7 +132,7 @@ def open_engine(path: str | Path, engine: str = AUTO, notes: list[str] | None = 
             notes.append(AUTO_UNMEASURED)
     if engine == KERAS:
         return load_engine(path, KERAS)
-    return load_engine(cached_export(path, engine), engine)
+    return load_engine(cached_export(path, engine), engine, trust=True)
 
 
 def cached_export(checkpoint: Path, engine: str) -> Path:

@@ -94,5 +94,11 @@ def blur_files(inputs: Sequence[Path], samples: Sequence[str], output: Path, spe
             except DataError as exc:
                 summary.failed.append((job.source or Path(job.label), str(exc)))
                 continue
-            write_job(job, [blur_image(image, spec, seed)], summary, len(jobs.jobs))
+            try:
+                blurred = blur_image(image, spec, seed)
+            except MemoryError:  # this image alone is too large to blur here: the others may not be
+                summary.failed.append((job.source or Path(job.label), f"out of memory blurring this "
+                                       f"{image.shape[1]}x{image.shape[0]} image"))
+                continue
+            write_job(job, [blurred], summary, len(jobs.jobs))
     return summary

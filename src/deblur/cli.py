@@ -491,6 +491,9 @@ def predict(
                                                          "$DEBLUR_MAX_MEGAPIXELS, or 100].")] = None,
     fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "same",
     strip_metadata: Annotated[bool, typer.Option("--strip-metadata", help=STRIP_HELP)] = False,
+    trust_model: Annotated[bool, typer.Option("--trust-model", help="Run an exported model even if it holds "
+                                              "operations outside deblur's allow-list (file I/O, loops, "
+                                              "Python calls): only for a file whose origin you trust.")] = False,
 ) -> None:
     """Restore images at full resolution: same size and channels as each input, written as JPEG for a
     JPEG (quality 95) and PNG for the rest, keeping the input's EXIF (dates, GPS) and ICC profile."""
@@ -520,7 +523,8 @@ def predict(
             checkpoint = default_checkpoint()
             typer.echo("model: the built-in default model (pass --checkpoint to use your own)", err=True)
         notes: list[str] = []
-        restorer = Restorer(open_engine(checkpoint, engine, notes), tile, overlap)  # checks the tile for the model
+        # Restorer checks the tile for the model
+        restorer = Restorer(open_engine(checkpoint, engine, notes, trust=trust_model), tile, overlap)
         for note in notes:  # said once, before the work (--engine auto ran Keras: nothing measured yet)
             typer.echo(f"note: {note}", err=True)
         summary = predict_files(restorer.engine, plan, progress=_progress("restoring", "img"), tile=tile,

@@ -239,7 +239,7 @@ def _take_over(job: _Job, partial: Partial | None, fingerprint: dict[str, Any]) 
     if partial is None:
         return False
     job.partial, job.fingerprint = partial, normalized(fingerprint)
-    job.resumed = check(partial, fingerprint)
+    job.resumed = check(partial, fingerprint, len(job.batches))
     job.replace_reports = partial.overwrite or bool(job.resumed and job.resumed.header.get("replace_reports"))
     folder = partial.path.parent
     existing = [folder / n for n in REPORT_NAMES if (folder / n).exists()]
@@ -374,6 +374,15 @@ def _score(job: _Job, progress: Callable[[Iterable], Iterable] | None) -> tuple[
                 journal.commit(number, records, skipped[committed:])
                 committed = len(skipped)
     rows = tally.rows
+    if resumed is not None:
+        # what the journal and this run scored must be the split, each item once (the journal's own
+        # checks make this hold; a report on 12 of 128 items, or on 136, is never written)
+        counted, items = len(rows) + len(tally.unaligned), getattr(job.batches, "items", None)
+        if isinstance(items, int) and (counted > items or (counted < items and not _skipped(job)
+                                                           and not resumed.skipped)):
+            raise DeblurError(f"--resume: {job.partial.path if job.partial else 'the journal'} and this run scored "
+                              f"{counted} items of the split's {items}; pass --overwrite (without --resume) to score "
+                              "again")
     if not rows:
         raise DeblurError("nothing could be scored (no items, or no pair could be aligned)")
     used = [p for p in PARAM_NAMES if any(not math.isnan(r[p]) for r in rows)]

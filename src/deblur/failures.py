@@ -14,7 +14,9 @@ MEMORY_HINT = ("use a smaller data.batch_size or data.eval_batch_size, smaller d
                "model, or a smaller --tile for predict")
 _MEMORY_TYPES = ("ResourceExhaustedError", "OutOfMemoryError")
 _MEMORY_WORDS = ("RESOURCE_EXHAUSTED", "out of memory", "OOM when allocating",
-                 "Insufficient memory")  # the last: OpenCV's cv2.error when an allocation fails
+                 "Insufficient memory",  # OpenCV's cv2.error when an allocation fails
+                 "Failed to allocate memory",  # onnxruntime's RUNTIME_EXCEPTION for a buffer it cannot get
+                 "bad_alloc", "Cannot allocate memory")  # C++ runtimes (OpenVINO, LiteRT), ENOMEM in a message
 
 
 def _first_line(exc: BaseException, limit: int = 300) -> str:

@@ -19,6 +19,7 @@ The rules both commands follow:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -204,8 +205,18 @@ def output_folder(folder: Path, option: str = "--output", purpose: str = "writin
                 p.rmdir()  # only succeeds while empty
 
 
+# A write failing with one of these concerns that file's name or place alone (a name too long for the
+# file system once deblur's temporary suffix is added, a folder or link planted at it, a name the file
+# system cannot store): that image is counted as failed and the others are still written. Any other
+# error (a full or read-only disk, no permission on the folder, the folder gone, an I/O error) would
+# fail every later image too, so it stops the job.
+PER_FILE_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EISDIR, errno.EEXIST, errno.ELOOP, errno.EINVAL,
+                             getattr(errno, "EILSEQ", errno.EINVAL), errno.ENOTEMPTY})
+
+
 def write_job(job: Job, images: Sequence[np.ndarray], summary: WriteSummary, total: int) -> None:
-    """Write one job's images to its targets; a failed write stops the whole job with one line.
+    """Write one job's images to its targets. A failure of this file alone (PER_FILE_ERRNOS) counts it
+    as failed and the job goes on; any other failed write stops the whole job with one line.
 
     A full disk or a read-only file system fails every later image too, so going on would only
     print the same error again; the message says how many were written and how to continue.
@@ -227,6 +238,9 @@ def write_job(job: Job, images: Sequence[np.ndarray], summary: WriteSummary, tot
         try:
             write_image(target, image, meta)
         except OSError as exc:
+            if exc.errno in PER_FILE_ERRNOS:
+                summary.failed.append((job.source or target, f"cannot write {oserror.describe(exc, target)}"))
+                return
             done = len(summary.written)
             raise DeblurError(f"cannot write {oserror.describe(exc, target)}; stopped after {done} of {total} image(s) "
                               f"were written into {target.parent}; fix that and rerun with --skip-existing to "

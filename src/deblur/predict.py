@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from deblur.engines import Engine, as_engine
+from deblur.engines.base import DEFAULT_MULTIPLE
 from deblur.errors import DataError, DeblurError
 from deblur.imageio import check_finite, expand_inputs, from_float, read_image, resize, to_float
 from deblur.outputs import Plan, WriteSummary, plan, write_job
@@ -30,15 +31,46 @@ def restore_batch(engine: Engine, batch: np.ndarray) -> np.ndarray:
     fixed = engine.fixed_size
     if fixed is not None and fixed != (h, w):
         small = np.stack([resize(im, fixed) for im in batch])
-        out = _same_size(engine(small.astype(np.float32)), small)
+        out = _same_size(run_engine(engine, small.astype(np.float32)), small)
         return np.stack([resize(im, (h, w)) for im in out])
     m = engine.multiple
     ph, pw = (-h) % m, (-w) % m
     if ph or pw:
         mode = "reflect" if ph < h and pw < w else "edge"
         batch = np.pad(batch, ((0, 0), (0, ph), (0, pw), (0, 0)), mode=mode)
-    out = _same_size(engine(batch.astype(np.float32)), batch)
+    out = _same_size(run_engine(engine, batch.astype(np.float32)), batch)
     return out[:, :h, :w]
+
+
+def run_engine(engine: Engine, batch: np.ndarray) -> np.ndarray:
+    """`engine(batch)`, with a failure inside the model said in one line: a run-time error of the
+    runtime (a shape its layers cannot take, most often an export whose sidecar names the wrong size
+    multiple, or none) is a DeblurError naming the model and the shape; running out of memory stays
+    what it is (deblur.failures says it in one line); a bug of deblur's own is not caught here."""
+    try:
+        return engine(batch)
+    except (DeblurError, KeyboardInterrupt, AssertionError, AttributeError, NameError, TypeError):
+        raise
+    except Exception as exc:
+        from deblur.failures import is_out_of_memory
+
+        if isinstance(exc, OSError) or is_out_of_memory(exc):
+            raise
+        if getattr(engine, "name", "keras") == "keras":
+            raise  # a Keras model built by deblur: its failure is a bug, reported as one
+        # TensorFlow's message opens with where the node was defined; the line that says what failed follows
+        noise = ("Graph execution error", "Detected at node", "<stack traces", "[[", "File ")
+        lines = [x.strip() for x in str(exc).splitlines() if x.strip() and not x.strip().startswith(noise)]
+        detail = (lines[0] if lines else type(exc).__name__)[:200]
+        n, h, w, c = batch.shape
+        raise ModelRunError(f"{engine.source}: the model failed on a {n}x{h}x{w}x{c} input ({detail}); an export runs "
+                            f"at sizes padded to a multiple of {engine.multiple} (from its sidecar, else "
+                            f"{DEFAULT_MULTIPLE}): re-export it with `deblur export`, which records the model's own "
+                            "multiple") from None
+
+
+class ModelRunError(DeblurError):
+    """An exported model failed while it ran (not out of memory): the model or its sidecar is wrong."""
 
 
 def _same_size(out: np.ndarray, batch: np.ndarray) -> np.ndarray:
@@ -172,6 +204,14 @@ def predict_files(engine: Engine | Any, jobs: Plan,
             restored = restore_image(engine, image, tile, overlap)
         except DataError as exc:  # e.g. NaN/inf output (imageio.from_float): an error for this image, no file
             summary.failed.append((src, str(exc)))
+            continue
+        except Exception as exc:  # out of memory on this image (a large one with --tile 0): not on the others
+            from deblur.failures import MEMORY_HINT, is_out_of_memory
+
+            if not is_out_of_memory(exc):
+                raise
+            summary.failed.append((src, f"out of memory restoring this {image.shape[1]}x{image.shape[0]} image; "
+                                        f"{MEMORY_HINT}"))
             continue
         write_job(job, [restored, side_by_side_image(image, restored)] if side_by_side else [restored], summary,
                   len(jobs.jobs))

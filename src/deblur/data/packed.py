@@ -22,6 +22,16 @@ flipped bit through, and hashing everything at start-up would make a large pack 
 mismatch is a one-line DataError naming the shard and how many images it holds (the streaming
 pipeline skips all of them, with one line in the log for the shard, not one per image); a failed
 shard is not hashed again.
+
+Data cannot change under a training unnoticed. Before training, every shard's `.npy` header is read
+and every item's offset and shape checked against the data it holds. Each image is then read from a
+descriptor whose `fstat` must match the shard as it was verified (device, inode, size, mtime and
+ctime: a rewrite in place changes ctime even when mtime is set back, a replacement changes the
+inode); a shard that changed is hashed again, and read only if it still holds what was packed (one
+`fstat` per image costs microseconds; hashing every image on every read would cost as much as the
+read itself). A process reading a pack holds a shared `flock` on its folder, so `deblur pack
+--overwrite` into it is refused in one line while a training reads it (and a training cannot start
+on a pack being written).
 """
 
 from __future__ import annotations
@@ -89,27 +99,87 @@ _VERIFIED: set[tuple[str, int, int, str]] = set()  # (path, size, mtime_ns, sha2
 _VERIFY_LOCK = threading.Lock()
 
 
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    """What changes when a file is rewritten (ctime even if mtime is set back) or replaced (inode)."""
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _fd_sha256(fd: int) -> str:
+    digest, position = hashlib.sha256(), 0
+    while chunk := os.pread(fd, 1 << 20, position):
+        digest.update(chunk)
+        position += len(chunk)
+    return digest.hexdigest()
+
+
 class Shards:
     """A pack's shard files, each opened (and verified) once, on first use, then memory-mapped."""
 
-    def __init__(self, root: Path, entries: list[dict[str, Any]], images: Sequence[int] | None = None) -> None:
+    def __init__(self, root: Path, entries: list[dict[str, Any]], images: Sequence[int] | None = None,
+                 extents: Sequence[int] | None = None) -> None:
         self.root = root
         self.entries = entries
         self.images = list(images) if images is not None else [0] * len(entries)  # images stored per shard
+        self.extents = list(extents) if extents is not None else [0] * len(entries)  # bytes its items span
         self._maps: dict[int, np.ndarray] = {}
         self._failed: dict[int, str] = {}  # a shard that failed its check fails again at once, unhashed
+        self._seen: dict[int, tuple[int, ...]] = {}  # the identity of each shard as verified
+        self._lock_fd: int | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        # to a worker process: the paths, never the mapped pixels (pickling a memmap copies its data)
-        return {**self.__dict__, "_maps": {}, "_failed": {}}
+        # to a worker process: the paths, never the mapped pixels (pickling a memmap copies its data) nor
+        # the lock (the main process holds it)
+        return {**self.__dict__, "_maps": {}, "_failed": {}, "_seen": {}, "_lock_fd": None}
+
+    def hold(self) -> None:
+        """A shared lock on the pack folder while this object lives: `deblur pack --overwrite` (an exclusive
+        lock) is refused while a training reads it, and a pack being written cannot be read."""
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock
+            return
+        try:
+            fd = os.open(self.root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            import errno
+
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise DataError(f"{self.root}: a deblur pack is being written into this folder; wait for it to "
+                                "finish") from None
+            return  # a file system without flock: read unlocked
+        import weakref
+
+        self._lock_fd = fd
+        weakref.finalize(self, os.close, fd)  # released with the last reference (or the process)
 
     def path(self, k: int) -> Path:
         return self.root / self.entries[k]["file"]
 
     def check_sizes(self) -> None:
-        """At start-up, one stat per shard: a missing or truncated shard is an error before training."""
+        """At start-up, one stat and one header read per shard: a missing or truncated shard, or an item
+        beyond the data its shard holds, is an error before training."""
         for k in range(len(self.entries)):
             self._stat(k)
+            path = self.path(k)
+            try:
+                with open(path, "rb") as f:
+                    major, _ = np.lib.format.read_magic(f)
+                    header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                    shape, _, dtype = header(f)
+                    start = f.tell()
+            except (OSError, ValueError) as exc:
+                raise DataError(f"{path}: not a readable shard ({str(exc)[:120]}), {self._held(k)}; pack the data "
+                                "again with deblur pack") from None
+            held = int(shape[0]) if dtype == np.uint8 and len(shape) == 1 else -1
+            if held < 0 or start + held != self.entries[k]["bytes"] or self.extents[k] > held:
+                raise DataError(f"{path}: holds {held if held >= 0 else 'no'} bytes of images where its items need "
+                                f"{self.extents[k]:,} ({self.root / PACK_FILE} and the shard disagree); pack the data "
+                                "again with deblur pack")
 
     def array(self, k: int) -> np.ndarray:
         mapped = self._maps.get(k)
@@ -150,6 +220,7 @@ class Shards:
                 raise DataError(f"{path}: shard checksum mismatch (damaged or changed since it was packed), "
                                 f"{self._held(k)}; pack the data again with deblur pack")
             _VERIFIED.add(key)
+        self._seen[k] = _identity(st)
         try:
             mapped = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
@@ -158,6 +229,31 @@ class Shards:
             raise DataError(f"{path}: not a deblur shard (a {mapped.dtype} array of shape {mapped.shape}), "
                             f"{self._held(k)}")
         return mapped
+
+    def read(self, k: int, offset: int, size: int) -> bytes:
+        """`size` bytes of shard `k`'s data from `offset`, from a descriptor whose file is still the shard
+        that was verified: one that changed since (rewritten, replaced) is hashed again, and refused
+        unless it still holds what was packed."""
+        mapped = self.array(k)  # verified, and its header parsed, once per process
+        path = self.path(k)
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            raise DataError(f"{path}: shard missing since the training started (a pack was replaced or deleted "
+                            f"under it), {self._held(k)}") from None
+        try:
+            now = _identity(os.fstat(fd))
+            if now != self._seen.get(k):
+                with _VERIFY_LOCK:
+                    if now != self._seen.get(k):
+                        if now[2] != self.entries[k]["bytes"] or _fd_sha256(fd) != self.entries[k]["sha256"]:
+                            raise DataError(f"{path}: shard changed since the training started (rewritten or "
+                                            f"replaced), {self._held(k)}; pack the data again with deblur pack, "
+                                            "then train")
+                        self._seen[k] = now
+            return os.pread(fd, size, mapped.offset + offset)
+        finally:
+            os.close(fd)
 
     def _held(self, k: int) -> str:
         # the message names the shard, not an image: the streaming pipeline logs it once for all of
@@ -181,8 +277,7 @@ class PackedStore(ImageStore):
         resident memory, which then grew with the pack (N = 10,000 pairs: 3.5 GiB RSS after 60 steps, of
         which 0.7 GiB its own), while pages read into the page cache belong to the OS."""
         r = self.records[i]
-        mapped = self.shards.array(r.shard)  # verified, and its header parsed, once per process
-        flat = np.fromfile(self.shards.path(r.shard), dtype=np.uint8, count=r.size, offset=mapped.offset + r.offset)
+        flat = np.frombuffer(self.shards.read(r.shard, r.offset, r.size), dtype=np.uint8)
         if flat.size != r.size:
             raise DataError(f"{self.label(i)}: shard ends inside this image; pack the data again with deblur pack")
         return np.asarray(flat).reshape(r.shape)
@@ -314,7 +409,11 @@ def load(root: Path, kind: str, *, seed: int, val_split: float, test_split: floa
     items = [it for it in every if keep(it)]
     stored = {(r.shard, r.offset) for it in every for r in (it.sharp, it.blurred) if r is not None}
     per_shard = Counter(shard for shard, _ in stored)
-    shards = Shards(root, entries, [per_shard[k] for k in range(len(entries))])
+    extents = [0] * len(entries)
+    for r in (r for it in every for r in (it.sharp, it.blurred) if r is not None):
+        extents[r.shard] = max(extents[r.shard], r.offset + r.size)
+    shards = Shards(root, entries, [per_shard[k] for k in range(len(entries))], extents)
+    shards.hold()
     shards.check_sizes()
     fixed = [it for it in items if it.split == "test"]
     free = [it for it in items if it.split != "test"]

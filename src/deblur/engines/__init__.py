@@ -28,15 +28,16 @@ class EngineSpec:
     export_name: str  # the file (or folder) name of an on-the-fly export into the cache
     package: str  # the distribution that runs it: its version is part of a cached export's key
 
-    def load(self, path: Path) -> Engine:
+    def load(self, path: Path, trust: bool = False) -> Engine:
+        """Load `path`; unless `trust`, an export's operations are checked first (deblur.engines.graphcheck)."""
         import importlib
 
         module, function = self.loader.split(":")
         load = getattr(importlib.import_module(module), function)
-        if self.package == KERAS:  # deblur.loading already says what is wrong with a checkpoint
+        if self.package == KERAS:  # deblur.loading already says what is wrong with a checkpoint (safe mode)
             return load(path)
         try:
-            return load(path)
+            return load(path, trust=trust)
         except (DeblurError, MemoryError, OSError):  # the machine's failures keep their own one-line messages
             raise
         except Exception as exc:  # each runtime raises its own types for a damaged or foreign file
@@ -95,11 +96,15 @@ def needs_keras(path: Path | None, engine: str = AUTO) -> bool:
     return kind in (KERAS, "saved_model")
 
 
-def load_engine(path: str | Path, engine: str = AUTO) -> Engine:
+def load_engine(path: str | Path, engine: str = AUTO, trust: bool = False) -> Engine:
     """Load `path` on its own runtime: a `.keras` checkpoint on Keras, an export on the runtime of its
     format (`engine` auto, or that runtime's name). Running a checkpoint on another runtime (exported
     on the fly) and the measured `auto` choice are `deblur.api.open_engine`'s: it sits above both
-    this module and `deblur.export`, which runs its exports through here to check them."""
+    this module and `deblur.export`, which runs its exports through here to check them.
+
+    An export is data, not code: unless `trust` (`--trust-model`, or an export deblur itself just made
+    and checked), its operations must be on deblur's allow-list, read from the file before its runtime
+    loads it (see deblur.engines.graphcheck)."""
     path = Path(path)
     if engine != AUTO:
         ENGINES.get(engine, "--engine")
@@ -110,7 +115,7 @@ def load_engine(path: str | Path, engine: str = AUTO) -> Engine:
                               "(which exports it first), not load_engine")
         raise DeblurError(f"{path}: is a {kind} model; --engine {engine} runs it only from a .keras checkpoint "
                           f"(use --engine auto or {kind})")
-    return ENGINES.get(kind).load(path)
+    return ENGINES.get(kind).load(path, trust)
 
 
 def store_choice(model_path: str | Path, engine: str, measured: dict | None = None) -> Path:

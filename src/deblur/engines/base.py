@@ -24,6 +24,7 @@ from deblur.exported import CHANNELS, FIXED_SIZE, MULTIPLE, read_sidecar
 # is right for every model deblur ships with depth up to 4 (the built-in model needs 8), and padding
 # more than needed only costs a few border pixels, cropped off again; padding less would fail.
 DEFAULT_MULTIPLE = 16
+MAX_MULTIPLE = 1024  # a U-Net of depth 10: beyond any model deblur builds
 
 
 class Engine(ABC):
@@ -84,6 +85,13 @@ def export_facts(path: Path, input_shape: list[Any]) -> ExportFacts:
     multiple = int(multiple) if isinstance(multiple, int) and multiple > 0 else DEFAULT_MULTIPLE
     fixed_size = _size(meta.get(FIXED_SIZE))  # a fixed-size model: images are resized to it
     h, w = input_shape[1:3]
+    if not 1 <= multiple <= MAX_MULTIPLE:  # every image would be padded to a multiple of it
+        raise DeblurError(f"{path}: its sidecar says a size multiple of {multiple:,}, which no image model needs "
+                          f"(deblur's go up to {MAX_MULTIPLE}); export it again with `deblur export`")
+    if fixed_size is not None and (h, w) != fixed_size:
+        # a dynamic model told it is fixed-size had every image squeezed to that size (1x1) and back
+        raise DeblurError(f"{path}: its sidecar says the model takes only {fixed_size[1]}x{fixed_size[0]} images, but "
+                          f"its input is {_dim(w)}x{_dim(h)}; export it again with `deblur export`")
     if fixed_size is None and (_static(h) or _static(w)):
         raise DeblurError(f"{path}: its input size is fixed at {_dim(h)}x{_dim(w)}; deblur runs exports with "
                           "dynamic height and width: re-export it with `deblur export`")

@@ -12,15 +12,18 @@ from pathlib import Path
 import numpy as np
 
 from deblur.engines.base import Engine, export_facts, require
+from deblur.engines.graphcheck import check_litert
 
 
 class LiteRtEngine(Engine):
     name = "litert"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, trust: bool = False) -> None:
         interpreter = require("ai_edge_litert.interpreter", self.name, "litert")
         self.source = path
         self.interpreter = interpreter.Interpreter(model_path=str(path))
+        if not trust:  # the operators it read from the file; nothing runs before allocate/invoke
+            check_litert(path, self.interpreter)
         detail = self.interpreter.get_input_details()[0]
         signature = [int(d) for d in detail.get("shape_signature", detail["shape"])]
         facts = export_facts(path, signature)
@@ -42,5 +45,5 @@ class LiteRtEngine(Engine):
         return np.array(self.interpreter.get_tensor(self.output_index), dtype=np.float32)
 
 
-def load(path: Path) -> LiteRtEngine:
-    return LiteRtEngine(path)
+def load(path: Path, trust: bool = False) -> LiteRtEngine:
+    return LiteRtEngine(path, trust)

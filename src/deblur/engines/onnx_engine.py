@@ -7,13 +7,16 @@ from pathlib import Path
 import numpy as np
 
 from deblur.engines.base import Engine, export_facts, require
+from deblur.engines.graphcheck import check_onnx
 
 
 class OnnxEngine(Engine):
     name = "onnx"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, trust: bool = False) -> None:
         ort = require("onnxruntime", self.name, "onnx")
+        if not trust:  # read from the file before onnxruntime loads it
+            check_onnx(path)
         self.source = path
         # the CPU provider only: others listed by a GPU build would be tried first and fail noisily here
         self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -27,5 +30,5 @@ class OnnxEngine(Engine):
         return np.asarray(out, dtype=np.float32)
 
 
-def load(path: Path) -> OnnxEngine:
-    return OnnxEngine(path)
+def load(path: Path, trust: bool = False) -> OnnxEngine:
+    return OnnxEngine(path, trust)

@@ -7,17 +7,20 @@ from pathlib import Path
 import numpy as np
 
 from deblur.engines.base import Engine, export_facts, require
+from deblur.engines.graphcheck import check_openvino
 from deblur.errors import DeblurError
 
 
 class OpenVinoEngine(Engine):
     name = "openvino"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, trust: bool = False) -> None:
         ov = require("openvino", self.name, "openvino")
         if not path.with_suffix(".bin").is_file():
             raise DeblurError(f"{path}: its weights {path.with_suffix('.bin').name} are missing (an OpenVINO model "
                               "is an .xml and a .bin file side by side)")
+        if not trust:  # read from the .xml before OpenVINO loads it
+            check_openvino(path)
         self.source = path
         core = ov.Core()
         model = core.read_model(str(path))
@@ -37,5 +40,5 @@ class OpenVinoEngine(Engine):
         return np.asarray(out, dtype=np.float32)
 
 
-def load(path: Path) -> OpenVinoEngine:
-    return OpenVinoEngine(path)
+def load(path: Path, trust: bool = False) -> OpenVinoEngine:
+    return OpenVinoEngine(path, trust)

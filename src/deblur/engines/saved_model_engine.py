@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from deblur.engines.base import Engine, export_facts, require
+from deblur.engines.graphcheck import check_saved_model
 from deblur.errors import DeblurError
 
 SIGNATURE = "serving_default"
@@ -16,8 +17,10 @@ SIGNATURE = "serving_default"
 class SavedModelEngine(Engine):
     name = "saved_model"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, trust: bool = False) -> None:
         tf = require("tensorflow", self.name, None)
+        if not trust:  # read from saved_model.pb before TensorFlow loads (and so may run) any of it
+            check_saved_model(path)
         self.tf = tf
         self.source = path
         try:
@@ -40,5 +43,5 @@ class SavedModelEngine(Engine):
         return np.asarray(next(iter(out.values())), dtype=np.float32)
 
 
-def load(path: Path) -> SavedModelEngine:
-    return SavedModelEngine(path)
+def load(path: Path, trust: bool = False) -> SavedModelEngine:
+    return SavedModelEngine(path, trust)
