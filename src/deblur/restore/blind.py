@@ -1,0 +1,135 @@
+"""The built-in restorer: triage, blind kernel estimation, non-blind deconvolution, do-no-harm guards.
+
+    photo -> looks sharp?            -> returned bit-identical, with the reason
+          -> estimate the kernel on two edge-rich regions (deblur.restore.estimate)
+          -> kernels trusted? (triage) -> if not: returned bit-identical, with the reason
+          -> deconvolve at full resolution (deblur.restore.deconvolve)
+          -> refiner (optional: a network that cleans up what deconvolution leaves)
+          -> halo guard (the input kept where the output reverses an edge)
+
+The physics does the heavy lifting; a refiner plugs in after the deconvolution as a callable
+`(blurred, deconvolved, kernel) -> restored`, all float32 HxWxC in [0, 1]. With a known kernel
+(`kernel=`) triage and estimation are skipped: the user says what the blur is.
+
+Nothing here imports TensorFlow or Keras.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from deblur.errors import DeblurError
+from deblur.imageio import check_finite, from_float, to_float
+from deblur.restore import kernels as K
+from deblur.restore import triage
+from deblur.restore.deconvolve import deconvolve
+from deblur.restore.estimate import KernelEstimate, estimate_kernel, luminance, noise_sigma, resize_gray
+
+Refiner = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+DEFAULT_WEIGHT = 1000.0   # data weight of the deconvolution (see deconvolve); tuned on validation photos
+DEFAULT_ALPHA = 2.0 / 3.0  # hyper-Laplacian exponent (Krishnan and Fergus's choice)
+
+
+@dataclass(frozen=True)
+class BlindSettings:
+    weight: float = DEFAULT_WEIGHT
+    alpha: float = DEFAULT_ALPHA
+    crops: int = 2                 # regions the kernel is estimated on (2: the blur must agree across them)
+    max_kernel: int | None = None  # largest kernel searched, in the photo's pixels (None: automatic)
+    halo_guard: bool = True
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.weight) and self.weight > 0):
+            raise DeblurError(f"weight: must be a number above 0, got {self.weight!r}")
+        if not (0.0 < self.alpha <= 1.0):
+            raise DeblurError(f"alpha: must be in (0, 1], got {self.alpha!r}")
+        if isinstance(self.crops, bool) or not isinstance(self.crops, int) or self.crops < 1:
+            raise DeblurError(f"crops: must be a whole number of at least 1, got {self.crops!r}")
+        if self.max_kernel is not None and (isinstance(self.max_kernel, bool) or not isinstance(self.max_kernel, int)
+                                            or self.max_kernel < 3):
+            raise DeblurError(f"max_kernel: must be a whole number of pixels, at least 3, got {self.max_kernel!r}")
+
+
+@dataclass
+class Outcome:
+    """What the built-in restorer did to one photo."""
+
+    image: np.ndarray                 # float32 HxWxC in [0, 1]; the input itself when not changed
+    changed: bool
+    reason: str                       # in words, for `deblur predict` to print per image
+    estimate: KernelEstimate | None = None  # the kernel used (estimated or given); None if none was
+    guarded: float = 0.0              # fraction of pixels the halo guard took back towards the input
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class BlindRestorer:
+    """Restore photos blurred by one (unknown or given) kernel; see the module's docstring."""
+
+    def __init__(self, settings: BlindSettings | None = None, kernel: np.ndarray | None = None,
+                 refiner: Refiner | None = None) -> None:
+        self.settings = settings or BlindSettings()
+        self.kernel = None if kernel is None else K.normalise(kernel)
+        self.refiner = refiner
+
+    def restore_float(self, colour: np.ndarray) -> Outcome:
+        """Restore one HxWxC float32 image in [0, 1] (C = 1 or 3: colour channels only)."""
+        import time
+
+        s = self.settings
+        t0 = time.perf_counter()
+        if self.kernel is not None:
+            estimate = KernelEstimate(self.kernel, "given")
+            reason = f"deconvolved with the given {self.kernel.shape[0]}x{self.kernel.shape[0]} kernel"
+        else:
+            gray = luminance(colour)
+            work = resize_gray(gray)
+            verdict = triage.looks_sharp(work)
+            if verdict is not None:
+                return Outcome(colour, False, verdict.reason, timings={"triage": time.perf_counter() - t0})
+            estimate = estimate_kernel(colour, max_kernel=s.max_kernel, crops=s.crops)
+            verdict = triage.judge(estimate.work_kernels, estimate.residuals, noise_sigma(work))
+            if not verdict.trusted:
+                return Outcome(colour, False, verdict.reason, estimate,
+                               timings={"estimate": time.perf_counter() - t0})
+            size = estimate.kernel.shape[0]
+            reason = f"restored: {verdict.reason}, kernel {size}x{size}"
+        t1 = time.perf_counter()
+        out = deconvolve(colour, estimate.kernel, s.weight, s.alpha)
+        if self.refiner is not None:
+            out = self.refiner(colour, out, estimate.kernel)
+        np.clip(out, 0.0, 1.0, out=out)
+        guarded = 0.0
+        if s.halo_guard:
+            out, guarded = triage.halo_guard(colour, out)
+        check_finite(out, "the deconvolution's output")
+        return Outcome(out, True, reason, estimate, guarded,
+                       {"estimate": t1 - t0, "deconvolve": time.perf_counter() - t1})
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, Outcome]:
+        """Restore a uint8, uint16 or float ([0, 1]) image, HxW or HxWxC (C 1-4; alpha passed through).
+
+        Returns an array of the same shape and dtype, and what was done. A photo left as it is comes
+        back as the very array given (bit-identical).
+        """
+        squeeze = image.ndim == 2
+        img = image[:, :, None] if squeeze else image
+        alpha = img[:, :, -1:] if img.shape[2] in (2, 4) else None
+        colour = img[:, :, :-1] if alpha is not None else img
+        is_float = np.issubdtype(image.dtype, np.floating)
+        if is_float:
+            check_finite(colour, "the input image")
+            work = np.clip(colour, 0.0, 1.0).astype(np.float32)
+        else:
+            work = to_float(colour)
+        outcome = self.restore_float(work)
+        if not outcome.changed:
+            return image, outcome
+        result = (np.clip(outcome.image, 0.0, 1.0).astype(image.dtype) if is_float
+                  else from_float(outcome.image, image.dtype, "the deconvolution's output"))
+        if alpha is not None:
+            result = np.concatenate([result, alpha], axis=2)
+        return (result[:, :, 0] if squeeze else result), outcome
