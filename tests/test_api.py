@@ -65,11 +65,11 @@ def test_tiles_are_checked_against_the_model(model_file: Path):
         Restorer.load(model_file, tile=8)
 
 
-def test_builtin_model_restores_a_small_photo(rng):
+def test_builtin_network_restores_a_small_photo(rng):
     from deblur import Restorer
 
-    restore = Restorer.load(tile=64, overlap=16)  # None: the shipped model
-    assert restore.engine.name == "keras" and restore.engine.channels == 3
+    restore = Restorer.load("builtin-network", tile=64, overlap=16)  # the network shipped before the blind restorer
+    assert restore.engine is not None and restore.engine.name == "keras" and restore.engine.channels == 3
     image = smooth_image(rng, 50, 70)
     out = restore(image)
     assert out.shape == image.shape and out.dtype == np.uint8 and not np.array_equal(out, image)

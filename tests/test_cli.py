@@ -291,18 +291,18 @@ def test_init_from_starts_from_a_checkpoints_weights(tmp_path: Path, tiny_config
     assert "train.init_from" in line and "different model" in line
 
 
-def test_predict_without_checkpoint_uses_the_built_in_model(tmp_path: Path, rng, monkeypatch):
+def test_predict_with_the_builtin_network_name(tmp_path: Path, rng, monkeypatch):
     image = smooth_image(rng, 40, 56)
     write_png(tmp_path / "in.png", image)
     monkeypatch.chdir(tmp_path)
-    result = invoke("predict", tmp_path / "in.png")
+    result = invoke("predict", tmp_path / "in.png", "--checkpoint", "builtin-network")
     assert result.exit_code == 0, result.output
-    assert "built-in default model" in result.output
     restored = cv2.imread(str(tmp_path / "restored" / "in.png"))
     assert restored is not None and restored.shape == image.shape
 
     import deblur.pretrained
 
     monkeypatch.setattr(deblur.pretrained, "DEFAULT_NAME", "missing.keras")
-    line = _one_error_line(invoke("predict", tmp_path / "in.png", "--output", tmp_path / "other"))
+    line = _one_error_line(invoke("predict", tmp_path / "in.png", "-c", "builtin-network", "--output",
+                                  tmp_path / "other"))
     assert "no built-in model" in line and "--checkpoint" in line

@@ -16,7 +16,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0+unknown"
 
 # name -> module it lives in, imported when first asked for
-_LAZY = {"Restorer": "deblur.api", "load_model": "deblur.loading"}
+_LAZY = {"Restorer": "deblur.api", "estimate_kernel": "deblur.api", "load_model": "deblur.loading"}
 
 
 def __getattr__(name: str) -> Any:
@@ -27,4 +27,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'deblur' has no attribute {name!r}")
 
 
-__all__ = ["Restorer", "__version__", "load_model"]
+__all__ = ["Restorer", "__version__", "estimate_kernel", "load_model"]

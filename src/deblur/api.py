@@ -1,11 +1,14 @@
-"""The Python API: restore NumPy images with a deblur model, as `deblur predict` restores files.
+"""The Python API: restore NumPy images as `deblur predict` restores files.
 
-    from deblur import Restorer
-    restore = Restorer.load()                      # the built-in model; or "runs/x/best.keras", "m.onnx", ...
+    from deblur import Restorer, estimate_kernel
+    restore = Restorer.load()                      # the built-in restorer; or "runs/x/best.keras", "m.onnx", ...
     sharp = restore(blurred)                       # uint8/uint16/float array, HxW or HxWxC -> same
+    kernel = estimate_kernel(blurred)              # the blur kernel, float64, sums to 1
 
-`deblur predict` runs through the same engine and `deblur.predict.restore_image`, so an array and a
-file come out identical.
+The built-in restorer (`deblur.restore.blind`) estimates each image's blur and deconvolves it, or
+returns the image unchanged when it looks sharp or no single kernel explains its blur; it needs no
+TensorFlow. A network runs through the same engine and `deblur.predict.restore_image` as
+`deblur predict`, so an array and a file come out identical.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 from deblur.engines import AUTO, ENGINES, KERAS, Engine, detect, engine_names, load_engine
 from deblur.errors import DeblurError
 from deblur.predict import DEFAULT_OVERLAP, DEFAULT_TILE, restore_image
+from deblur.restore.blind import BlindRestorer
 
 DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 
@@ -29,9 +33,15 @@ class Restorer:
     `tile=0` restores each image whole.
     """
 
-    def __init__(self, engine: Engine, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> None:
+    def __init__(self, engine: Engine | BlindRestorer, tile: int = DEFAULT_TILE,
+                 overlap: int = DEFAULT_OVERLAP) -> None:
         from deblur.tiling import check_tile
 
+        self.blind = engine if isinstance(engine, BlindRestorer) else None
+        if self.blind is not None:  # the built-in restorer bounds its own memory: no tiles
+            self.engine: Engine | None = None
+            self.tile, self.overlap = whole_number("tile", tile), whole_number("overlap", overlap)
+            return
         if not isinstance(engine, Engine):
             raise DeblurError(f"engine={engine!r}: expected a deblur Engine (use Restorer.load(path) for a file)")
         tile, overlap = whole_number("tile", tile), whole_number("overlap", overlap)
@@ -41,18 +51,27 @@ class Restorer:
 
     @classmethod
     def load(cls, path: str | Path | None = None, engine: str = AUTO, tile: int = DEFAULT_TILE,
-             overlap: int = DEFAULT_OVERLAP, trust_model: bool = False) -> Restorer:
-        """Load a model: None is the built-in one; else a `.keras` checkpoint, `.onnx`, OpenVINO `.xml`,
-        `.tflite` or SavedModel folder. `engine` as `deblur predict --engine` (see `deblur.engines`);
-        `trust_model` as `--trust-model` (an export's operations are not checked)."""
+             overlap: int = DEFAULT_OVERLAP, trust_model: bool = False,
+             kernel: np.ndarray | None = None) -> Restorer:
+        """Load a restorer: None is the built-in one (blur estimation and deconvolution; `kernel`, a 2-D
+        array, deconvolves with a known kernel instead); "builtin-network" the network deblur shipped
+        before it; else a `.keras` checkpoint, `.onnx`, OpenVINO `.xml`, `.tflite` or SavedModel
+        folder. `engine` as `deblur predict --engine` (see `deblur.engines`); `trust_model` as
+        `--trust-model` (an export's operations are not checked)."""
         from deblur.tiling import check_tile
 
         # every argument before any work: a NaN tile was accepted, and every later call raised TypeError
         tile, overlap = whole_number("tile", tile), whole_number("overlap", overlap)
         check_tile(tile, overlap)  # before the model is loaded; again with its size multiple
-        if path is not None:
-            path = model_path(path)
         if path is None:
+            if engine != AUTO:
+                raise DeblurError(f"engine={engine!r}: the built-in restorer runs on NumPy; an engine applies to a "
+                                  "model file")
+            return cls(BlindRestorer(kernel=None if kernel is None else kernel_array(kernel)), tile, overlap)
+        if kernel is not None:
+            raise DeblurError("kernel=: only the built-in restorer (path=None) deconvolves with a given kernel")
+        path = model_path(path)
+        if str(path) == BUILTIN_NETWORK:
             from deblur.pretrained import default_checkpoint
 
             path = default_checkpoint()
@@ -62,13 +81,67 @@ class Restorer:
         """Restore one image: uint8, uint16 or float (taken as [0, 1], clipped) NumPy array, H x W or
         H x W x C with C 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA; alpha is passed through).
         Returns an array of the same shape and dtype."""
+        return self.run(image)[0]
+
+    def run(self, image: np.ndarray) -> tuple[np.ndarray, str | None]:
+        """As calling the restorer, with what the built-in restorer did in words (None for a network),
+        e.g. "looks sharp (...): left as it is"; a photo left as it is is returned as the same array."""
         image = check_array(image)
+        if self.blind is not None:
+            out, outcome = self.blind(image)
+            return out, outcome.reason
+        assert self.engine is not None
         if image.ndim == 2:
-            return restore_image(self.engine, image[:, :, None], self.tile, self.overlap)[:, :, 0]
-        return restore_image(self.engine, image, self.tile, self.overlap)
+            return restore_image(self.engine, image[:, :, None], self.tile, self.overlap)[:, :, 0], None
+        return restore_image(self.engine, image, self.tile, self.overlap), None
 
     def __repr__(self) -> str:
+        if self.blind is not None:
+            return "Restorer(built-in: blur estimation and deconvolution)"
         return f"Restorer({self.engine!r}, tile={self.tile}, overlap={self.overlap})"
+
+
+BUILTIN_NETWORK = "builtin-network"  # the network deblur shipped as its built-in model before the blind restorer
+
+
+def kernel_array(kernel: object) -> np.ndarray:
+    """A user's kernel as a valid one (2-D, finite, non-negative, not all zero; normalised), or a
+    DeblurError naming `kernel`."""
+    from deblur.restore.kernels import from_image
+
+    if not isinstance(kernel, np.ndarray) or kernel.ndim != 2 or kernel.size == 0:
+        raise DeblurError(f"kernel: expected a 2-D NumPy array, got {type(kernel).__name__}"
+                          + (f" of shape {kernel.shape}" if isinstance(kernel, np.ndarray) else ""))
+    try:
+        return from_image(kernel)
+    except (ValueError, TypeError) as exc:
+        raise DeblurError(f"kernel: {exc}") from None
+
+
+def estimate_kernel(image: np.ndarray, max_kernel: int | None = None) -> np.ndarray:
+    """The blur kernel of a photo (uint8, uint16 or float in [0, 1]; H x W or H x W x C), estimated as
+    the built-in restorer does: an odd-sized float64 array that sums to 1, centred on its centroid.
+
+    `max_kernel` bounds its size in pixels (default: up to 35 px at a long side of 1280 px, larger in
+    proportion on bigger photos). A sharp photo gives a kernel close to a single point.
+    """
+    from deblur.imageio import check_finite, to_float
+    from deblur.restore.estimate import estimate_kernel as estimate
+
+    image = check_array(image)
+    if max_kernel is not None:
+        max_kernel = whole_number("max_kernel", max_kernel)
+        if max_kernel < 3:
+            raise DeblurError(f"max_kernel={max_kernel}: must be at least 3 pixels")
+    if min(image.shape[:2]) < 16:
+        raise DeblurError(f"image shape {image.shape}: too small to estimate a blur kernel from (16 px a side)")
+    colour = image if image.ndim == 2 else image[:, :, :3] if image.shape[2] >= 3 else image[:, :, 0]
+    if np.issubdtype(colour.dtype, np.floating):
+        check_finite(colour, "the image")
+        floats = np.clip(colour, 0.0, 1.0).astype(np.float32)
+    else:
+        floats = to_float(colour)
+    return estimate(floats, max_kernel=max_kernel).kernel
 
 
 def whole_number(name: str, value: object) -> int:

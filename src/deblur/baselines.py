@@ -73,6 +73,17 @@ BASELINES.register("wiener")(Baseline(_wiener, (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e
                                       "Wiener deconvolution with the true kernel (scikit-image), balance tuned"))
 BASELINES.register("richardson_lucy")(Baseline(_richardson_lucy, (5, 10, 20, 40), True,
                                                "Richardson-Lucy with the true kernel (scikit-image), iterations tuned"))
+def _blind(image: np.ndarray, kernel: np.ndarray | None, weight: float) -> np.ndarray:
+    """The built-in restorer (`deblur.restore.blind`): blind, the true kernel is not used."""
+    from deblur.restore.blind import BlindRestorer, BlindSettings
+
+    out, _ = BlindRestorer(BlindSettings(weight=weight))(image.astype(np.float32))
+    return np.asarray(out, np.float64)
+
+
+BASELINES.register("blind")(Baseline(_blind, (500.0, 1000.0, 2000.0), False,
+                                     "the built-in blind restorer (kernel estimation, deconvolution, triage), "
+                                     "deconvolution weight tuned"))
 BASELINES.register("unsharp")(Baseline(_unsharp, ((1.0, 0.5), (1.0, 1.0), (2.0, 0.5), (2.0, 1.0), (3.0, 1.0)), False,
                                        "unsharp masking (scikit-image), blind; radius and amount tuned"))
 

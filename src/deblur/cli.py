@@ -466,9 +466,12 @@ def compare(
 def predict(
     inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders to restore.")],
     checkpoint: Annotated[Path | None, typer.Option(
-        "--checkpoint", "-c", help="A .keras checkpoint, or an export of one: .onnx, OpenVINO .xml (with its .bin), "
-                                   ".tflite or a SavedModel folder (default: the built-in general-purpose model, "
-                                   "trained for Gaussian, motion and defocus blur; see the README's model card).")
+        "--checkpoint", "-c", help="A trained network: a .keras checkpoint, or an export of one: .onnx, OpenVINO "
+                                   ".xml (with its .bin), .tflite or a SavedModel folder. Without it, the built-in "
+                                   "restorer runs: it estimates each photo's blur kernel, deconvolves it, and "
+                                   "leaves a photo that looks sharp, or whose blur no single kernel explains, "
+                                   "exactly as it was (saying why per image). The previous built-in network is "
+                                   "`--checkpoint builtin-network`.")
     ] = None,
     engine: Annotated[str, typer.Option(help="Runtime: auto, keras, onnx, openvino, litert or saved_model. auto runs "
                                         "an export on its own runtime, and a .keras checkpoint on the runtime "
@@ -491,6 +494,13 @@ def predict(
                                                          "$DEBLUR_MAX_MEGAPIXELS, or 100].")] = None,
     fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "same",
     strip_metadata: Annotated[bool, typer.Option("--strip-metadata", help=STRIP_HELP)] = False,
+    kernel: Annotated[Path | None, typer.Option("--kernel", help="A picture of the blur kernel (any image format "
+                                                "and bit depth; normalised to sum 1): every input is deconvolved "
+                                                "with it instead of an estimated one, for microscopy, astronomy or "
+                                                "lab setups that know their blur. Built-in restorer only.")] = None,
+    save_kernel: Annotated[bool, typer.Option("--save-kernel", help="Also write <name>_kernel.png beside each "
+                                              "output: the kernel used, peak white (a single point where a photo "
+                                              "was left as it is). Built-in restorer only.")] = False,
     trust_model: Annotated[bool, typer.Option("--trust-model", help="Run an exported model even if it holds "
                                               "operations outside deblur's allow-list (file I/O, loops, "
                                               "Python calls): only for a file whose origin you trust.")] = False,
@@ -501,35 +511,61 @@ def predict(
 
     if engine != "auto":
         ENGINES.get(engine, "--engine")
-    if needs_keras(checkpoint, engine):  # an exported model runs on its runtime alone: no TensorFlow
+    if checkpoint is not None and str(checkpoint) == BUILTIN_NETWORK:
+        from deblur.pretrained import default_checkpoint
+
+        checkpoint = default_checkpoint()
+    builtin = checkpoint is None
+    if not builtin and (kernel is not None or save_kernel):
+        raise DeblurError(f"{'--kernel' if kernel is not None else '--save-kernel'} works with the built-in restorer, "
+                          "which deconvolves; a --checkpoint network has no kernel. Drop one of the two")
+    if builtin and engine != "auto":
+        raise DeblurError("--engine chooses the runtime of a --checkpoint network; the built-in restorer runs on "
+                          "NumPy and needs none")
+    if not builtin and needs_keras(checkpoint, engine):  # an export runs on its runtime alone: no TensorFlow
         _quiet_backend()
     from deblur.api import Restorer, open_engine
     from deblur.imageio import check_megapixels
     from deblur.imageio import max_megapixels as env_megapixels
-    from deblur.predict import plan_outputs, predict_files
+    from deblur.predict import builtin_restore, plan_outputs, predict_files
     from deblur.tiling import check_tile
 
     # the option wins when given; otherwise the environment's limit (a default of 100 here would hide it)
     limit = env_megapixels() if max_megapixels is None else check_megapixels(max_megapixels, "--max-megapixels")
     check_tile(tile, overlap)  # before any work; again below with the model's size multiple
+    given = None
+    if kernel is not None:
+        from deblur.restore.kernels import load
+
+        given = load(kernel)  # every check before any work
     from deblur.outputs import output_folder
 
     with output_folder(output):  # created, locked against a second job, a killed job's temporaries removed
         plan = plan_outputs(inputs, output, recursive=recursive, overwrite=overwrite, side_by_side=side_by_side,
-                            skip_existing=skip_existing, fmt=fmt, strip_metadata=strip_metadata)
-        if checkpoint is None:
-            from deblur.pretrained import default_checkpoint
+                            skip_existing=skip_existing, fmt=fmt, strip_metadata=strip_metadata,
+                            save_kernel=save_kernel)
+        if builtin:
+            from deblur.restore.blind import BlindRestorer
 
-            checkpoint = default_checkpoint()
-            typer.echo("model: the built-in default model (pass --checkpoint to use your own)", err=True)
-        notes: list[str] = []
-        # Restorer checks the tile for the model
-        restorer = Restorer(open_engine(checkpoint, engine, notes, trust=trust_model), tile, overlap)
-        for note in notes:  # said once, before the work (--engine auto ran Keras: nothing measured yet)
-            typer.echo(f"note: {note}", err=True)
-        summary = predict_files(restorer.engine, plan, progress=_progress("restoring", "img"), tile=tile,
-                                overlap=overlap, side_by_side=side_by_side, max_megapixels=limit)
+            typer.echo("restorer: built-in (" + ("deconvolution with the given kernel" if given is not None else
+                       "blur estimation and deconvolution") + "; pass --checkpoint to run a trained network)",
+                       err=True)
+            summary = predict_files(None, plan, progress=_progress("restoring", "img"), side_by_side=side_by_side,
+                                    max_megapixels=limit, restore=builtin_restore(BlindRestorer(kernel=given)),
+                                    save_kernel=save_kernel)
+        else:
+            assert checkpoint is not None
+            notes: list[str] = []
+            # Restorer checks the tile for the model
+            restorer = Restorer(open_engine(checkpoint, engine, notes, trust=trust_model), tile, overlap)
+            for note in notes:  # said once, before the work (--engine auto ran Keras: nothing measured yet)
+                typer.echo(f"note: {note}", err=True)
+            summary = predict_files(restorer.engine, plan, progress=_progress("restoring", "img"), tile=tile,
+                                    overlap=overlap, side_by_side=side_by_side, max_megapixels=limit)
     _summarise(summary, "restored", output)
+
+
+BUILTIN_NETWORK = "builtin-network"  # --checkpoint name of the network deblur shipped before the blind restorer
 
 
 def _summarise(summary: Any, verb: str, output: Path) -> None:

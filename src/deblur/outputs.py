@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from deblur import oserror
-from deblur.atomic import clean_stale_temps
+from deblur.atomic import atomic_write_bytes, clean_stale_temps
 from deblur.errors import DeblurError
 from deblur.imageio import JPEG_SUFFIX, PNG_SUFFIX, jpeg_ready, write_image
 from deblur.imagemeta import NO_METADATA, Metadata, icc_fits, jpeg_facts, read_metadata
@@ -82,6 +82,7 @@ def _identity(path: Path) -> object:
 
 
 FORMATS = ("same", "png", "jpeg")
+KERNEL_SUFFIX = "_kernel.png"  # predict --save-kernel: always PNG, since JPEG's blocks would spoil a kernel picture
 
 
 def check_format(fmt: str) -> str:
@@ -130,7 +131,9 @@ def plan(items: Sequence[tuple[str, Path | None]], folder: Path, suffixes: Seque
     for stem, src in items:
         label = str(src) if src is not None else f"sample {stem}"
         ext, note = output_suffix(src, fmt)
-        targets = tuple(folder / f"{stem}{suffix}{ext}" for suffix in suffixes)
+        # a suffix that names its own extension (the kernel picture's "_kernel.png") keeps it
+        targets = tuple(folder / (f"{stem}{suffix}" if Path(suffix).suffix else f"{stem}{suffix}{ext}")
+                        for suffix in suffixes)
         for target in targets:
             key = _resolved(target)
             if key in taken:
@@ -214,7 +217,14 @@ PER_FILE_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EISDIR, errno.EEXIST, err
                              getattr(errno, "EILSEQ", errno.EINVAL), errno.ENOTEMPTY})
 
 
-def write_job(job: Job, images: Sequence[np.ndarray], summary: WriteSummary, total: int) -> None:
+def _same_format(source: Path, target: Path) -> bool:
+    kinds = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png"}
+    kind = kinds.get(source.suffix.lower())
+    return kind is not None and kind == kinds.get(target.suffix.lower())
+
+
+def write_job(job: Job, images: Sequence[np.ndarray], summary: WriteSummary, total: int,
+              verbatim: bool = False) -> None:
     """Write one job's images to its targets. A failure of this file alone (PER_FILE_ERRNOS) counts it
     as failed and the job goes on; any other failed write stops the whole job with one line.
 
@@ -236,7 +246,14 @@ def write_job(job: Job, images: Sequence[np.ndarray], summary: WriteSummary, tot
         meta = Metadata(meta.exif, None)
     for target, image in zip(job.targets, images, strict=True):
         try:
-            write_image(target, image, meta)
+            if (verbatim and target == job.targets[0] and job.source is not None and job.metadata
+                    and _same_format(job.source, target)):
+                # a photo the restorer left as it is: its own bytes, so the output is bit-identical to the
+                # input file (re-encoding a JPEG would lose quality for nothing)
+                atomic_write_bytes(target, job.source.read_bytes())
+                continue
+            # the photo's EXIF and ICC describe the photo, not a kernel picture written beside it
+            write_image(target, image, NO_METADATA if target.name.endswith(KERNEL_SUFFIX) else meta)
         except OSError as exc:
             if exc.errno in PER_FILE_ERRNOS:
                 summary.failed.append((job.source or target, f"cannot write {oserror.describe(exc, target)}"))

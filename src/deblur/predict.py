@@ -13,6 +13,7 @@ are loaded by `deblur.loading`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from deblur.engines import Engine, as_engine
 from deblur.engines.base import DEFAULT_MULTIPLE
 from deblur.errors import DataError, DeblurError
 from deblur.imageio import check_finite, expand_inputs, from_float, read_image, resize, to_float
-from deblur.outputs import Plan, WriteSummary, plan, write_job
+from deblur.outputs import KERNEL_SUFFIX, Plan, WriteSummary, plan, write_job
 
 
 def restore_batch(engine: Engine, batch: np.ndarray) -> np.ndarray:
@@ -158,12 +159,14 @@ SIDE_BY_SIDE = "_side_by_side"
 
 def plan_outputs(inputs: Iterable[str | Path], output_dir: Path, recursive: bool, overwrite: bool,
                  side_by_side: bool = False, skip_existing: bool = False, fmt: str = "same",
-                 strip_metadata: bool = False) -> Plan:
+                 strip_metadata: bool = False, save_kernel: bool = False) -> Plan:
     """Plan `<stem>.png` or `<stem>.jpg` (and `<stem>_side_by_side` in the same format) per input by the
     rules of `deblur.outputs` (`fmt`: same, png or jpeg; EXIF and ICC kept unless `strip_metadata`):
     refused before any work is done if one would clobber an input or another output."""
     files = list(expand_inputs(inputs, recursive=recursive, output=output_dir))
     suffixes = ("", SIDE_BY_SIDE) if side_by_side else ("",)
+    if save_kernel:
+        suffixes = (*suffixes, KERNEL_SUFFIX)
     return plan([(src.stem, src) for src in files], output_dir, suffixes, overwrite=overwrite,
                 skip_existing=skip_existing, fmt=fmt, metadata=not strip_metadata)
 
@@ -174,19 +177,53 @@ def side_by_side_image(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return np.concatenate([before, gap, after], axis=1)
 
 
+@dataclass
+class Restored:
+    """One image's result: the image, a line on what was done (said per image), and the blur kernel
+    used (written as a picture with --save-kernel)."""
+
+    image: np.ndarray
+    note: str | None = None
+    kernel: np.ndarray | None = None
+
+
+def builtin_restore(restorer: Any) -> Callable[[np.ndarray], Restored]:
+    """The built-in restorer (`deblur.restore.blind.BlindRestorer`) as a per-image function."""
+    def run(image: np.ndarray) -> Restored:
+        out, outcome = restorer(image)
+        kernel = outcome.estimate.kernel if outcome.estimate is not None and outcome.changed else None
+        return Restored(out, outcome.reason, kernel)
+
+    return run
+
+
 def predict_files(engine: Engine | Any, jobs: Plan,
                   progress: Callable[[Iterable], Iterable] = iter, tile: int | None = DEFAULT_TILE,
                   overlap: int = DEFAULT_OVERLAP, side_by_side: bool = False,
-                  max_megapixels: float | None = None) -> PredictSummary:
+                  max_megapixels: float | None = None,
+                  restore: Callable[[np.ndarray], Restored] | None = None,
+                  save_kernel: bool = False) -> PredictSummary:
     """Restore each planned file; an unreadable one is skipped and reported, the batch goes on.
 
     A failed write (full disk, read-only folder) stops the batch with a DeblurError that says how
     many were written: every later write would fail the same way. `engine` may be a Keras model
-    (wrapped once here).
+    (wrapped once here); `restore`, when given, replaces it (the built-in restorer, see
+    `builtin_restore`), its per-image line is printed as a note and, with `save_kernel`, its kernel
+    is written as a picture after the job's other outputs.
     """
-    engine = as_engine(engine)
+    if restore is None:
+        model = as_engine(engine)
+        noted: set[str] = set()
+
+        def restore(image: np.ndarray) -> Restored:
+            note = resize_note(model, image.shape)
+            if note in noted:
+                note = None
+            elif note:
+                noted.add(note)
+            return Restored(restore_image(model, image, tile, overlap), note)
+
     summary = PredictSummary(skipped=jobs.skipped)
-    noted = set()
     for job in progress(jobs.jobs):
         src = job.source
         if src is None:  # predict plans files only; built-in samples are blur's
@@ -196,12 +233,8 @@ def predict_files(engine: Engine | Any, jobs: Plan,
         except DataError as exc:
             summary.failed.append((src, str(exc)))
             continue
-        note = resize_note(engine, image.shape)
-        if note and note not in noted:
-            noted.add(note)
-            summary.notes.append(f"{src.name}: {note}")
         try:
-            restored = restore_image(engine, image, tile, overlap)
+            result = restore(image)
         except DataError as exc:  # e.g. NaN/inf output (imageio.from_float): an error for this image, no file
             summary.failed.append((src, str(exc)))
             continue
@@ -213,6 +246,28 @@ def predict_files(engine: Engine | Any, jobs: Plan,
             summary.failed.append((src, f"out of memory restoring this {image.shape[1]}x{image.shape[0]} image; "
                                         f"{MEMORY_HINT}"))
             continue
-        write_job(job, [restored, side_by_side_image(image, restored)] if side_by_side else [restored], summary,
-                  len(jobs.jobs))
+        if result.note:
+            summary.notes.append(f"{src.name}: {result.note}")
+        restored = result.image
+        images = [restored, side_by_side_image(image, restored)] if side_by_side else [restored]
+        if save_kernel:
+            images.append(kernel_picture(result.kernel, image.dtype, image.shape[2]))
+        write_job(job, images, summary, len(jobs.jobs), verbatim=restored is image)
     return summary
+
+
+def kernel_picture(kernel: np.ndarray | None, dtype: Any, channels: int) -> np.ndarray:
+    """The kernel as an image of the photo's kind (peak white); a photo left as it is gets a point."""
+    from deblur.restore.kernels import delta, to_image
+
+    pic = to_image(delta(1) if kernel is None else kernel)
+    if np.dtype(dtype) == np.uint16:
+        pic = pic.astype(np.uint16) * 257
+    elif np.issubdtype(np.dtype(dtype), np.floating):
+        pic = (pic / 255.0).astype(dtype)
+    pic = pic[:, :, None]
+    if channels in (3, 4):
+        pic = np.repeat(pic, 3, axis=2)
+    if channels in (2, 4):  # gray + alpha or RGBA: an opaque alpha
+        pic = np.concatenate([pic, np.full_like(pic[:, :, :1], pic.max() if pic.max() > 0 else 1)], axis=2)
+    return pic

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from deblur.errors import DeblurError
+from deblur.errors import DataError, DeblurError
 from deblur.imageio import check_finite, from_float, to_float
 from deblur.restore import kernels as K
 from deblur.restore import triage
@@ -32,6 +32,7 @@ Refiner = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 DEFAULT_WEIGHT = 1000.0   # data weight of the deconvolution (see deconvolve); tuned on validation photos
 DEFAULT_ALPHA = 2.0 / 3.0  # hyper-Laplacian exponent (Krishnan and Fergus's choice)
+MIN_SIDE = 64              # smaller images hold too few edges to say what their blur is
 
 
 @dataclass(frozen=True)
@@ -81,17 +82,24 @@ class BlindRestorer:
 
         s = self.settings
         t0 = time.perf_counter()
+        h, w = colour.shape[:2]
         if self.kernel is not None:
+            if self.kernel.shape[0] > min(h, w):
+                raise DataError(f"the {self.kernel.shape[0]}x{self.kernel.shape[0]} kernel is larger than this {w}x{h} "
+                                "image; nothing to deconvolve")
             estimate = KernelEstimate(self.kernel, "given")
             reason = f"deconvolved with the given {self.kernel.shape[0]}x{self.kernel.shape[0]} kernel"
         else:
-            gray = luminance(colour)
-            work = resize_gray(gray)
-            verdict = triage.looks_sharp(work)
+            if min(h, w) < MIN_SIDE:
+                return Outcome(colour, False, f"too small to estimate a blur from ({w}x{h}; needs {MIN_SIDE} px a "
+                                              "side): left as it is")
+            work = resize_gray(luminance(colour))
+            sharpness = triage.edge_sharpness(work)
+            verdict = triage.looks_sharp(sharpness)
             if verdict is not None:
                 return Outcome(colour, False, verdict.reason, timings={"triage": time.perf_counter() - t0})
             estimate = estimate_kernel(colour, max_kernel=s.max_kernel, crops=s.crops)
-            verdict = triage.judge(estimate.work_kernels, estimate.residuals, noise_sigma(work))
+            verdict = triage.judge(estimate.work_kernels, estimate.residuals, noise_sigma(work), sharpness)
             if not verdict.trusted:
                 return Outcome(colour, False, verdict.reason, estimate,
                                timings={"estimate": time.perf_counter() - t0})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -98,6 +99,24 @@ def resize(k: np.ndarray, size: int) -> np.ndarray:
     return normalise(out)
 
 
+def fit(k: np.ndarray, size: int) -> np.ndarray:
+    """The kernel zero-padded or centre-cropped to size x size (odd), renormalised."""
+    n = k.shape[0]
+    if size > n:
+        p = (size - n) // 2
+        return np.pad(k, p)
+    c = (n - size) // 2
+    return normalise(k[c:c + size, c:c + size])
+
+
+def support(k: np.ndarray) -> int:
+    """The side of the smallest centred odd square holding all of the kernel's non-zero values."""
+    nz = np.argwhere(k > 0)
+    if nz.size == 0:
+        return 1
+    return 2 * int(np.abs(nz - k.shape[0] // 2).max()) + 1
+
+
 def scale(k: np.ndarray, factor: float) -> np.ndarray:
     """The kernel of the same blur at an image scale `factor` times as large (factor > 1 upsamples)."""
     return resize(k, odd(k.shape[0] * factor))
@@ -135,6 +154,20 @@ def line(length: float, angle_deg: float, size: int) -> np.ndarray:
     return normalise(np.clip(1.0 - dist, 0.0, 1.0))
 
 
+def _moments(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    cy, cx = centroid(k)
+    yy, xx = np.indices(k.shape)
+    dy, dx = yy - cy, xx - cx
+    cov = np.array([[(dx * dx * k).sum(), (dx * dy * k).sum()], [(dx * dy * k).sum(), (dy * dy * k).sum()]])
+    return np.linalg.eigh(cov)
+
+
+def elongation(k: np.ndarray) -> float:
+    """Ratio of the kernel's largest to smallest principal standard deviation (1: round)."""
+    evals, _ = _moments(k)
+    return float(np.sqrt(max(evals[1], 1e-9) / max(evals[0], 1e-9)))
+
+
 @dataclass(frozen=True)
 class Fit:
     """A parametric kernel fitted to a free-form one by its second moments."""
@@ -151,11 +184,7 @@ def parametric_fits(k: np.ndarray) -> list[Fit]:
     segment of length L, L^2 / 12 along it and ~0 across. The fit is by moments rather than by a
     search because the moments of an L0 estimate are stable even where its shape is noisy.
     """
-    cy, cx = centroid(k)
-    yy, xx = np.indices(k.shape)
-    dy, dx = yy - cy, xx - cx
-    cov = np.array([[(dx * dx * k).sum(), (dx * dy * k).sum()], [(dx * dy * k).sum(), (dy * dy * k).sum()]])
-    evals, evecs = np.linalg.eigh(cov)
+    evals, evecs = _moments(k)
     size = k.shape[0]
     fits = []
     mean_var = float(evals.mean())
@@ -197,3 +226,26 @@ def to_image(k: np.ndarray, min_size: int = 64) -> np.ndarray:
     img = np.round(255.0 * k / peak).astype(np.uint8) if peak > 0 else np.zeros(k.shape, np.uint8)
     factor = max(1, math.ceil(min_size / k.shape[0]))
     return np.kron(img, np.ones((factor, factor), np.uint8))
+
+
+MAX_KERNEL_FILE_SIDE = 1025  # a kernel picture larger than this is no blur kernel deblur can use
+
+
+def load(path: str | Path) -> np.ndarray:
+    """Read a kernel picture (`deblur predict --kernel`) through deblur's image reader, which applies
+    every file check (regular file, size, pixel limit before decoding); refuse unusable content in one
+    line naming the file (empty, negative or non-finite values, too large)."""
+    from deblur.errors import DataError
+    from deblur.imageio import read_image
+
+    path = Path(path)
+    pixels = read_image(path, max_pixels_mp=1.1)
+    if max(pixels.shape[:2]) > MAX_KERNEL_FILE_SIDE:
+        raise DataError(f"{path}: a {pixels.shape[1]}x{pixels.shape[0]} kernel is larger than deblur takes "
+                        f"({MAX_KERNEL_FILE_SIDE} px)")
+    if pixels.ndim == 3 and pixels.shape[2] in (2, 4):
+        pixels = pixels[..., :-1]  # alpha is no part of a kernel
+    try:
+        return from_image(pixels)
+    except ValueError as exc:
+        raise DataError(f"{path}: {exc}") from None

@@ -33,6 +33,9 @@ from deblur.restore.estimate import noise_sigma
 SHARP_EDGES = 0.23       # edge_sharpness at or above this: the photo is taken as sharp
 SHARP_SPREAD = 0.8       # working pixels: a kernel this close to a point means no blur worth removing
 AGREEMENT = 0.55         # least normalised correlation between the kernels of two regions
+EDGE_RATIO = 2.5         # photo's edge sharpness over the kernel's: above, the kernel is too wide to be
+# the blur (with true kernels on the validation photos: 0.9-1.2 for Gaussian and defocus, up to 2.4
+# for long shake and motion, whose edges the 15 px contrast window cannot take in whole)
 RESIDUAL_FACTOR = 4.0    # re-blur RMS above this many noise sigmas (plus JPEG slack): unexplained
 RESIDUAL_SLACK = 0.01
 CONTRAST_WINDOW = 15
@@ -72,11 +75,26 @@ def edge_sharpness(gray: np.ndarray) -> float:
     return min(per_direction)
 
 
-def looks_sharp(gray: np.ndarray) -> Verdict | None:
-    score = edge_sharpness(gray)
+def looks_sharp(score: float) -> Verdict | None:
+    """`score` is the photo's `edge_sharpness` at the working scale."""
     if score >= SHARP_EDGES:
         return Verdict(False, f"looks sharp (edge sharpness {score:.2f} >= {SHARP_EDGES}): left as it is")
     return None
+
+
+def kernel_sharpness(kernel: np.ndarray) -> float:
+    """The `edge_sharpness` a step edge would have after this blur: per direction (0, 45, 90, 135
+    degrees) the peak of the kernel's projection onto it, smoothed as `edge_sharpness` smooths (its
+    Gaussian of 0.7 px and the two-pixel central difference); the least over directions."""
+    r = kernel.shape[0] // 2
+    yy, xx = np.indices(kernel.shape) - r
+    smooth = np.convolve(cv2.getGaussianKernel(7, 0.7).ravel(), [0.5, 0.5])
+    peaks = []
+    for theta in np.deg2rad([0.0, 45.0, 90.0, 135.0]):
+        bins = np.round(xx * np.cos(theta) + yy * np.sin(theta)).astype(int) + 2 * r
+        profile = np.bincount(bins.ravel(), weights=kernel.ravel(), minlength=4 * r + 1)
+        peaks.append(float(np.convolve(profile, smooth).max()))
+    return min(peaks)
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> float:
@@ -88,12 +106,17 @@ def agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(corr.max())
 
 
-def judge(work_kernels: list[np.ndarray], residuals: list[float], sigma: float) -> Verdict:
-    """Whether a kernel estimate (one kernel per region, at the working scale) may be used."""
+def judge(work_kernels: list[np.ndarray], residuals: list[float], sigma: float, sharpness: float) -> Verdict:
+    """Whether a kernel estimate (one kernel per region, at the working scale) may be used;
+    `sharpness` is the photo's `edge_sharpness` at that scale."""
     first = work_kernels[0]
     spread = K.spread(first)
     if spread < SHARP_SPREAD:
         return Verdict(False, f"looks sharp (estimated blur {spread:.1f} px RMS): left as it is")
+    ratio = sharpness / max(kernel_sharpness(first), 1e-6)
+    if ratio > EDGE_RATIO:
+        return Verdict(False, f"the estimated kernel is wider than the photo's sharpest edges allow (they are "
+                              f"{ratio:.1f}x sharper than it would leave them): left as it is")
     for other in work_kernels[1:]:
         score = agreement(first, other)
         if score < AGREEMENT:
