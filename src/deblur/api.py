@@ -43,7 +43,7 @@ class Restorer:
             self.tile, self.overlap = whole_number("tile", tile), whole_number("overlap", overlap)
             return
         if not isinstance(engine, Engine):
-            raise DeblurError(f"engine={engine!r}: expected a deblur Engine (use Restorer.load(path) for a file)")
+            raise DeblurError(f"engine={shown(engine)}: expected a deblur Engine (use Restorer.load(path) for a file)")
         tile, overlap = whole_number("tile", tile), whole_number("overlap", overlap)
         if engine.fixed_size is None:  # fixed-size models see whole images: no tiles
             check_tile(tile, overlap, engine.multiple)
@@ -65,8 +65,8 @@ class Restorer:
         check_tile(tile, overlap)  # before the model is loaded; again with its size multiple
         if path is None:
             if engine != AUTO:
-                raise DeblurError(f"engine={engine!r}: the built-in restorer runs on NumPy; an engine applies to a "
-                                  "model file")
+                raise DeblurError(f"engine={shown(engine)}: the built-in restorer runs on NumPy; an engine applies "
+                                  "to a model file")
             return cls(BlindRestorer(kernel=None if kernel is None else kernel_array(kernel)), tile, overlap)
         if kernel is not None:
             raise DeblurError("kernel=: only the built-in restorer (path=None) deconvolves with a given kernel")
@@ -107,11 +107,14 @@ BUILTIN_NETWORK = "builtin-network"  # the network deblur shipped as its built-i
 def kernel_array(kernel: object) -> np.ndarray:
     """A user's kernel as a valid one (2-D, finite, non-negative, not all zero; normalised), or a
     DeblurError naming `kernel`."""
-    from deblur.restore.kernels import from_image
+    from deblur.restore.kernels import MAX_KERNEL_FILE_SIDE, from_image
 
     if not isinstance(kernel, np.ndarray) or kernel.ndim != 2 or kernel.size == 0:
         raise DeblurError(f"kernel: expected a 2-D NumPy array, got {type(kernel).__name__}"
                           + (f" of shape {kernel.shape}" if isinstance(kernel, np.ndarray) else ""))
+    if max(kernel.shape) > MAX_KERNEL_FILE_SIDE:  # as --kernel: a 1 x 10**6 array asked for a 7 TiB square
+        raise DeblurError(f"kernel: a {kernel.shape[1]}x{kernel.shape[0]} kernel is larger than deblur takes "
+                          f"({MAX_KERNEL_FILE_SIDE} px)")
     try:
         return from_image(kernel)
     except (ValueError, TypeError) as exc:
@@ -147,21 +150,27 @@ def estimate_kernel(image: np.ndarray, max_kernel: int | None = None) -> np.ndar
 def whole_number(name: str, value: object) -> int:
     """`value` as an int, or a DeblurError naming the argument (a float, NaN, str or None is refused)."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise DeblurError(f"{name}={value!r}: must be a whole number of pixels (an int)")
+        raise DeblurError(f"{name}={shown(value)}: must be a whole number of pixels (an int)")
     return int(value)
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """`value` as an error message names it: its repr when that is one short line, else its type."""
+    text = repr(value)
+    return text if len(text) <= limit and "\n" not in text else f"<{type(value).__name__}>"
 
 
 def model_path(path: object) -> Path:
     """A model's path as a Path, or a DeblurError naming `path` (an int or bytes is refused)."""
     if not isinstance(path, str | os.PathLike) or isinstance(path, bytes):
-        raise DeblurError(f"path={path!r}: expected a file path (str or pathlib.Path), or None for the built-in "
+        raise DeblurError(f"path={shown(path)}: expected a file path (str or pathlib.Path), or None for the built-in "
                           "model")
     return Path(path)
 
 
 def engine_name(engine: object) -> str:
     if not isinstance(engine, str):
-        raise DeblurError(f"engine={engine!r}: expected an engine name ({', '.join(engine_names())})")
+        raise DeblurError(f"engine={shown(engine)}: expected an engine name ({', '.join(engine_names())})")
     if engine != AUTO:
         ENGINES.get(engine, "engine")
     return engine
@@ -171,6 +180,8 @@ def check_array(image: object) -> np.ndarray:
     """Refuse what is not one image array deblur can restore, in one line saying what it got."""
     if not isinstance(image, np.ndarray):
         raise DeblurError(f"expected a NumPy image array, got {type(image).__name__}")
+    if type(image) is not np.ndarray:  # a subclass as the plain array it holds: np.matrix stays 2-D when indexed
+        image = np.asarray(image)
     if image.dtype not in DTYPES:
         raise DeblurError(f"image dtype {image.dtype} is not supported; use uint8, uint16, float32 or float64")
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):

@@ -241,10 +241,15 @@ def _take_over(job: _Job, partial: Partial | None, fingerprint: dict[str, Any]) 
     job.partial, job.fingerprint = partial, normalized(fingerprint)
     job.resumed = check(partial, fingerprint, len(job.batches))
     job.replace_reports = partial.overwrite or bool(job.resumed and job.resumed.header.get("replace_reports"))
+    journaled = job.resumed is not None
+    if job.resumed is not None and job.resumed.last < 0:
+        # no batch was committed: no chain proves the header's state (its baselines' settings), and there is
+        # nothing to take over; start again, with a new header (an edited state gave another report, rc 0)
+        job.resumed = None
     folder = partial.path.parent
     existing = [folder / n for n in REPORT_NAMES if (folder / n).exists()]
     if existing and not job.replace_reports:
-        if partial.resume and job.resumed is None:
+        if partial.resume and not journaled:
             raise DeblurError(f"--resume: {folder} holds the reports of a finished evaluation, not an interrupted "
                               "one; pass --overwrite (without --resume) to score again")
         raise DeblurError(f"{existing[0]} already exists; pass --overwrite to replace it, or --output DIR")

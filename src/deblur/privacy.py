@@ -42,8 +42,16 @@ def _stub(name: str) -> types.ModuleType:
     module = types.ModuleType(name, "deblur's silent stand-in for openvino-telemetry: nothing is sent or written")
     module.__path__ = []  # a package: `from openvino_telemetry.backend import backend_ga4` resolves too
     module.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=True)  # find_spec() finds it
-    module.__getattr__ = lambda attr: _Silent  # type: ignore[method-assign]
+    module.__getattr__ = _stub_attribute  # type: ignore[method-assign]
     return module
+
+
+def _stub_attribute(name: str) -> type[_Silent]:
+    """Every name of the package is the no-op class; its dunders are not there, as in a real module
+    (a `__file__` answered with a class broke tools that walk sys.modules, e.g. hypothesis)."""
+    if name.startswith("__") and name.endswith("__"):
+        raise AttributeError(name)
+    return _Silent
 
 
 _SILENCED = ("init", "send_event", "start_session", "end_session", "send_error", "send_stack_trace",

@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import stat
@@ -540,8 +541,8 @@ def pack(data_dir: Path, out: Path, source: str, shard_mb: float = 512, overwrit
         raise DataError(f"DATA_DIR {data_dir}: not a folder")
     if is_pack(data_dir):
         raise DataError(f"DATA_DIR {data_dir}: is a pack already; point data.path at it")
-    if shard_mb <= 0:
-        raise DeblurError("--shard-mb: must be a positive number of megabytes")
+    if not (math.isfinite(shard_mb) and shard_mb > 0):  # NaN and inf passed `<= 0`, then failed in int()
+        raise DeblurError(f"--shard-mb {shard_mb}: must be a positive number of megabytes")
     kind = source
     rule = RULES.get(kind, "--source")
     # the source's own listing and decoding, every item in one split: its names and images are the
