@@ -77,11 +77,11 @@ def test_edge_sharpness_separates_sharp_from_blurred() -> None:
 def test_halo_guard_takes_back_a_reversed_edge_and_leaves_a_sharpened_one() -> None:
     ramp = np.tile(np.linspace(0, 1, 64, dtype=np.float32), (32, 1))
     steeper = np.clip((ramp - 0.5) * 1.5 + 0.5, 0, 1)
-    kept, frac = halo_guard(ramp, steeper)
+    kept, frac = halo_guard(ramp, steeper.copy())  # the guard works in place on the output
     np.testing.assert_allclose(kept, steeper, atol=1e-6)
     assert frac == 0
     reversed_ = 1.0 - ramp
-    guarded, frac = halo_guard(ramp, reversed_)
+    guarded, frac = halo_guard(ramp, reversed_.copy())
     assert frac > 0.5 and np.abs(guarded - ramp).mean() < np.abs(reversed_ - ramp).mean() / 2
 
 

@@ -51,13 +51,18 @@ SATURATED = 0.98
 
 
 def luminance(image: np.ndarray) -> np.ndarray:
-    """Gray float64 in [0, 1] from an HxW or HxWxC float image (Rec. 601 weights on RGB)."""
-    img = np.asarray(image, np.float64)
+    """Gray in [0, 1] from an HxW or HxWxC float image (Rec. 601 weights on RGB): float32 for float32
+    input (a full-size float64 copy of a 24 MP photo is 190 MB), else float64."""
+    img = np.asarray(image)
+    dtype = np.float32 if img.dtype == np.float32 else np.float64  # float32 photos stay float32: 24 MP
     if img.ndim == 2:
-        return img
+        return img.astype(dtype, copy=False)
     if img.shape[2] >= 3:
-        return img[..., 0] * 0.299 + img[..., 1] * 0.587 + img[..., 2] * 0.114
-    return img[..., 0]
+        out = img[..., 0].astype(dtype) * dtype(0.299)
+        out += img[..., 1] * dtype(0.587)
+        out += img[..., 2] * dtype(0.114)
+        return out
+    return img[..., 0].astype(dtype)
 
 
 def working_scale(shape: tuple[int, ...], work_side: int = WORK_SIDE) -> float:
