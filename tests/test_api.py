@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import smooth_image
-from deblur.errors import DeblurError
+from deblur.core.errors import DeblurError
 
 
 @pytest.fixture

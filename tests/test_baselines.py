@@ -5,8 +5,8 @@ from skimage import filters
 
 from conftest import smooth_image
 from deblur.baselines import apply, parse, tune
+from deblur.core.errors import ConfigError
 from deblur.data.degrade import kernel_array, make
-from deblur.errors import ConfigError
 from deblur.metrics import psnr
 
 

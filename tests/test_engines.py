@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from conftest import REPO, cli_error, invoke, smooth_image, write_png
+from deblur.core.errors import ConfigError, DeblurError
 from deblur.engines import ENGINES, detect, load_engine, needs_keras
 from deblur.engines.base import DEFAULT_MULTIPLE
-from deblur.errors import ConfigError, DeblurError
 from deblur.exported import sidecar_path
 
 NO_TF = Path(__file__).parent / "no_tensorflow"
@@ -242,7 +242,7 @@ def test_cached_exports_are_keyed_by_versions_and_stale_temporaries_are_removed(
     import deblur
     import deblur.export
     from deblur.api import cached_export
-    from deblur.atomic import locked_temp_dir
+    from deblur.core.atomic import locked_temp_dir
     from deblur.engines import cache
 
     onnx = _export(exports, "onnx")

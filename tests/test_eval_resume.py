@@ -171,9 +171,9 @@ def test_evalset_from_batch_equals_the_tail_of_a_whole_pass(eval_config):
 
 def test_unreadable_images_are_reported_and_survive_a_resume(tmp_path, eval_config, model_file, monkeypatch):
     from deblur.config import load
+    from deblur.core.errors import DataError
     from deblur.data.evalset import EvalSet, split_key
     from deblur.data.store import label_of
-    from deblur.errors import DataError
     from deblur.evaljournal import Partial
     from deblur.loading import load_model
 

@@ -103,7 +103,8 @@ def test_nan_loss_stops_with_a_message(tmp_path: Path):
 
 @pytest.mark.parametrize("fail_at", ["save", "replace"])
 def test_checkpoints_are_written_atomically(tmp_path: Path, monkeypatch, fail_at):
-    from deblur import atomic, checkpoints
+    from deblur import checkpoints
+    from deblur.core import atomic
     from deblur.models import MODELS
 
     model = MODELS.get("unet")(3, depth=1, base_filters=2)

@@ -24,7 +24,7 @@ import yaml
 from conftest import cli_error, invoke, smooth_image, write_png
 from deblur import config as cfgmod
 from deblur.blur import blur_spec
-from deblur.errors import ConfigError, DataError, DeblurError
+from deblur.core.errors import ConfigError, DataError, DeblurError
 from deblur.imageio import from_float, header_size, read_image
 from deblur.models import MODELS
 
@@ -285,7 +285,7 @@ def test_an_os_error_before_the_run_is_saved_does_not_suggest_resume(tmp_path: P
 def test_opencv_running_out_of_memory_is_named_as_memory_not_a_bug():
     import cv2 as opencv
 
-    from deblur.failures import failure_line
+    from deblur.core.failures import failure_line
 
     exc = opencv.error("OpenCV(5.0.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate 120000000000 "
                        "bytes in function 'OutOfMemoryError'")

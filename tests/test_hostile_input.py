@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from conftest import smooth_image, write_png
 from deblur.cli import app
 from deblur.config import from_dict, read_yaml
-from deblur.errors import DataError, DeblurError
+from deblur.core.errors import DataError, DeblurError
 from deblur.imageio import read_image
 from deblur.models import MODELS
 

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from conftest import cli_error, invoke, smooth_image, write_png
-from deblur import exported, owned
+from deblur import exported
+from deblur.core import owned
+from deblur.core.errors import ConfigError, DataError, DeblurError
 from deblur.data import packed
-from deblur.errors import ConfigError, DataError, DeblurError
 
 DEEP = "[" * 100_000 + "]" * 100_000  # past the JSON parser's recursion limit
 
@@ -125,7 +126,7 @@ def test_file_export_overwrite_refuses_folders_and_files_without_deblurs_sidecar
 
 
 def test_stale_staging_folders_are_only_deblurs_own(tmp_path: Path):
-    from deblur.atomic import clean_stale_temp_dirs
+    from deblur.core.atomic import clean_stale_temp_dirs
 
     mine = tmp_path / ".deblur-export-my-notes"  # starts like deblur's staging folders
     stale = tmp_path / ".deblur-export-abc123_x"  # mkdtemp's shape: 8 characters
@@ -164,7 +165,7 @@ def test_pack_overwrite_deletes_only_the_packs_own_files(tmp_path: Path, photo_f
 
 
 def _run_folder(tmp_path: Path) -> Path:
-    from deblur.run_marker import MARKER, MARKER_TEXT
+    from deblur.core.run_marker import MARKER, MARKER_TEXT
 
     run = tmp_path / "run"
     run.mkdir()
@@ -251,7 +252,7 @@ def test_benchmark_json_overwrite_replaces_only_its_own_report(model_file: Path,
 
 
 def test_safe_reads_refuse_fifos_devices_huge_and_deep_files(tmp_path: Path):
-    from deblur.safefile import UnsafeFile, read_json, read_small
+    from deblur.core.safefile import UnsafeFile, read_json, read_small
 
     fifo = tmp_path / "x.json"
     os.mkfifo(fifo)
@@ -340,7 +341,7 @@ def test_a_deep_or_fifo_pack_manifest_is_one_line(tmp_path: Path, photo_folder: 
 
 
 def test_a_fifo_run_marker_does_not_block_train_overwrite(tmp_path: Path):
-    from deblur.run_marker import MARKER
+    from deblur.core.run_marker import MARKER
     from deblur.train import prepare_run_dir
 
     run = tmp_path / "run"
@@ -392,7 +393,7 @@ def test_openvino_telemetry_is_a_silent_stand_in(monkeypatch):
     import importlib
     import sys
 
-    from deblur import privacy
+    from deblur.core import privacy
 
     for name in [n for n in sys.modules if n.startswith(privacy.TELEMETRY_MODULE)]:
         monkeypatch.delitem(sys.modules, name)
@@ -426,7 +427,7 @@ def test_openvino_telemetry_is_a_silent_stand_in(monkeypatch):
 def test_runtimes_are_imported_with_their_telemetry_off(monkeypatch):
     import sys
 
-    from deblur import privacy
+    from deblur.core import privacy
     from deblur.engines.base import require
 
     calls: list[str] = []

@@ -14,8 +14,8 @@ import pytest
 
 import test_eval_resume as resume_tests
 from conftest import cli_error, invoke, smooth_image, write_png
+from deblur.core.errors import DataError, DeblurError
 from deblur.engines import graphcheck
-from deblur.errors import DataError, DeblurError
 from deblur.evaljournal import PARTIAL_NAME
 
 BATCH, eval_config = resume_tests.BATCH, resume_tests.eval_config  # the journal tests' split (a fixture)
@@ -410,7 +410,7 @@ class _Failing:
 
 
 def test_a_runtime_failure_is_one_line_and_out_of_memory_stays_out_of_memory():
-    from deblur.failures import failure_line
+    from deblur.core.failures import failure_line
     from deblur.predict import ModelRunError, run_engine
 
     batch = np.zeros((1, 8, 8, 3), np.float32)

@@ -31,10 +31,11 @@ from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
 from conftest import cli_error, invoke, smooth_image, write_png
-from deblur import atomic, outputs
+from deblur import outputs
 from deblur.cli import app
+from deblur.core import atomic
+from deblur.core.locks import FolderLock
 from deblur.imageio import read_image
-from deblur.locks import FolderLock
 from deblur.models import MODELS
 from deblur.train import MARKER, prepare_run_dir
 
@@ -147,7 +148,7 @@ def test_a_second_train_into_a_locked_run_folder_stops_at_once(tmp_path: Path, t
 def test_the_lock_of_a_killed_process_does_not_block(tmp_path: Path):
     folder = tmp_path / "run"
     folder.mkdir()
-    code = ("import sys, time; from deblur.locks import FolderLock; FolderLock(sys.argv[1]); "
+    code = ("import sys, time; from deblur.core.locks import FolderLock; FolderLock(sys.argv[1]); "
             "print('held', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True)
     try:
@@ -348,7 +349,7 @@ def test_batches_that_cannot_fit_in_memory_are_refused_up_front(tmp_path: Path, 
 
 
 def test_a_batch_too_big_for_the_images_read_is_refused_before_training(tmp_path: Path, tiny_config: Path):
-    from deblur.limits import physical_memory
+    from deblur.core.limits import physical_memory
 
     batch = max(1, (physical_memory() or 2**34) // (3 * 4 * 4) // 2)  # passes the 1-pixel floor, not 40x48
     line = one_error(invoke("train", "-c", tiny_config, "--set", "data.crop=null", "--set", "data.eval_crop=null",

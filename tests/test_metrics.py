@@ -3,7 +3,7 @@ import pytest
 from keras import ops
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 
-from deblur.errors import DeblurError
+from deblur.core.errors import DeblurError
 from deblur.metrics import PSNR_CAP_DB, keras_psnr, keras_ssim, quantize, score_image, summarize
 
 

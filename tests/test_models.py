@@ -66,7 +66,7 @@ def test_identity_init_unet_is_exactly_the_identity_until_trained(rng):
 
 
 def test_models_too_large_for_memory_are_refused_before_any_weight_is_made():
-    from deblur.errors import ConfigError
+    from deblur.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="parameters, more than this machine"):
         MODELS.get("unet")(3, depth=40, base_filters=2)

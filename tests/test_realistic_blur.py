@@ -8,10 +8,10 @@ import pytest
 from keras import ops
 
 from conftest import smooth_image
+from deblur.core.errors import ConfigError
 from deblur.data import jpeg
 from deblur.data.degrade import N_UNIFORMS, describe, make
 from deblur.data.on_device import Degrade
-from deblur.errors import ConfigError
 
 
 def _kernels(spec, u):

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from deblur import distribute as dist
-from deblur.errors import DeblurError
+from deblur.core.errors import DeblurError
 
 
 def _tf_config(monkeypatch, index: int, workers: int = 2, kind: str = "worker", chief: bool = False) -> None:

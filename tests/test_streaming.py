@@ -308,8 +308,8 @@ def test_pipeline_data_error_is_a_data_error_again():
     "no image ... can be read any more" is the user's error (exit 2), not an internal one."""
     import tensorflow as tf
 
+    from deblur.core.errors import DataError
     from deblur.data.skips import data_error_inside
-    from deblur.errors import DataError
 
     def fail(i):
         raise DataError("no image of the training set can be read any more")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from deblur.core.errors import DeblurError
 from deblur.engines import AUTO, ENGINES, KERAS, Engine, detect, engine_names, load_engine
-from deblur.errors import DeblurError
 from deblur.predict import DEFAULT_OVERLAP, DEFAULT_TILE, restore_image
 
 DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
@@ -144,7 +144,7 @@ def cached_export(checkpoint: Path, engine: str) -> Path:
     import contextlib
     import os
 
-    from deblur.atomic import clean_stale_temp_dirs, locked_temp_dir
+    from deblur.core.atomic import clean_stale_temp_dirs, locked_temp_dir
     from deblur.engines.cache import export_dir
     from deblur.export import FORMATS, export_model, require_runtime  # export_model loads through deblur.loading
 

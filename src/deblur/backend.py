@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from deblur.errors import ConfigError
-from deblur.registry import Registry
+from deblur.core.errors import ConfigError
+from deblur.core.registry import Registry
 
 
 def name() -> str:

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 from skimage import filters, restoration
 
-from deblur.errors import DeblurError
+from deblur.core.errors import DeblurError
+from deblur.core.registry import Registry
 from deblur.metrics import psnr, quantize
-from deblur.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from deblur.core.errors import DataError, DeblurError
+from deblur.core.limits import check_kernel
 from deblur.data.degrade import N_UNIFORMS, make
-from deblur.errors import DataError, DeblurError
 from deblur.imageio import expand_inputs, from_float, read_image, to_float
-from deblur.limits import check_kernel
 from deblur.outputs import WriteSummary, output_folder, plan, write_job
 
 DEFAULTS = {"gaussian": {"sigma": 2.0}, "motion": {"length": 9.0, "angle": 0.0}, "defocus": {"radius": 3.0},

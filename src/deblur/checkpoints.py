@@ -20,8 +20,8 @@ from typing import Any
 
 import keras
 
-from deblur.atomic import atomic_path
-from deblur.errors import DeblurError
+from deblur.core.atomic import atomic_path
+from deblur.core.errors import DeblurError
 
 # Limits on what a .keras zip declares, checked from its central directory before anything is inflated.
 # Keras writes three members (metadata.json, config.json, model.weights.h5), stored uncompressed; the

@@ -21,7 +21,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from typer.exceptions import TyperException
 
-from deblur.errors import DeblurError
+from deblur.core.errors import DeblurError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the way
 
@@ -61,7 +61,7 @@ def user_errors(fn: F) -> F:
         except Exception as exc:
             if os.environ.get("DEBLUR_DEBUG") == "1":
                 raise
-            from deblur.failures import failure_line
+            from deblur.core.failures import failure_line
 
             typer.echo(f"error: {failure_line(exc)}", err=True)
             raise typer.Exit(1) from None
@@ -182,7 +182,7 @@ def train(
 def _train_and_evaluate(cfg: Any, paths: Any, resume: bool, command: str, evaluate_after: bool) -> None:
     from deblur import train as trainmod
     from deblur.checkpoints import Interrupted
-    from deblur.oserror import describe
+    from deblur.core.oserror import describe
 
     start = time.perf_counter()
     try:
@@ -756,7 +756,7 @@ def benchmark_formats(
 
 def _is_benchmark_report(path: Path) -> bool:
     """Whether `path` is a regular file holding the JSON `deblur benchmark-formats --json` writes."""
-    from deblur.safefile import UnsafeFile, read_json
+    from deblur.core.safefile import UnsafeFile, read_json
 
     if path.is_symlink():
         return False

@@ -17,11 +17,11 @@ from typing import Any, Literal
 
 import yaml
 
-from deblur.errors import ConfigError
+from deblur.core.errors import ConfigError
 
 # The generic rules live in a leaf module the data layer can use too; `Size` must be a name here for
 # typing.get_type_hints(DataConfig), and `deblur.config.as_size` stays importable.
-from deblur.schema import Size, as_size, build, check_kwargs, defaults_of, describe_value
+from deblur.core.schema import Size, as_size, build, check_kwargs, defaults_of, describe_value
 
 
 @dataclass
@@ -136,7 +136,7 @@ class RunConfig:
 
 
 # --------------------------------------------------------------------------------------------------
-# Generic validation: deblur.schema (coerce, build, check_kwargs, defaults_of, as_size), a leaf
+# Generic validation: deblur.core.schema (coerce, build, check_kwargs, defaults_of, as_size), a leaf
 # module that the data sources and degradations use too without importing this one.
 
 
@@ -210,11 +210,11 @@ def _check_ranges(cfg: RunConfig) -> None:
 
 
 def _check_batch_memory(d: DataConfig) -> None:
-    """Batches that cannot fit in this machine's memory, refused now rather than after minutes (deblur.limits).
+    """Batches that cannot fit in this machine's memory, refused now rather than after minutes (deblur.core.limits).
 
     Without data.crop the patch size is not known until the images are read: train checks again then.
     """
-    from deblur.limits import check_batch_memory, check_image_memory
+    from deblur.core.limits import check_batch_memory, check_image_memory
 
     resize = as_size(d.resize, "data.resize")
     if resize is not None:  # every image is held at this size, and blurred whole (in float32) for evaluation
@@ -225,9 +225,9 @@ def _check_batch_memory(d: DataConfig) -> None:
 
 
 def _check_kernels(cfg: RunConfig) -> None:
-    """Every blur's kernel within deblur.limits.MAX_KERNEL_SIZE, and smaller than data.resize's images."""
+    """Every blur's kernel within deblur.core.limits.MAX_KERNEL_SIZE, and smaller than data.resize's images."""
+    from deblur.core.limits import check_kernel
     from deblur.data.degrade import make
-    from deblur.limits import check_kernel
 
     resize = as_size(cfg.data.resize, "data.resize")
     for name in ("degradation", "train_degradation"):

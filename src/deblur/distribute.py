@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from deblur.errors import ConfigError
-from deblur.registry import Registry
+from deblur.core.errors import ConfigError
+from deblur.core.registry import Registry
 
 STRATEGIES: Registry[Callable[[Any], Any]] = Registry("distribution strategy")
 

@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deblur.errors import DeblurError
+from deblur.core.errors import DeblurError
+from deblur.core.safefile import JOURNAL, UnsafeFile, parse_json, read_small
 from deblur.imageio import atomic_write_text
-from deblur.safefile import JOURNAL, UnsafeFile, parse_json, read_small
 
 PARTIAL_NAME = "per_image.partial.jsonl"
 VERSION = 2  # 1: before the chain (an older deblur's journal is refused on --resume, not trusted)
@@ -160,7 +160,7 @@ def _read(path: Path, batches: int | None = None) -> Resumed | None:
 
 def _read_header(path: Path) -> dict[str, Any] | None:
     """The journal's header when it is one of deblur's (any version), else None: what --overwrite asks."""
-    from deblur.safefile import read_small
+    from deblur.core.safefile import read_small
 
     first = read_small(path, JOURNAL, "evaluation journal").split(b"\n", 1)[0]
     try:

@@ -25,16 +25,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from deblur import __version__, owned
+from deblur import __version__
 from deblur import baselines as bl
 from deblur.config import DataConfig, RunConfig, to_dict
+from deblur.core import owned
+from deblur.core.errors import DeblurError
+from deblur.core.owned import check_replaceable
 from deblur.data.base import ImageSet
 from deblur.data.degrade import PARAM_NAMES, describe, kernel_array, make, spec_list
-from deblur.errors import DeblurError
 from deblur.evaljournal import Journal, Partial, Resumed, check, normalized
 from deblur.imageio import atomic_write_bytes, atomic_write_text, encode_png
 from deblur.metrics import PSNR_CAP_DB, is_finite, psnr, score_image, summarize
-from deblur.owned import check_replaceable
 
 if TYPE_CHECKING:
     from deblur.data.evalset import EvalSet
@@ -702,9 +703,9 @@ def write_reports(evaluation: Evaluation, output_dir: Path, overwrite: bool) -> 
 
 
 def legacy_report(path: Path) -> bool:
-    """A report of a deblur from before the ledger (deblur.owned): its folder has no ledger and a
+    """A report of a deblur from before the ledger (deblur.core.owned): its folder has no ledger and a
     metrics.json that deblur wrote (a JSON object with deblur's summary keys)."""
-    from deblur.safefile import UnsafeFile, read_json
+    from deblur.core.safefile import UnsafeFile, read_json
 
     if os.path.lexists(path.parent / owned.LEDGER):
         return False

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from deblur import exported
-from deblur.atomic import clean_stale_temp_dirs, locked_temp_dir
-from deblur.errors import DeblurError
-from deblur.registry import Registry
+from deblur.core.atomic import clean_stale_temp_dirs, locked_temp_dir
+from deblur.core.errors import DeblurError
+from deblur.core.registry import Registry
 
 # After both are rounded to 8 bits the export may differ from Keras by one level at most: a float
 # difference of 1e-7 already flips a value lying on a rounding boundary (the built-in model's ONNX
@@ -116,7 +116,7 @@ def checkpoint_path(model_path: Path | None) -> Path:
 
 
 def sha256(path: Path) -> str:
-    from deblur.digest import file_sha256  # one hasher: the cache keys exports by the same digest
+    from deblur.core.digest import file_sha256  # one hasher: the cache keys exports by the same digest
 
     return file_sha256(path)
 
@@ -243,7 +243,7 @@ def check_export(fmt: str, path: Path, image: np.ndarray, reference: np.ndarray)
 
 
 def _write_sidecar(path: Path, data: dict[str, Any]) -> None:
-    from deblur.atomic import atomic_write_bytes
+    from deblur.core.atomic import atomic_write_bytes
 
     atomic_write_bytes(path, (json.dumps({k: data[k] for k in exported.SIDECAR_KEYS}, indent=2) + "\n").encode())
 
@@ -272,7 +272,7 @@ def export_model(model_path: Path | None, fmt: str, out: Path, *,
     image = test_image(channels, multiple, fixed)
     reference = np.asarray(model(image, training=False), dtype=np.float32)
 
-    from deblur.privacy import silence_telemetry
+    from deblur.core.privacy import silence_telemetry
 
     silence_telemetry()  # OpenVINO's converter reports usage to Google Analytics unless stopped
     clean_stale_temp_dirs(out.parent, STAGING_PREFIX)  # a killed export's staging folders

@@ -41,8 +41,8 @@ def sidecar_path(export: Path) -> Path:
 
 def read_sidecar(export: Path) -> dict[str, Any] | None:
     """The sidecar of `export` as a dict, or None when it has none, or it is not a small regular file
-    holding a JSON object (a FIFO there is never opened for a blocking read; see deblur.safefile)."""
-    from deblur.safefile import UnsafeFile, read_json
+    holding a JSON object (a FIFO there is never opened for a blocking read; see deblur.core.safefile)."""
+    from deblur.core.safefile import UnsafeFile, read_json
 
     path = sidecar_path(export)
     try:

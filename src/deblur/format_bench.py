@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from deblur.errors import DeblurError
+from deblur.core.errors import DeblurError
 from deblur.predict import DEFAULT_OVERLAP as OVERLAP
 from deblur.predict import DEFAULT_TILE as TILE
 
@@ -67,7 +67,7 @@ def run_benchmark(checkpoint: Path | None, formats: list[str] | None, size: int,
         raise DeblurError("--size and --runs must be positive")
     if not math.isfinite(big_mp) or big_mp <= 0:  # NaN passed `<= 0` and failed only after every export
         raise DeblurError(f"--big {big_mp}: must be a positive number of megapixels")
-    from deblur.limits import check_image_memory
+    from deblur.core.limits import check_image_memory
 
     check_image_memory((size, size), 3, "--size")  # float32 images the workers allocate, before any export
     check_image_memory(big_shape(big_mp), 3, "--big")

@@ -18,8 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deblur import atomic
-from deblur.errors import DataError, DeblurError
+from deblur.core import atomic
+from deblur.core.errors import DataError, DeblurError
 from deblur.imagemeta import (
     EXIF_PREFIX,
     NO_METADATA,
@@ -289,7 +289,7 @@ def encode_png(image: np.ndarray) -> bytes:
 
 
 def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
-    """Write to a temporary file beside `path` and rename it into place (see `deblur.atomic`).
+    """Write to a temporary file beside `path` and rename it into place (see `deblur.core.atomic`).
 
     A crash or Ctrl-C therefore never leaves a half-written file under the final name.
     """

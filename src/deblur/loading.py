@@ -12,7 +12,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from deblur.errors import DeblurError
+from deblur.core.errors import DeblurError
 
 KERAS_SUFFIX = ".keras"
 

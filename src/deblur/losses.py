@@ -14,7 +14,7 @@ from collections.abc import Callable
 import keras
 from keras import ops
 
-from deblur.registry import Registry
+from deblur.core.registry import Registry
 
 LOSSES: Registry[Callable[[], keras.losses.Loss]] = Registry("loss")
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from deblur.errors import DeblurError
+from deblur.core.errors import DeblurError
 
 PSNR_CAP_DB = 60.0  # identical images would give infinity; the card caps each image here
 SSIM_SIGMA = 1.5

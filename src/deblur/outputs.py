@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur import oserror
-from deblur.atomic import clean_stale_temps
-from deblur.errors import DeblurError
+from deblur.core import oserror
+from deblur.core.atomic import clean_stale_temps
+from deblur.core.errors import DeblurError
+from deblur.core.locks import folder_lock
 from deblur.imageio import JPEG_SUFFIX, PNG_SUFFIX, jpeg_ready, write_image
 from deblur.imagemeta import NO_METADATA, Metadata, icc_fits, jpeg_facts, read_metadata
-from deblur.locks import folder_lock
 
 
 @dataclass

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from deblur.core.errors import DataError, DeblurError
 from deblur.engines import Engine, as_engine
 from deblur.engines.base import DEFAULT_MULTIPLE
-from deblur.errors import DataError, DeblurError
 from deblur.imageio import check_finite, expand_inputs, from_float, read_image, resize, to_float
 from deblur.outputs import Plan, WriteSummary, plan, write_job
 
@@ -52,7 +52,7 @@ def run_engine(engine: Engine, batch: np.ndarray) -> np.ndarray:
     except (DeblurError, KeyboardInterrupt, AssertionError, AttributeError, NameError, TypeError):
         raise
     except Exception as exc:
-        from deblur.failures import is_out_of_memory
+        from deblur.core.failures import is_out_of_memory
 
         if isinstance(exc, OSError) or is_out_of_memory(exc):
             raise
@@ -206,7 +206,7 @@ def predict_files(engine: Engine | Any, jobs: Plan,
             summary.failed.append((src, str(exc)))
             continue
         except Exception as exc:  # out of memory on this image (a large one with --tile 0): not on the others
-            from deblur.failures import MEMORY_HINT, is_out_of_memory
+            from deblur.core.failures import MEMORY_HINT, is_out_of_memory
 
             if not is_out_of_memory(exc):
                 raise

@@ -61,7 +61,7 @@ def gallery(rows: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray, float,
 
 def read_history(path: Path) -> dict[str, list[float]]:
     """A run's history.csv as columns of numbers; empty if it cannot be read (a report then has no curves)."""
-    from deblur.safefile import HISTORY, UnsafeFile, read_small
+    from deblur.core.safefile import HISTORY, UnsafeFile, read_small
 
     try:  # a regular file within a size limit: a FIFO or device under its name is never read
         text = read_small(path, HISTORY, "history.csv").decode("utf-8")

@@ -17,7 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from deblur.errors import ConfigError
+from deblur.core.errors import ConfigError
 
 LOG_DIR = "tensorboard"  # under the run folder
 IMAGE_TAG = "validation/blurred_restored_sharp"  # left to right

@@ -20,7 +20,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from deblur.errors import DeblurError
+from deblur.core.errors import DeblurError
 
 RestoreFn = Callable[[np.ndarray], np.ndarray]
 # The smallest tile `deblur predict` accepts. Each model call has a fixed cost, so tiny tiles multiply

@@ -26,15 +26,15 @@ from typing import Any
 
 from deblur import __version__
 from deblur import distribute as dist
-from deblur.atomic import clean_stale_temps, is_temp_name
 from deblur.checkpoints import StopRequest
 from deblur.config import RunConfig, as_size, dump, from_dict, read_yaml
-from deblur.errors import ConfigError, DeblurError
+from deblur.core.atomic import clean_stale_temps, is_temp_name
+from deblur.core.errors import ConfigError, DeblurError
+from deblur.core.locks import LOCK_FILE, FolderLock
+from deblur.core.oserror import describe as describe_os_error
+from deblur.core.owned import LEDGER
+from deblur.core.run_marker import MARKER, MARKER_LINE, MARKER_TEXT  # a leaf: the folder source reads it too
 from deblur.imageio import atomic_write_text
-from deblur.locks import LOCK_FILE, FolderLock
-from deblur.oserror import describe as describe_os_error
-from deblur.owned import LEDGER
-from deblur.run_marker import MARKER, MARKER_LINE, MARKER_TEXT  # a leaf: the folder source reads it too
 
 CONFIG_FILE = "config.yaml"
 # What a run folder from before the marker may hold, and still be recognised as one.
@@ -177,7 +177,7 @@ def _start_afresh(root: Path, overwrite: bool) -> None:
 
 def _made_by_deblur(root: Path, entries: list[Path]) -> bool:
     """The marker deblur writes, or (a run from before the marker) a config.yaml and only names deblur writes."""
-    from deblur.safefile import UnsafeFile, read_text
+    from deblur.core.safefile import UnsafeFile, read_text
 
     try:  # read safely: a FIFO named like the marker would block `train --overwrite` for ever
         if read_text(root / MARKER, what="run marker").splitlines()[:1] == [MARKER_LINE]:
@@ -244,7 +244,7 @@ def save_config(cfg: RunConfig, paths: RunPaths, command: str) -> None:
 
 def history_rows(history: Path) -> list[dict[str, str]]:
     """The rows of a run's history.csv (none if it has not been written yet)."""
-    from deblur.safefile import HISTORY, UnsafeFile, read_small
+    from deblur.core.safefile import HISTORY, UnsafeFile, read_small
 
     if not history.is_file():
         return []
@@ -290,7 +290,7 @@ def patch_size(cfg: RunConfig, train_size: tuple[int, int] | None) -> tuple[int,
 
 def build_model(cfg: RunConfig, channels: int):
     """The configured model; settings Keras refuses (e.g. `base_filters: -1`) become one ConfigError line."""
-    from deblur.failures import is_out_of_memory
+    from deblur.core.failures import is_out_of_memory
     from deblur.models import MODELS
 
     builder = MODELS.get(cfg.model.type, "model.type")
@@ -426,8 +426,8 @@ def check_same_model(model, paths: RunPaths) -> None:
 
 def check_data_fits(cfg: RunConfig, splits: Any, batch: int, size: tuple[int, int] | None) -> None:
     """With the images read: the global batch must fit in memory, and every blur kernel in the smallest image."""
+    from deblur.core.limits import check_batch_memory, check_kernel
     from deblur.data.degrade import degradations, train_degradations
-    from deblur.limits import check_batch_memory, check_kernel
 
     shapes = []
     for part in (splits.train, splits.val, splits.test):

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from deblur.core.errors import DeblurError
+from deblur.core.registry import Registry
 from deblur.engines.base import Engine
-from deblur.errors import DeblurError
-from deblur.registry import Registry
 
 AUTO = "auto"
 KERAS = "keras"

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from deblur.errors import DeblurError
+from deblur.core.errors import DeblurError
 from deblur.exported import CHANNELS, FIXED_SIZE, MULTIPLE, read_sidecar
 
 # An export without its sidecar (made by other tools, or copied without it) does not say how much its
@@ -49,7 +49,7 @@ class Engine(ABC):
 
 def require(module: str, engine: str, extra: str | None) -> ModuleType:
     """Import a runtime, or say in one line what installs it (deblur's extra for it, if it has one)."""
-    from deblur.privacy import after_import, silence_telemetry
+    from deblur.core.privacy import after_import, silence_telemetry
 
     silence_telemetry()  # before the runtime is imported: it may import its usage reporting with it
     try:

@@ -16,7 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from deblur.digest import file_sha256
+from deblur.core.digest import file_sha256
 
 CHOICE_FILE = "engine-choice.json"
 EXPORTS = "exports"
@@ -61,7 +61,7 @@ def choice_key(model_path: Path) -> str:
 
 
 def _read_choices() -> dict[str, Any]:
-    from deblur.safefile import UnsafeFile, read_json
+    from deblur.core.safefile import UnsafeFile, read_json
 
     try:  # checked before it is read: a FIFO here blocked every plain `deblur predict`
         data = read_json(cache_dir() / CHOICE_FILE, what="engine-choice cache")
@@ -81,7 +81,7 @@ def store_choice(model_path: str | Path, engine: str, measured: dict[str, Any] |
     """Record `engine` as the one `--engine auto` runs for this checkpoint on this machine (with what
     was measured, for the curious); returns the cache file. Written atomically: another process may
     be reading it."""
-    from deblur.atomic import atomic_write_bytes
+    from deblur.core.atomic import atomic_write_bytes
 
     choices = _read_choices()
     choices[choice_key(Path(model_path))] = {"engine": engine, "model": str(Path(model_path).resolve()),

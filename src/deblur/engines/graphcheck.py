@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from deblur.errors import DeblurError
+from deblur.core.errors import DeblurError
 
 TRUST_HINT = "pass --trust-model only if you trust where the file came from"
 MAX_GRAPH_BYTES = 1 << 30  # a saved_model.pb / .onnx / .xml to read whole (deblur's are a few MiB at most)
@@ -103,7 +103,7 @@ def refuse(path: Path, bad: Iterable[str], what: str = "operations") -> Untruste
 
 
 def _read(path: Path) -> bytes:
-    from deblur.safefile import UnsafeFile, read_small
+    from deblur.core.safefile import UnsafeFile, read_small
 
     try:
         return read_small(path, MAX_GRAPH_BYTES, "model graph")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from deblur.core.errors import DeblurError
 from deblur.engines.base import Engine, export_facts, require
 from deblur.engines.graphcheck import check_openvino
-from deblur.errors import DeblurError
 
 
 class OpenVinoEngine(Engine):

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from deblur.errors import ConfigError
+from deblur.core.errors import ConfigError
 from deblur.models.registry import MODELS
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import keras
 
-from deblur.registry import Registry
+from deblur.core.registry import Registry
 
 Builder = Callable[..., keras.Model]
 MODELS: Registry[Builder] = Registry("model")

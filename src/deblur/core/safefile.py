@@ -18,7 +18,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from deblur.errors import DeblurError
+from deblur.core.errors import DeblurError
 
 SMALL = 16 << 20  # sidecars, markers, the engine-choice cache, histories: far below this
 HISTORY = 256 << 20  # history.csv: a row per epoch

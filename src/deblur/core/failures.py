@@ -8,7 +8,7 @@ RESOURCE_EXHAUSTED), or a bug. Each becomes one line that says what to do; exit 
 
 from __future__ import annotations
 
-from deblur.oserror import describe
+from deblur.core.oserror import describe
 
 MEMORY_HINT = ("use a smaller data.batch_size or data.eval_batch_size, smaller data.crop or data.resize, a smaller "
                "model, or a smaller --tile for predict")

@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from deblur.errors import ConfigError
+from deblur.core.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from deblur.errors import DeblurError
+from deblur.core.errors import DeblurError
 
 LEDGER = ".deblur-written.json"
 LEDGER_FORMAT = "deblur-written"
@@ -27,7 +27,7 @@ class NotOurs(DeblurError):
 
 
 def _sha256(path: Path) -> str:
-    from deblur.digest import file_sha256
+    from deblur.core.digest import file_sha256
 
     return file_sha256(path)
 
@@ -35,7 +35,7 @@ def _sha256(path: Path) -> str:
 def ledger(folder: Path) -> dict[str, str]:
     """name -> sha256 of the files deblur recorded as written in `folder`; {} when none (or unreadable:
     then nothing there counts as deblur's)."""
-    from deblur.safefile import UnsafeFile, read_json
+    from deblur.core.safefile import UnsafeFile, read_json
 
     try:
         data = read_json(folder / LEDGER, what="output ledger")
@@ -50,7 +50,7 @@ def ledger(folder: Path) -> dict[str, str]:
 def record(folder: Path, paths: Iterable[Path], forget: Iterable[str] = ()) -> None:
     """Add `paths` (files just written into `folder`) to its ledger, and drop the names in `forget`
     (files deblur removed). Written atomically; the caller holds the folder's lock."""
-    from deblur.atomic import atomic_write_bytes
+    from deblur.core.atomic import atomic_write_bytes
 
     files = ledger(folder)
     for name in forget:

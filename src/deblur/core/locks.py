@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from deblur.errors import DeblurError
+from deblur.core.errors import DeblurError
 
 try:
     import fcntl

@@ -107,7 +107,7 @@ TEMP_DIR_MAX_AGE_S = 3600.0
 def locked_temp_dir(folder: Path, prefix: str) -> Iterator[Path]:
     """A new temporary folder `folder/<prefix>XXXXXXXX`, locked while the block runs (so that
     `clean_stale_temp_dirs` in another process leaves it alone) and removed after it."""
-    from deblur.locks import FolderLock
+    from deblur.core.locks import FolderLock
 
     tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
     lock = None
@@ -124,7 +124,7 @@ def clean_stale_temp_dirs(folder: Path, prefix: str) -> int:
     """Remove the temporary folders `<prefix>*` in `folder` that a killed process left (made by
     `locked_temp_dir`: a live one is locked, the kernel drops a dead one's lock; where folders cannot
     be locked, those older than an hour); returns how many."""
-    from deblur.locks import FolderBusy, FolderLock, fcntl
+    from deblur.core.locks import FolderBusy, FolderLock, fcntl
 
     removed = 0
     # exactly mkdtemp's names: a folder of the user's that merely starts with the prefix is never touched

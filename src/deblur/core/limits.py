@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from deblur.errors import ConfigError
+from deblur.core.errors import ConfigError
 
 # Pixels on a kernel side. 255 allows Gaussian sigma up to 42, motion 254 px long and a defocus radius
 # of 126: far beyond the blurs photos show, and already minutes of convolution per photo on a CPU.

@@ -1,6 +1,6 @@
 """Checking raw YAML values against type hints and function signatures: the generic half of config.
 
-A leaf module (it imports only deblur.errors), so that the registries' own modules (data sources,
+A leaf module (it imports only deblur.core.errors), so that the registries' own modules (data sources,
 degradations) can validate their options with the same rules and messages as deblur.config without
 importing it: config reads the registries, never the other way round (tests/test_layers.py).
 """
@@ -16,7 +16,7 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Union, get_args, get_origin
 
-from deblur.errors import ConfigError
+from deblur.core.errors import ConfigError
 
 Size = int | list[int]
 
