@@ -333,7 +333,7 @@ def section(result: dict[str, Any], command: str) -> str:
 def replace_section(path: Path, text: str) -> None:
     """Put `text` in place of the Speed section of BENCHMARKS.md (or append it), keeping the rest."""
     from benchmark import split_speed
-    from deblur.imageio import atomic_write_text
+    from deblur.imaging.imageio import atomic_write_text
 
     head, _, rest = split_speed(path.read_text() if path.is_file() else "# Benchmarks\n")
     atomic_write_text(path, head.rstrip("\n") + "\n\n" + text + ("\n" + rest if rest else ""))
@@ -364,7 +364,7 @@ def main() -> None:
     if not args.no_write:
         replace_section(args.output, text)
         from deblur.evaluate import json_safe
-        from deblur.imageio import atomic_write_text
+        from deblur.imaging.imageio import atomic_write_text
 
         # JSON has no NaN: a non-finite loss is written as null
         atomic_write_text(args.output.with_name("BENCHMARKS_speed.json"),

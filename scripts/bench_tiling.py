@@ -7,7 +7,7 @@
 Each run restores the same synthetic photos (smooth noise, seeded) with `--tile 0` and with the
 tile bound (`deblur.predict.DEFAULT_TILE`, `DEFAULT_OVERLAP`), alternating so that drift in the
 machine's speed hits both; the first pass of each is a warm-up (Keras traces once per tile shape)
-and not counted. It prints the layout `deblur.tiling.plan_layout` chooses, the pixel overhead
+and not counted. It prints the layout `deblur.imaging.tiling.plan_layout` chooses, the pixel overhead
 (pixels restored beyond the image's own) and the time overhead (tiled / whole - 1), and the pixel
 overhead of the layouts for typical photo sizes. Timings need a quiet machine: nothing else running.
 """
@@ -46,7 +46,7 @@ def _pad(length: int, multiple: int) -> int:
 
 
 def layout_summary(height: int, width: int, tile: int, overlap: int, multiple: int) -> dict[str, Any]:
-    from deblur.tiling import plan_layout
+    from deblur.imaging.tiling import plan_layout
 
     layout = plan_layout(_pad(height, multiple), _pad(width, multiple), tile, overlap, multiple)
     return {"size": f"{width}x{height}", "tiles": layout.tiles,

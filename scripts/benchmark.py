@@ -438,7 +438,7 @@ def write_report(results: list[dict[str, Any]], data: Path, runs: Path, out: Pat
     for r in results:
         lines += protocol_section(r, data, runs)
     from deblur.evaluate import json_safe
-    from deblur.imageio import atomic_write_text
+    from deblur.imaging.imageio import atomic_write_text
 
     atomic_write_text(out, "\n".join(lines) + speed_section(out))
     json_out = out.with_suffix(".json")

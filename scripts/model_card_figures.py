@@ -39,7 +39,7 @@ CASES = [
 
 def _load(image: str, data: Path) -> np.ndarray:
     from deblur.data.sources.samples import read_sample
-    from deblur.imageio import read_image
+    from deblur.imaging.imageio import read_image
 
     kind, name = image.split("/", 1)
     return read_sample(name) if kind == "sample" else read_image(data / kind / name)
@@ -58,8 +58,8 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=ROOT / "src" / "deblur" / "pretrained" / "default.keras")
     args = parser.parse_args()
     from deblur.blur import blur_image, blur_spec
+    from deblur.imaging.metrics import score_image
     from deblur.loading import load_model
-    from deblur.metrics import score_image
     from deblur.predict import restore_image
 
     model = load_model(args.checkpoint)

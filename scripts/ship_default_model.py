@@ -32,7 +32,7 @@ def calibrated_gate(model, checkpoint: Path):
     from deblur.data.base import load_splits
     from deblur.data.degrade import spec_list
     from deblur.data.evalset import EvalSet
-    from deblur.metrics import psnr, quantize
+    from deblur.imaging.metrics import psnr, quantize
     from deblur.models.gate import calibrate, gated
 
     config = checkpoint.parent / "config.yaml"

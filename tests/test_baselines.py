@@ -7,7 +7,7 @@ from conftest import smooth_image
 from deblur.baselines import apply, parse, tune
 from deblur.core.errors import ConfigError
 from deblur.data.degrade import kernel_array, make
-from deblur.metrics import psnr
+from deblur.imaging.metrics import psnr
 
 
 def _blurred(rng, spec):

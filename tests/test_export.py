@@ -62,8 +62,8 @@ def test_export_round_trips(fmt: str, tiny: Path, tmp_path: Path) -> None:
 
     # Dynamic H and W: another size than the check photo's, not square, runs and matches Keras.
     from deblur.engines import load_engine
+    from deblur.imaging.metrics import quantize
     from deblur.loading import load_model
-    from deblur.metrics import quantize
 
     x = np.random.default_rng(1).random((1, 24, 40, 3), dtype=np.float32)
     engine = load_engine(out)

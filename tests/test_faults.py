@@ -125,7 +125,7 @@ def test_checkpoints_are_written_atomically(tmp_path: Path, monkeypatch, fail_at
 
 
 def test_reports_and_images_are_written_atomically(tmp_path: Path, monkeypatch):
-    from deblur import imageio
+    from deblur.imaging import imageio
 
     target = tmp_path / "metrics.json"
     target.write_text("old report")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from keras import ops
 
+from deblur.imaging.metrics import psnr, quantize
 from deblur.loading import load_model
-from deblur.metrics import psnr, quantize
 from deblur.models import MODELS
 from deblur.models.gate import ResidualGate, calibrate, gated, local_rms
 

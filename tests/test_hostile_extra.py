@@ -25,7 +25,7 @@ from conftest import cli_error, invoke, smooth_image, write_png
 from deblur import config as cfgmod
 from deblur.blur import blur_spec
 from deblur.core.errors import ConfigError, DataError, DeblurError
-from deblur.imageio import from_float, header_size, read_image
+from deblur.imaging.imageio import from_float, header_size, read_image
 from deblur.models import MODELS
 
 
@@ -334,7 +334,7 @@ def test_a_model_whose_output_is_another_size_is_refused_not_cropped(tmp_path: P
 
 
 def test_names_that_are_not_utf8_reach_reports_and_pictures(tmp_path: Path, rng):
-    from deblur.imageio import atomic_write_text
+    from deblur.imaging.imageio import atomic_write_text
     from deblur.report import gallery
 
     name = os.fsdecode(b"n\xff")  # a lone surrogate, as Python reads such a file name

@@ -19,7 +19,7 @@ from conftest import smooth_image, write_png
 from deblur.cli import app
 from deblur.config import from_dict, read_yaml
 from deblur.core.errors import DataError, DeblurError
-from deblur.imageio import read_image
+from deblur.imaging.imageio import read_image
 from deblur.models import MODELS
 
 
@@ -153,7 +153,7 @@ def test_an_image_whose_size_cannot_be_read_from_its_header_is_refused_not_decod
 def test_a_header_that_understates_the_decoded_size_is_still_refused(tmp_path: Path, rng, monkeypatch):
     path = tmp_path / "a.png"
     write_png(path, smooth_image(rng, 40, 50))
-    monkeypatch.setattr("deblur.imageio.header_size", lambda data: (1, 1))  # a header parser fooled
+    monkeypatch.setattr("deblur.imaging.imageio.header_size", lambda data: (1, 1))  # a header parser fooled
     with pytest.raises(DataError, match="decodes to 50x40 although its header says 1x1"):
         read_image(path, max_pixels_mp=0.001)
 

@@ -31,11 +31,11 @@ from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
 from conftest import cli_error, invoke, smooth_image, write_png
-from deblur import outputs
 from deblur.cli import app
 from deblur.core import atomic
 from deblur.core.locks import FolderLock
-from deblur.imageio import read_image
+from deblur.imaging import outputs
+from deblur.imaging.imageio import read_image
 from deblur.models import MODELS
 from deblur.train import MARKER, prepare_run_dir
 
@@ -446,7 +446,7 @@ def test_gray_alpha_comes_back_as_gray_alpha(tmp_path: Path, model_file: Path, r
     alpha = np.full_like(gray, top // 3)
     path = tmp_path / "in" / "ga.png"
     path.parent.mkdir()
-    from deblur.imagemeta import encode_gray_alpha_png
+    from deblur.imaging.imagemeta import encode_gray_alpha_png
 
     path.write_bytes(encode_gray_alpha_png(np.concatenate([gray, alpha], axis=2)))
     for cmd in (["predict", path, "-c", model_file, "-o", tmp_path / "p"], ["blur", path, "-o", tmp_path / "b"]):

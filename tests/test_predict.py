@@ -10,11 +10,11 @@ import pytest
 
 from conftest import smooth_image
 from deblur.engines import as_engine
-from deblur.imageio import read_image
-from deblur.metrics import psnr
+from deblur.imaging.imageio import read_image
+from deblur.imaging.metrics import psnr
+from deblur.imaging.tiling import restore_tiled
 from deblur.models import MODELS
 from deblur.predict import restore_full, restore_image
-from deblur.tiling import restore_tiled
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from deblur.data.evalset import EvalSet
 from deblur.data.headers import probe
 from deblur.data.skips import SKIPS
 from deblur.data.store import FileStore, ImageStore
-from deblur.imageio import read_image
+from deblur.imaging.imageio import read_image
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ class Restorer:
     """
 
     def __init__(self, engine: Engine, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> None:
-        from deblur.tiling import check_tile
+        from deblur.imaging.tiling import check_tile
 
         if not isinstance(engine, Engine):
             raise DeblurError(f"engine={engine!r}: expected a deblur Engine (use Restorer.load(path) for a file)")
@@ -45,7 +45,7 @@ class Restorer:
         """Load a model: None is the built-in one; else a `.keras` checkpoint, `.onnx`, OpenVINO `.xml`,
         `.tflite` or SavedModel folder. `engine` as `deblur predict --engine` (see `deblur.engines`);
         `trust_model` as `--trust-model` (an export's operations are not checked)."""
-        from deblur.tiling import check_tile
+        from deblur.imaging.tiling import check_tile
 
         # every argument before any work: a NaN tile was accepted, and every later call raised TypeError
         tile, overlap = whole_number("tile", tile), whole_number("overlap", overlap)

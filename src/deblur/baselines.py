@@ -20,7 +20,7 @@ from skimage import filters, restoration
 
 from deblur.core.errors import DeblurError
 from deblur.core.registry import Registry
-from deblur.metrics import psnr, quantize
+from deblur.imaging.metrics import psnr, quantize
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """`deblur blur`: blurred test images made with the very operators the training pipeline uses.
 
-Outputs follow the same rules as `deblur predict` (`deblur.outputs`): planned before any work, never
+Outputs follow the same rules as `deblur predict` (`deblur.imaging.outputs`): planned before any work, never
 over an input, never two inputs to one name, existing files kept unless `--overwrite`.
 """
 
@@ -16,8 +16,8 @@ import numpy as np
 from deblur.core.errors import DataError, DeblurError
 from deblur.core.limits import check_kernel
 from deblur.data.degrade import N_UNIFORMS, make
-from deblur.imageio import expand_inputs, from_float, read_image, to_float
-from deblur.outputs import WriteSummary, output_folder, plan, write_job
+from deblur.imaging.imageio import expand_inputs, from_float, read_image, to_float
+from deblur.imaging.outputs import WriteSummary, output_folder, plan, write_job
 
 DEFAULTS = {"gaussian": {"sigma": 2.0}, "motion": {"length": 9.0, "angle": 0.0}, "defocus": {"radius": 3.0},
             "shake": {"size": 21.0}}
@@ -71,7 +71,7 @@ def blur_files(inputs: Sequence[Path], samples: Sequence[str], output: Path, spe
                strip_metadata: bool = False) -> WriteSummary:
     """Blur files, folders and built-in samples into `output`; unreadable files are skipped and reported.
 
-    Outputs are JPEG or PNG by `fmt` as in `deblur predict` (`deblur.outputs.output_suffix`), with
+    Outputs are JPEG or PNG by `fmt` as in `deblur predict` (`deblur.imaging.outputs.output_suffix`), with
     their input's EXIF and ICC profile unless `strip_metadata`."""
     from deblur.data.sources.samples import PHOTOS, read_sample
 

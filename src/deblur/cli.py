@@ -251,7 +251,7 @@ def _locked_output(output: Path | None) -> contextlib.AbstractContextManager[Any
     one folder would mix their reports."""
     if output is None:
         return contextlib.nullcontext()
-    from deblur.outputs import output_folder
+    from deblur.imaging.outputs import output_folder
 
     return output_folder(output, "--output", "an evaluation")
 
@@ -504,15 +504,15 @@ def predict(
     if needs_keras(checkpoint, engine):  # an exported model runs on its runtime alone: no TensorFlow
         _quiet_backend()
     from deblur.api import Restorer, open_engine
-    from deblur.imageio import check_megapixels
-    from deblur.imageio import max_megapixels as env_megapixels
+    from deblur.imaging.imageio import check_megapixels
+    from deblur.imaging.imageio import max_megapixels as env_megapixels
+    from deblur.imaging.tiling import check_tile
     from deblur.predict import plan_outputs, predict_files
-    from deblur.tiling import check_tile
 
     # the option wins when given; otherwise the environment's limit (a default of 100 here would hide it)
     limit = env_megapixels() if max_megapixels is None else check_megapixels(max_megapixels, "--max-megapixels")
     check_tile(tile, overlap)  # before any work; again below with the model's size multiple
-    from deblur.outputs import output_folder
+    from deblur.imaging.outputs import output_folder
 
     with output_folder(output):  # created, locked against a second job, a killed job's temporaries removed
         plan = plan_outputs(inputs, output, recursive=recursive, overwrite=overwrite, side_by_side=side_by_side,
@@ -745,7 +745,7 @@ def benchmark_formats(
     if json_path is not None:
         import json
 
-        from deblur.imageio import atomic_write_text
+        from deblur.imaging.imageio import atomic_write_text
 
         chosen = best.format if best and not left_out else None
         atomic_write_text(json_path, json.dumps(report(rows, settings, chosen), indent=2) + "\n")

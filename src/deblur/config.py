@@ -155,7 +155,7 @@ def _positive(value: float | int | None, key: str, allow_zero: bool = False) -> 
 
 
 MAX_SEED = 2**32 - 1  # NumPy's and Keras's seeds
-SSIM_WINDOW = 11  # deblur.metrics.SSIM_WIN, without importing scikit-image to read a config
+SSIM_WINDOW = 11  # deblur.imaging.metrics.SSIM_WIN, without importing scikit-image to read a config
 
 
 def check_ssim_size(size: tuple[int, int] | None, key: str) -> None:

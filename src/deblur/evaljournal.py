@@ -36,7 +36,7 @@ from typing import Any
 
 from deblur.core.errors import DeblurError
 from deblur.core.safefile import JOURNAL, UnsafeFile, parse_json, read_small
-from deblur.imageio import atomic_write_text
+from deblur.imaging.imageio import atomic_write_text
 
 PARTIAL_NAME = "per_image.partial.jsonl"
 VERSION = 2  # 1: before the chain (an older deblur's journal is refused on --resume, not trusted)

@@ -34,8 +34,8 @@ from deblur.core.owned import check_replaceable
 from deblur.data.base import ImageSet
 from deblur.data.degrade import PARAM_NAMES, describe, kernel_array, make, spec_list
 from deblur.evaljournal import Journal, Partial, Resumed, check, normalized
-from deblur.imageio import atomic_write_bytes, atomic_write_text, encode_png
-from deblur.metrics import PSNR_CAP_DB, is_finite, psnr, score_image, summarize
+from deblur.imaging.imageio import atomic_write_bytes, atomic_write_text, encode_png
+from deblur.imaging.metrics import PSNR_CAP_DB, is_finite, psnr, score_image, summarize
 
 if TYPE_CHECKING:
     from deblur.data.evalset import EvalSet
@@ -148,7 +148,7 @@ class _Job:
 
 def check_scorable(size: tuple[int, int], options: MetricOptions, what: str, fix: str) -> None:
     """Refuse, before any model runs, items too small for SSIM's window once --crop-border is taken off."""
-    from deblur.metrics import SSIM_WIN
+    from deblur.imaging.metrics import SSIM_WIN
 
     h, w = size
     c = options.crop_border
@@ -301,7 +301,7 @@ class _Tally:
 def _score_item(job: _Job, kernel: Callable, info: dict[str, Any], blurred: np.ndarray, sharp: np.ndarray,
                 restored: dict[str, np.ndarray], batch: int) -> dict[str, Any]:
     """The journal record of one item: its row of scores, or the name of a pair that could not be aligned."""
-    from deblur.align import estimate
+    from deblur.imaging.align import estimate
 
     name = job.names[info["index"]]
     outputs = {"input": blurred, **restored}
@@ -481,7 +481,7 @@ def _gallery(job: _Job, rows: list[dict[str, Any]], batches: list[int], labels: 
     the hardest images, not where the model helps most and least. Only the (at most three) batches
     holding them are made again, not the split up to the last one.
     """
-    from deblur.align import estimate
+    from deblur.imaging.align import estimate
     from deblur.report import gallery
 
     model_label = next(iter(job.models))

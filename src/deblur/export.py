@@ -206,7 +206,7 @@ def test_image(channels: int, multiple: int, fixed: tuple[int, int] | None) -> n
     a size the export takes (a multiple of the model's factor, or the fixed size)."""
     from deblur.blur import blur_image
     from deblur.data.sources.samples import read_sample
-    from deblur.imageio import convert_channels, resize, to_float
+    from deblur.imaging.imageio import convert_channels, resize, to_float
 
     image = to_float(convert_channels(blur_image(read_sample(CHECK_SAMPLE), CHECK_BLUR), channels))
     if fixed is not None:

@@ -175,7 +175,7 @@ def _write_check_images(source: Path, folder: Path) -> None:
     from deblur.blur import blur_image
     from deblur.data.sources.samples import read_sample
     from deblur.export import CHECK_BLUR, CHECK_SAMPLE
-    from deblur.imageio import convert_channels
+    from deblur.imaging.imageio import convert_channels
     from deblur.loading import load_model
 
     channels = int(load_model(source).input_shape[-1])
@@ -238,8 +238,8 @@ def _time_whole(engine, size: int, runs: int) -> float:
 def _time_tiled(engine, megapixels: float) -> float:
     """ms/MP restoring a photo of `megapixels` in predict's tiles: one pass (already ~100 calls on 24 MP);
     every tile has the one shape its layout chose, so a single tile of that shape warms up."""
+    from deblur.imaging.tiling import plan_layout
     from deblur.predict import restore_full
-    from deblur.tiling import plan_layout
 
     big = np.random.default_rng(1).random((*big_shape(megapixels), engine.channels), dtype=np.float32)
     m = engine.multiple
@@ -251,8 +251,8 @@ def _time_tiled(engine, megapixels: float) -> float:
 def worker(work: dict[str, Any]) -> dict[str, Any]:
     """Measure one engine (runs in its own process; see the module docstring)."""
     from deblur.engines import load_engine
-    from deblur.imageio import from_float, to_float
-    from deblur.metrics import psnr
+    from deblur.imaging.imageio import from_float, to_float
+    from deblur.imaging.metrics import psnr
     from deblur.predict import restore_full
 
     engine = load_engine(Path(work["path"]), work["engine"], trust=True)  # deblur's own export, just checked

@@ -21,8 +21,8 @@ import numpy as np
 from deblur.core.errors import DataError, DeblurError
 from deblur.engines import Engine, as_engine
 from deblur.engines.base import DEFAULT_MULTIPLE
-from deblur.imageio import check_finite, expand_inputs, from_float, read_image, resize, to_float
-from deblur.outputs import Plan, WriteSummary, plan, write_job
+from deblur.imaging.imageio import check_finite, expand_inputs, from_float, read_image, resize, to_float
+from deblur.imaging.outputs import Plan, WriteSummary, plan, write_job
 
 
 def restore_batch(engine: Engine, batch: np.ndarray) -> np.ndarray:
@@ -94,7 +94,7 @@ def restore_full(engine: Engine, image: np.ndarray, tile: int | None = DEFAULT_T
     Fully convolutional models run tile by tile (`tile=None` or 0: the whole image at once);
     fixed-size models see the whole image resized, as only they can.
     """
-    from deblur.tiling import restore_tiled
+    from deblur.imaging.tiling import restore_tiled
 
     if not tile or engine.fixed_size is not None:
         return restore_batch(engine, image[None])[0]

@@ -34,7 +34,7 @@ from deblur.core.locks import LOCK_FILE, FolderLock
 from deblur.core.oserror import describe as describe_os_error
 from deblur.core.owned import LEDGER
 from deblur.core.run_marker import MARKER, MARKER_LINE, MARKER_TEXT  # a leaf: the folder source reads it too
-from deblur.imageio import atomic_write_text
+from deblur.imaging.imageio import atomic_write_text
 
 CONFIG_FILE = "config.yaml"
 # What a run folder from before the marker may hold, and still be recognised as one.
@@ -111,7 +111,7 @@ def prepare_run_dir(root: Path, resume: bool, overwrite: bool) -> RunPaths:
         raise DeblurError(f"{root}: nothing to resume (no {CONFIG_FILE}); start it without --resume")
     created: list[Path] = []
     if not resume:
-        from deblur.outputs import check_folder, missing_parents
+        from deblur.imaging.outputs import check_folder, missing_parents
 
         check_folder(root, "--run-dir")
         created = missing_parents(root)
@@ -519,8 +519,8 @@ def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
 
     from deblur import backend, tensorboard
     from deblur.data.base import load_splits
+    from deblur.imaging.metrics import keras_psnr, keras_ssim
     from deblur.losses import LOSSES
-    from deblur.metrics import keras_psnr, keras_ssim
     from deblur.models import required_multiple
 
     limit = cfg.train.time_limit_minutes

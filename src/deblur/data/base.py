@@ -14,7 +14,7 @@ import numpy as np
 from deblur.core.errors import ConfigError, DataError
 from deblur.core.registry import Registry
 from deblur.data.store import ImageStore
-from deblur.imageio import convert_channels, resize
+from deblur.imaging.imageio import convert_channels, resize
 
 Images = list[np.ndarray] | np.ndarray | ImageStore
 

@@ -534,7 +534,7 @@ def pack(data_dir: Path, out: Path, source: str, shard_mb: float = 512, overwrit
     `out`. The sources must be registered (import deblur.data.sources; `layout.detect` names one)."""
     from deblur import __version__
     from deblur.data.base import SOURCES
-    from deblur.outputs import output_folder
+    from deblur.imaging.outputs import output_folder
 
     if not data_dir.is_dir():
         raise DataError(f"DATA_DIR {data_dir}: not a folder")
@@ -553,7 +553,7 @@ def pack(data_dir: Path, out: Path, source: str, shard_mb: float = 512, overwrit
     total = sum(len(part) for _, part in listed)
     with output_folder(out, "OUT", "a pack"):
         _clear_old_pack(out, overwrite)
-        from deblur.imageio import atomic_write_text
+        from deblur.imaging.imageio import atomic_write_text
 
         atomic_write_text(out / PACK_MARKER, PACK_MARKER_TEXT)  # before any shard: a killed pack is still ours
         writer = _ShardWriter(out, int(shard_mb * 2**20))

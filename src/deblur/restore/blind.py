@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from deblur.core.errors import DeblurError
-from deblur.imageio import check_finite, from_float, to_float
+from deblur.imaging.imageio import check_finite, from_float, to_float
 from deblur.restore import kernels as K
 from deblur.restore import triage
 from deblur.restore.deconvolve import deconvolve

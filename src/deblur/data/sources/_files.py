@@ -17,7 +17,7 @@ import numpy as np
 from deblur.core.errors import DataError
 from deblur.data.base import Images, ImageSet
 from deblur.data.store import FileStore, ImageStore, Shape
-from deblur.imageio import convert_channels
+from deblur.imaging.imageio import convert_channels
 
 
 def pair_set(pairs: Sequence[tuple[Path, Path]], names: Sequence[str]) -> ImageSet:

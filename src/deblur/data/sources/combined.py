@@ -22,7 +22,7 @@ from deblur.core.errors import ConfigError, DataError
 from deblur.core.schema import check_kwargs, defaults_of
 from deblur.data.base import SOURCES, ImageSet, Source, Splits, describe_counts
 from deblur.data.store import PROBE_THREADS, ArrayStore, ChainStore, ImageStore
-from deblur.imageio import convert_channels
+from deblur.imaging.imageio import convert_channels
 
 PART_KEYS = ("source", "path", "options")
 

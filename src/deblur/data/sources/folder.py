@@ -10,7 +10,7 @@ from deblur.data import packed
 from deblur.data.base import SOURCES, ImageSet, Source, Splits, describe_counts, resolve_path, split_indices
 from deblur.data.sources._files import channels_of
 from deblur.data.store import FileStore
-from deblur.imageio import IMAGE_EXTENSIONS, list_images
+from deblur.imaging.imageio import IMAGE_EXTENSIONS, list_images
 
 
 def options(recursive: bool = True) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from deblur.core import atomic
 from deblur.core.errors import DataError, DeblurError
-from deblur.imagemeta import (
+from deblur.imaging.imagemeta import (
     EXIF_PREFIX,
     NO_METADATA,
     PNG_ICC_NAME,

@@ -31,8 +31,8 @@ from deblur.core import oserror
 from deblur.core.atomic import clean_stale_temps
 from deblur.core.errors import DeblurError
 from deblur.core.locks import folder_lock
-from deblur.imageio import JPEG_SUFFIX, PNG_SUFFIX, jpeg_ready, write_image
-from deblur.imagemeta import NO_METADATA, Metadata, icc_fits, jpeg_facts, read_metadata
+from deblur.imaging.imageio import JPEG_SUFFIX, PNG_SUFFIX, jpeg_ready, write_image
+from deblur.imaging.imagemeta import NO_METADATA, Metadata, icc_fits, jpeg_facts, read_metadata
 
 
 @dataclass
