@@ -23,8 +23,8 @@ import yaml
 
 from conftest import cli_error, invoke, smooth_image, write_png
 from deblur import config as cfgmod
-from deblur.blur import blur_spec
 from deblur.core.errors import ConfigError, DataError, DeblurError
+from deblur.data.blur import blur_spec
 from deblur.imaging.imageio import from_float, header_size, read_image
 from deblur.models import MODELS
 

@@ -19,7 +19,7 @@ layers = load_script("import_layers")
 
 APPS = ["deblur.train", "deblur.evaluate", "deblur.predict", "deblur.cli"]
 # The meeting points and helpers every layer may use: they stay below all of them.
-LEAVES = ["deblur.core", "deblur.losses", "deblur.imaging.metrics", "deblur.imaging.imageio"]
+LEAVES = ["deblur.core", "deblur.models.losses", "deblur.imaging.metrics", "deblur.imaging.imageio"]
 
 # What each layer must never import, directly or through any chain of other deblur modules.
 # A key or value names a module or a whole package (every module below it).

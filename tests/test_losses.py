@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from deblur.losses import LOSSES
+from deblur.models.losses import LOSSES
 from deblur.schedules import WarmupCosine
 
 

@@ -573,7 +573,7 @@ def blur(
     """Make blurred test images with exactly the degradations training uses (a JPEG input gives a
     JPEG, with its metadata, as `deblur predict` writes)."""
     _quiet_backend()
-    from deblur.blur import blur_files, blur_spec
+    from deblur.data.blur import blur_files, blur_spec
 
     spec = blur_spec(kind, noise=noise, shot=shot, jpeg=jpeg, sigma=sigma, length=length, angle=angle,
                      radius=radius, size=size)

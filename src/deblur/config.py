@@ -241,8 +241,8 @@ def _resolve_components(cfg: RunConfig) -> None:
     """Check names against the registries and fill in every default, so a saved config is complete."""
     from deblur.data.degrade import resolve_degradations
     from deblur.data.sources import SOURCES
-    from deblur.losses import LOSSES
     from deblur.models import MODELS
+    from deblur.models.losses import LOSSES
 
     builder = MODELS.get(cfg.model.type, "model.type")
     reserved = ("channels",)

@@ -204,7 +204,7 @@ def _written_files(fmt: ExportFormat, staged: Path) -> dict[str, str]:
 def test_image(channels: int, multiple: int, fixed: tuple[int, int] | None) -> np.ndarray:
     """The fixed check photo: scikit-image's chelsea, Gaussian-blurred, 1 x H x W x C float32, cropped to
     a size the export takes (a multiple of the model's factor, or the fixed size)."""
-    from deblur.blur import blur_image
+    from deblur.data.blur import blur_image
     from deblur.data.sources.samples import read_sample
     from deblur.imaging.imageio import convert_channels, resize, to_float
 

@@ -172,7 +172,7 @@ def _export(source: Path, name: str, folder: Path):
 def _write_check_images(source: Path, folder: Path) -> None:
     """The blurred check photo and its sharp original, in the model's channels, for the workers
     (which must not import Keras to make them: it would count in their memory)."""
-    from deblur.blur import blur_image
+    from deblur.data.blur import blur_image
     from deblur.data.sources.samples import read_sample
     from deblur.export import CHECK_BLUR, CHECK_SAMPLE
     from deblur.imaging.imageio import convert_channels

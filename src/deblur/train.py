@@ -520,8 +520,8 @@ def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
     from deblur import backend, tensorboard
     from deblur.data.base import load_splits
     from deblur.imaging.metrics import keras_psnr, keras_ssim
-    from deblur.losses import LOSSES
     from deblur.models import required_multiple
+    from deblur.models.losses import LOSSES
 
     limit = cfg.train.time_limit_minutes
     spent = seconds_so_far(paths.history) if resume else 0.0

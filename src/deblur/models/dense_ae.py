@@ -20,7 +20,7 @@ import keras
 from keras import layers
 
 from deblur.core.errors import ConfigError
-from deblur.models.registry import MODELS
+from deblur.models.base import MODELS
 
 
 @MODELS.register("dense_ae")

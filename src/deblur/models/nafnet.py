@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
-from deblur.models.registry import MODELS
+from deblur.models.base import MODELS
 
 
 @keras.saving.register_keras_serializable(package="deblur")

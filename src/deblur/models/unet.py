@@ -17,7 +17,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from deblur.models.registry import MODELS
+from deblur.models.base import MODELS
 
 
 def _block(x: keras.KerasTensor, filters: int, convs: int, name: str) -> keras.KerasTensor:
