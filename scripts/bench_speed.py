@@ -190,8 +190,8 @@ def check_output(image: np.ndarray, name: str) -> None:
 
 
 def inference(model: Any, repeats: int, big: tuple[int, int]) -> dict[str, Any]:
-    from deblur.engines import as_engine
-    from deblur.predict import restore_batch, restore_full
+    from deblur.restore.engines import as_engine
+    from deblur.restore.predict import restore_batch, restore_full
 
     model = as_engine(model)  # once: the restore functions take an Engine
     rng = np.random.default_rng(0)
@@ -264,7 +264,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                     "peak_rss": rss.peak,
                                     # a loss that became NaN/inf: the timing stands, the training failed
                                     "finite_loss": all(math.isfinite(v) for v in r.get("loss", []))}
-    from deblur.loading import load_model
+    from deblur.restore.loading import load_model
 
     model = fresh_model(cfg, sharp.shape[-1])
     if args.checkpoint:

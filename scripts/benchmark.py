@@ -251,8 +251,8 @@ def score(protocol: Protocol, data: Path, runs: Path) -> dict[str, Any]:
     from deblur import config as cfgmod
     from deblur.data.base import load_splits
     from deblur.evaluate import evaluate, evaluate_pairs
-    from deblur.loading import load_model
     from deblur.models import fixed_input_size
+    from deblur.restore.loading import load_model
 
     t = protocol.eval_config
     overrides = [o.replace("{data}", str(data)) for o in t.overrides]

@@ -59,8 +59,8 @@ def main() -> None:
     args = parser.parse_args()
     from deblur.data.blur import blur_image, blur_spec
     from deblur.imaging.metrics import score_image
-    from deblur.loading import load_model
-    from deblur.predict import restore_image
+    from deblur.restore.loading import load_model
+    from deblur.restore.predict import restore_image
 
     model = load_model(args.checkpoint)
     OUT.mkdir(parents=True, exist_ok=True)

@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--gate", action="store_true", help="ship behind a do-no-harm gate calibrated on validation")
     args = parser.parse_args()
-    from deblur.loading import load_model
+    from deblur.restore.loading import load_model
 
     model = load_model(args.checkpoint)
     if args.gate:

@@ -196,7 +196,7 @@ def test_xla_and_mixed_precision_switches_train_and_keep_float32_outputs(tmp_pat
     code = "import sys; from deblur.cli import main; sys.argv[0] = 'deblur'; main()"
     _finish(_run(["train", "-c", str(config), "--run-dir", str(run), "--set", "train.jit_compile=true",
                   "--set", "train.mixed_precision=bfloat16", "--set", "train.steps_per_epoch=2"], code=code))
-    check = ("import keras, numpy as np; from deblur.loading import load_model;"
+    check = ("import keras, numpy as np; from deblur.restore.loading import load_model;"
              f"m = load_model({str(run / 'best.keras')!r});"
              "y = m(np.zeros((1, 16, 16, 3), 'float32'));"
              "print('DTYPES', m.layers[1].dtype_policy.name, keras.backend.standardize_dtype(y.dtype))")

@@ -130,7 +130,7 @@ def test_reports_and_journal_are_refused_up_front(tmp_path, eval_config, model_f
 def test_scoring_holds_one_batch_of_images_at_a_time(tmp_path, eval_config, model_file, monkeypatch):
     from deblur.config import load
     from deblur.evaljournal import Partial
-    from deblur.loading import load_model
+    from deblur.restore.loading import load_model
 
     original, seen, alive = ev.restore_items, [], []
 
@@ -175,7 +175,7 @@ def test_unreadable_images_are_reported_and_survive_a_resume(tmp_path, eval_conf
     from deblur.data.evalset import EvalSet, split_key
     from deblur.data.store import label_of
     from deblur.evaljournal import Partial
-    from deblur.loading import load_model
+    from deblur.restore.loading import load_model
 
     original_degrade, bad = EvalSet.degrade, []
 

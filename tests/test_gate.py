@@ -7,9 +7,9 @@ import pytest
 from keras import ops
 
 from deblur.imaging.metrics import psnr, quantize
-from deblur.loading import load_model
 from deblur.models import MODELS
 from deblur.models.gate import ResidualGate, calibrate, gated, local_rms
+from deblur.restore.loading import load_model
 
 
 def _score(out, sharp):

@@ -180,7 +180,7 @@ def test_scores_are_never_computed_on_the_training_split(photo_folder: Path):
 
 
 def test_eval_takes_a_run_folder_and_names_a_folder_given_as_a_checkpoint(tmp_path: Path, model_file: Path):
-    from deblur.loading import load_model
+    from deblur.restore.loading import load_model
 
     assert "folder without a best.keras" in one_error(invoke("eval", tmp_path))
     (model_file.parent / "best.keras").write_bytes(model_file.read_bytes())

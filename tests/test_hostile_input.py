@@ -241,9 +241,9 @@ def _zip(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_D
 
 def test_checkpoint_zip_bombs_are_refused_from_the_directory_before_anything_is_inflated(tmp_path: Path,
                                                                                        monkeypatch):
-    from deblur.checkpoints import check_archive
-    from deblur.loading import load_model
     from deblur.pretrained import default_checkpoint
+    from deblur.restore.checkpoints import check_archive
+    from deblur.restore.loading import load_model
 
     config = b'{"class_name": "Functional", "config": {}}'
     bomb = _zip(tmp_path / "bomb.keras", {"metadata.json": b"{}", "config.json": config,
@@ -266,7 +266,7 @@ def test_checkpoint_zip_bombs_are_refused_from_the_directory_before_anything_is_
         check_archive(broken)
 
     check_archive(default_checkpoint())  # the built-in model (4.2 MiB, stored) passes
-    monkeypatch.setattr("deblur.checkpoints.MAX_CHECKPOINT_BYTES", 1 << 20)
+    monkeypatch.setattr("deblur.restore.checkpoints.MAX_CHECKPOINT_BYTES", 1 << 20)
     with pytest.raises(DeblurError, match="inflate to 4 MiB, over the limit of 1 MiB"):
         check_archive(default_checkpoint())
 

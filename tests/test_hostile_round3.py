@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from conftest import cli_error, invoke, smooth_image, write_png
-from deblur import exported
 from deblur.core import owned
 from deblur.core.errors import ConfigError, DataError, DeblurError
 from deblur.data import packed
+from deblur.restore import exported
 
 DEEP = "[" * 100_000 + "]" * 100_000  # past the JSON parser's recursion limit
 
@@ -98,7 +98,7 @@ def test_export_to_the_current_folder_is_refused(model_file: Path, tmp_path: Pat
 @pytest.mark.parametrize("fmt", ["openvino", "onnx"])
 def test_file_export_overwrite_refuses_folders_and_files_without_deblurs_sidecar(fmt: str, tmp_path: Path):
     """Checked without the runtimes: what `deblur export --overwrite` would replace beside the file."""
-    from deblur.export import FORMATS, check_output
+    from deblur.restore.export import FORMATS, check_output
 
     spec = FORMATS.get(fmt)
     out = tmp_path / f"m{spec.suffix}"
@@ -118,7 +118,7 @@ def test_file_export_overwrite_refuses_folders_and_files_without_deblurs_sidecar
     sidecar.write_text(json.dumps({"format": fmt, "files": {out.name: "0" * 64}}))
     with pytest.raises(DeblurError, match="changed since"):
         check_output(spec, out, overwrite=True)
-    from deblur.export import sha256
+    from deblur.restore.export import sha256
 
     listed = {p.name: sha256(p) for p in spec.files(out) if p.exists()}
     sidecar.write_text(json.dumps({"format": fmt, "files": listed}))
@@ -273,7 +273,7 @@ def test_safe_reads_refuse_fifos_devices_huge_and_deep_files(tmp_path: Path):
 
 def test_engine_choice_cache_as_a_fifo_or_deep_json_does_not_stop_predict(model_file: Path, tmp_path: Path,
                                                                           monkeypatch):
-    from deblur.engines.cache import CHOICE_FILE, cached_choice
+    from deblur.restore.engines.cache import CHOICE_FILE, cached_choice
 
     cache = tmp_path / "cache"
     cache.mkdir()
@@ -295,7 +295,7 @@ def test_export_sidecar_as_a_fifo_or_deep_json_reads_as_none(tmp_path: Path):
 
 
 def test_an_export_that_is_a_fifo_is_refused_unread(tmp_path: Path):
-    from deblur.engines import detect
+    from deblur.restore.engines import detect
 
     fifo = tmp_path / "m.onnx"
     os.mkfifo(fifo)  # a runtime would block opening it
@@ -428,7 +428,7 @@ def test_runtimes_are_imported_with_their_telemetry_off(monkeypatch):
     import sys
 
     from deblur.core import privacy
-    from deblur.engines.base import require
+    from deblur.restore.engines.base import require
 
     calls: list[str] = []
     fake = type(sys)("onnxruntime")
@@ -472,7 +472,7 @@ def test_restorer_and_load_model_refuse_bad_arguments(model_file: Path):
 
 @pytest.mark.parametrize("big", ["nan", "inf", "-1", "1e12"])
 def test_benchmark_formats_checks_big_before_any_export(model_file: Path, monkeypatch, big: str):
-    from deblur import export
+    from deblur.restore import export
 
     def no_export(*args: object, **kwargs: object) -> None:
         raise AssertionError("exported before the arguments were checked")

@@ -249,7 +249,7 @@ def test_written_files_get_the_permissions_open_would_give(tmp_path: Path, umask
     old = os.umask(umask)
     try:
         atomic.atomic_write_bytes(tmp_path / "r.json", b"{}")
-        from deblur.checkpoints import atomic_save
+        from deblur.restore.checkpoints import atomic_save
 
         atomic_save(MODELS.get("unet")(1, depth=1, base_filters=2), tmp_path / "best.keras")
         with open(tmp_path / "plain", "w"):
@@ -323,12 +323,12 @@ def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path: Path, 
 ])
 def test_every_remaining_failure_is_one_line_at_the_command_boundary(tmp_path: Path, images: Path, model_file: Path,
                                                                      monkeypatch, exc, words, status):
-    import deblur.loading
+    import deblur.restore.loading
 
     def fail(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(deblur.loading, "load_model", fail)
+    monkeypatch.setattr(deblur.restore.loading, "load_model", fail)
     result = invoke("predict", images, "-c", model_file, "-o", tmp_path / "o")
     assert result.exit_code == status and "Traceback" not in result.output
     if status != 130:

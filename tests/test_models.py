@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from deblur.engines import as_engine
-from deblur.loading import load_model
 from deblur.models import MODELS, fixed_input_size, required_multiple
-from deblur.predict import restore_batch
+from deblur.restore.engines import as_engine
+from deblur.restore.loading import load_model
+from deblur.restore.predict import restore_batch
 
 TINY = {
     "nafnet": {"width": 4, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]},

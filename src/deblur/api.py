@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from deblur.core.errors import DeblurError
-from deblur.engines import AUTO, ENGINES, KERAS, Engine, detect, engine_names, load_engine
-from deblur.predict import DEFAULT_OVERLAP, DEFAULT_TILE, restore_image
+from deblur.restore.engines import AUTO, ENGINES, KERAS, Engine, detect, engine_names, load_engine
+from deblur.restore.predict import DEFAULT_OVERLAP, DEFAULT_TILE, restore_image
 
 DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 
@@ -124,7 +124,7 @@ def open_engine(path: str | Path, engine: str = AUTO, notes: list[str] | None = 
     if detect(path) != KERAS:
         return load_engine(path, engine, trust)
     if engine == AUTO:
-        from deblur.engines.cache import cached_choice
+        from deblur.restore.engines.cache import cached_choice
 
         choice = cached_choice(path)
         engine = choice if choice in ENGINES else KERAS
@@ -145,8 +145,12 @@ def cached_export(checkpoint: Path, engine: str) -> Path:
     import os
 
     from deblur.core.atomic import clean_stale_temp_dirs, locked_temp_dir
-    from deblur.engines.cache import export_dir
-    from deblur.export import FORMATS, export_model, require_runtime  # export_model loads through deblur.loading
+    from deblur.restore.engines.cache import export_dir
+    from deblur.restore.export import (  # export_model loads through deblur.restore.loading
+        FORMATS,
+        export_model,
+        require_runtime,
+    )
 
     spec = ENGINES.get(engine)
     folder = export_dir(checkpoint, engine, spec.package)

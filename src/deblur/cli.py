@@ -181,8 +181,8 @@ def train(
 
 def _train_and_evaluate(cfg: Any, paths: Any, resume: bool, command: str, evaluate_after: bool) -> None:
     from deblur import train as trainmod
-    from deblur.checkpoints import Interrupted
     from deblur.core.oserror import describe
+    from deblur.restore.checkpoints import Interrupted
 
     start = time.perf_counter()
     try:
@@ -294,7 +294,7 @@ def _evaluate_and_report(checkpoint: Path, cfg: Any, split: str, output: Path, o
     """Score `checkpoint` into `output`; `how` tells an interrupted user how to continue."""
     from deblur.evaljournal import Partial
     from deblur.evaluate import DEFAULT_BASELINES, evaluate
-    from deblur.loading import load_model
+    from deblur.restore.loading import load_model
 
     model = load_model(checkpoint)
     history = checkpoint.parent / "history.csv"
@@ -367,7 +367,7 @@ def eval_(
     _quiet_backend()
     from deblur.evaljournal import Partial
     from deblur.evaluate import PAIRS_BASELINES, MetricOptions, evaluate_pairs
-    from deblur.loading import load_model
+    from deblur.restore.loading import load_model
 
     _check_scoring(split, crop_border)
     if checkpoint.is_dir():  # a run folder, as compare takes
@@ -433,7 +433,7 @@ def compare(
     _quiet_backend()
     from deblur.evaljournal import Partial
     from deblur.evaluate import DEFAULT_BASELINES, MetricOptions, evaluate
-    from deblur.loading import load_model
+    from deblur.restore.loading import load_model
 
     _check_scoring(split, crop_border)
     if resume and output is None:
@@ -497,7 +497,7 @@ def predict(
 ) -> None:
     """Restore images at full resolution: same size and channels as each input, written as JPEG for a
     JPEG (quality 95) and PNG for the rest, keeping the input's EXIF (dates, GPS) and ICC profile."""
-    from deblur.engines import ENGINES, needs_keras
+    from deblur.restore.engines import ENGINES, needs_keras
 
     if engine != "auto":
         ENGINES.get(engine, "--engine")
@@ -507,7 +507,7 @@ def predict(
     from deblur.imaging.imageio import check_megapixels
     from deblur.imaging.imageio import max_megapixels as env_megapixels
     from deblur.imaging.tiling import check_tile
-    from deblur.predict import plan_outputs, predict_files
+    from deblur.restore.predict import plan_outputs, predict_files
 
     # the option wins when given; otherwise the environment's limit (a default of 100 here would hide it)
     limit = env_megapixels() if max_megapixels is None else check_megapixels(max_megapixels, "--max-megapixels")
@@ -670,7 +670,14 @@ def export_command(
     Converts with Keras's model.export, then runs the export on a fixed blurred photo and keeps it only
     if it matches Keras within one 8-bit level; `deblur predict` runs the file directly. Writes
     <output>.deblur.json beside it (a SavedModel: deblur.json inside) with what deblur needs to run it."""
-    from deblur.export import CHECK_LEVELS, FORMATS, ExportCheckError, default_output, export_model, require_runtime
+    from deblur.restore.export import (
+        CHECK_LEVELS,
+        FORMATS,
+        ExportCheckError,
+        default_output,
+        export_model,
+        require_runtime,
+    )
 
     require_runtime(FORMATS.get(fmt, "--format"))  # before TensorFlow starts
     _quiet_backend()
@@ -728,7 +735,7 @@ def benchmark_formats(
     names = [n.strip() for item in formats or [] for n in item.split(",") if n.strip()] or None
     _quiet_backend()
     rows, settings = run_benchmark(checkpoint, names, size, big, runs, log=lambda s: typer.echo(s, err=True))
-    from deblur.export import checkpoint_path
+    from deblur.restore.export import checkpoint_path
 
     best, left_out = store_fastest(checkpoint_path(checkpoint), rows)
     typer.echo(f"{settings['checkpoint']}: ms/MP at {size}x{size} in one call (median of {runs}); tiled ms/MP on a "

@@ -39,7 +39,7 @@ from deblur.imaging.metrics import PSNR_CAP_DB, is_finite, psnr, score_image, su
 
 if TYPE_CHECKING:
     from deblur.data.evalset import EvalSet
-    from deblur.engines import Engine
+    from deblur.restore.engines import Engine
 
 REPORT_NAMES = ("metrics.json", "per_image.csv")  # written by every evaluation (gallery.png, curves.png not always)
 PICTURE_NAMES = ("gallery.png", "curves.png")
@@ -134,7 +134,7 @@ class _Job:
     replace_reports: bool = False
 
     def __post_init__(self) -> None:
-        from deblur.engines import as_engine
+        from deblur.restore.engines import as_engine
 
         # One (kind, label) per degradation variant, computed once rather than for every scored item.
         self.variant_labels = [(s["kind"], describe(s)) for s in self.specs]
@@ -165,7 +165,7 @@ def check_scorable(size: tuple[int, int], options: MetricOptions, what: str, fix
 
 def restore_items(engine: Engine, blurred: np.ndarray) -> np.ndarray:
     """Restore a batch; large single images go tile by tile so memory stays bounded."""
-    from deblur.predict import DEFAULT_TILE, across_channels, restore_batch, restore_full
+    from deblur.restore.predict import DEFAULT_TILE, across_channels, restore_batch, restore_full
 
     if blurred.shape[0] == 1 and blurred.shape[1] * blurred.shape[2] > DEFAULT_TILE**2:
         return across_channels(engine, blurred[0], lambda x: restore_full(engine, x))[None]

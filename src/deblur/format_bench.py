@@ -4,9 +4,9 @@ The checkpoint is exported to each format (checked as `deblur export` checks it)
 folder. Each format, and Keras itself, then runs in its own subprocess so that one runtime's memory
 never counts against another: the worker reports its peak resident memory (VmHWM), speed on a
 size x size image in one call (median of a few runs after a warm-up), speed on a large photo tiled
-exactly as `deblur predict` tiles it (`deblur.predict.restore_full`), and the PSNR of the fixed
+exactly as `deblur predict` tiles it (`deblur.restore.predict.restore_full`), and the PSNR of the fixed
 blurred check photo it restored. The fastest engine on the large photo becomes `--engine auto`'s
-choice for this checkpoint here (`deblur.engines.cache.store_choice`).
+choice for this checkpoint here (`deblur.restore.engines.cache.store_choice`).
 
 Run as `python -m deblur.format_bench WORK_JSON` it is the worker.
 """
@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from deblur.core.errors import DeblurError
-from deblur.predict import DEFAULT_OVERLAP as OVERLAP
-from deblur.predict import DEFAULT_TILE as TILE
+from deblur.restore.predict import DEFAULT_OVERLAP as OVERLAP
+from deblur.restore.predict import DEFAULT_TILE as TILE
 
 KERAS = "keras"
 BIG_ASPECT = 1.5  # the large photo is 3:2, as camera sensors are
@@ -61,7 +61,7 @@ def big_shape(megapixels: float) -> tuple[int, int]:
 def run_benchmark(checkpoint: Path | None, formats: list[str] | None, size: int, big_mp: float, runs: int = 3,
                   log: Callable[[str], None] = print) -> tuple[list[Row], dict[str, Any]]:
     """Export and measure; returns the rows (Keras first) and the run's settings for the JSON report."""
-    from deblur.export import FORMATS, checkpoint_path, installed_formats, require_runtime
+    from deblur.restore.export import FORMATS, checkpoint_path, installed_formats, require_runtime
 
     if size < 1 or runs < 1:
         raise DeblurError("--size and --runs must be positive")
@@ -78,7 +78,7 @@ def run_benchmark(checkpoint: Path | None, formats: list[str] | None, size: int,
         formats = installed_formats()
     source = checkpoint_path(checkpoint)
     rows = [Row(KERAS, file_mb=source.stat().st_size / 2**20, export_s=0.0, max_diff_levels=0.0)]
-    from deblur.engines.cache import cache_dir
+    from deblur.restore.engines.cache import cache_dir
 
     work = cache_dir() / "benchmark"  # deblur writes nowhere but its outputs and its own cache
     work.mkdir(parents=True, exist_ok=True)
@@ -121,8 +121,8 @@ def store_fastest(checkpoint: Path, rows: list[Row]) -> tuple[Row | None, list[s
     only when every installed format was measured: the best of a subset (`--formats`) must not replace
     what an earlier full run chose. Returns the fastest row and the installed formats left out (when
     any, nothing was stored)."""
-    from deblur.engines.cache import store_choice
-    from deblur.export import installed_formats
+    from deblur.restore.engines.cache import store_choice
+    from deblur.restore.export import installed_formats
 
     best = fastest(rows)
     measured = {r.format for r in rows}
@@ -156,14 +156,14 @@ def table(rows: list[Row]) -> str:
 
 
 def report(rows: list[Row], settings: dict[str, Any], chosen: str | None) -> dict[str, Any]:
-    from deblur.engines.cache import cpu_name, runtime_versions
+    from deblur.restore.engines.cache import cpu_name, runtime_versions
 
     return {**settings, "cpu": cpu_name(), "versions": runtime_versions(), "engine_auto": chosen,
             "rows": [asdict(r) for r in rows]}
 
 
 def _export(source: Path, name: str, folder: Path):
-    from deblur.export import FORMATS, export_model
+    from deblur.restore.export import FORMATS, export_model
 
     spec = FORMATS.get(name)
     return export_model(source, name, folder / f"model{spec.suffix or '_saved_model'}")
@@ -174,9 +174,9 @@ def _write_check_images(source: Path, folder: Path) -> None:
     (which must not import Keras to make them: it would count in their memory)."""
     from deblur.data.blur import blur_image
     from deblur.data.sources.samples import read_sample
-    from deblur.export import CHECK_BLUR, CHECK_SAMPLE
     from deblur.imaging.imageio import convert_channels
-    from deblur.loading import load_model
+    from deblur.restore.export import CHECK_BLUR, CHECK_SAMPLE
+    from deblur.restore.loading import load_model
 
     channels = int(load_model(source).input_shape[-1])
     sharp = convert_channels(read_sample(CHECK_SAMPLE), channels)
@@ -229,7 +229,7 @@ def _ms_per_mp(fn: Callable[[], Any], pixels: int, runs: int, warm_up: Callable[
 
 def _time_whole(engine, size: int, runs: int) -> float:
     """ms/MP restoring a size x size image in one call (no tiles), median of `runs`."""
-    from deblur.predict import restore_full
+    from deblur.restore.predict import restore_full
 
     square = np.random.default_rng(0).random((size, size, engine.channels), dtype=np.float32)
     return _ms_per_mp(lambda: restore_full(engine, square, tile=0), size * size, runs)
@@ -239,7 +239,7 @@ def _time_tiled(engine, megapixels: float) -> float:
     """ms/MP restoring a photo of `megapixels` in predict's tiles: one pass (already ~100 calls on 24 MP);
     every tile has the one shape its layout chose, so a single tile of that shape warms up."""
     from deblur.imaging.tiling import plan_layout
-    from deblur.predict import restore_full
+    from deblur.restore.predict import restore_full
 
     big = np.random.default_rng(1).random((*big_shape(megapixels), engine.channels), dtype=np.float32)
     m = engine.multiple
@@ -250,10 +250,10 @@ def _time_tiled(engine, megapixels: float) -> float:
 
 def worker(work: dict[str, Any]) -> dict[str, Any]:
     """Measure one engine (runs in its own process; see the module docstring)."""
-    from deblur.engines import load_engine
     from deblur.imaging.imageio import from_float, to_float
     from deblur.imaging.metrics import psnr
-    from deblur.predict import restore_full
+    from deblur.restore.engines import load_engine
+    from deblur.restore.predict import restore_full
 
     engine = load_engine(Path(work["path"]), work["engine"], trust=True)  # deblur's own export, just checked
     folder, runs = Path(work["folder"]), int(work["runs"])

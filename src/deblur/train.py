@@ -26,7 +26,6 @@ from typing import Any
 
 from deblur import __version__
 from deblur import distribute as dist
-from deblur.checkpoints import StopRequest
 from deblur.config import RunConfig, as_size, dump, from_dict, read_yaml
 from deblur.core.atomic import clean_stale_temps, is_temp_name
 from deblur.core.errors import ConfigError, DeblurError
@@ -35,6 +34,7 @@ from deblur.core.oserror import describe as describe_os_error
 from deblur.core.owned import LEDGER
 from deblur.core.run_marker import MARKER, MARKER_LINE, MARKER_TEXT  # a leaf: the folder source reads it too
 from deblur.imaging.imageio import atomic_write_text
+from deblur.restore.checkpoints import StopRequest
 
 CONFIG_FILE = "config.yaml"
 # What a run folder from before the marker may hold, and still be recognised as one.
@@ -334,8 +334,8 @@ def callbacks(cfg: RunConfig, paths: RunPaths, resume: bool, stop: StopRequest, 
     `samples`: (blurred, sharp) validation images for TensorBoard (deblur.tensorboard.run_samples)."""
     import keras
 
-    from deblur.checkpoints import AtomicCheckpoint, StopAtSafePoint, TrainingClock
     from deblur.data.skips import skip_report
+    from deblur.restore.checkpoints import AtomicCheckpoint, StopAtSafePoint, TrainingClock
 
     t = cfg.train
     monitor = t.checkpoint_monitor
@@ -405,7 +405,7 @@ def _LearningRateLogger():
 def check_same_model(model, paths: RunPaths) -> None:
     """Refuse to resume a run into another model than its checkpoints hold (config.yaml edited, or
     `--set model.*`): Keras would fail restoring the backup with a long shape error."""
-    from deblur.loading import load_model
+    from deblur.restore.loading import load_model
 
     saved = None
     for checkpoint in (paths.last, paths.best):  # a damaged last.keras: its best.keras tells the model too
@@ -446,7 +446,7 @@ def check_data_fits(cfg: RunConfig, splits: Any, batch: int, size: tuple[int, in
 
 def init_weights(model, path: Path) -> None:
     """Copy a checkpoint's weights into `model`, refusing a checkpoint of another shape."""
-    from deblur.loading import load_model
+    from deblur.restore.loading import load_model
 
     source = load_model(path)
     mine, theirs = [w.shape for w in model.weights], [w.shape for w in source.weights]
@@ -597,7 +597,7 @@ def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
         raise DeblurError(f"training stopped: the loss became {losses[-1]} (NaN or infinite); {kept}. Try a lower "
                           "train.learning_rate, or loss: mae")
     if not paths.best.exists():  # e.g. resumed after the last epoch: keep a best.keras for eval
-        from deblur.checkpoints import atomic_save
+        from deblur.restore.checkpoints import atomic_save
 
         atomic_save(model, paths.best)  # through a temporary, as every checkpoint: a kill never leaves half of it
     return {"epochs_run": len(losses), "history": history.history}

@@ -33,7 +33,7 @@ from deblur.data.store import label_of
 
 IMAGE_KEYS = ("blurred", "sharp")
 VAL_CACHE_BYTES = 512 << 20  # validation batches kept between epochs; more are made again each pass
-LARGE_ITEM = 512 * 512  # deblur.predict.DEFAULT_TILE squared: larger items are restored in tiles
+LARGE_ITEM = 512 * 512  # deblur.restore.predict.DEFAULT_TILE squared: larger items are restored in tiles
 
 
 def split_key(split: str) -> int:

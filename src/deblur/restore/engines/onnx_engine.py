@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur.engines.base import Engine, export_facts, require
-from deblur.engines.graphcheck import check_onnx
+from deblur.restore.engines.base import Engine, export_facts, require
+from deblur.restore.engines.graphcheck import check_onnx
 
 
 class OnnxEngine(Engine):

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from deblur.core.errors import DeblurError
-from deblur.engines.base import Engine, export_facts, require
-from deblur.engines.graphcheck import check_saved_model
+from deblur.restore.engines.base import Engine, export_facts, require
+from deblur.restore.engines.graphcheck import check_saved_model
 
 SIGNATURE = "serving_default"
 

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from deblur.core.errors import DataError, DeblurError
-from deblur.engines import Engine, as_engine
-from deblur.engines.base import DEFAULT_MULTIPLE
 from deblur.imaging.imageio import check_finite, expand_inputs, from_float, read_image, resize, to_float
 from deblur.imaging.outputs import Plan, WriteSummary, plan, write_job
+from deblur.restore.engines import Engine, as_engine
+from deblur.restore.engines.base import DEFAULT_MULTIPLE
 
 
 def restore_batch(engine: Engine, batch: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@
 `load_engine(path, engine)` picks the runtime from the file (`.keras`, `.onnx`, `.xml` + `.bin`,
 `.tflite`, a SavedModel folder). Only the keras and saved_model engines import TensorFlow or
 Keras; running any other export needs its runtime alone. A `.keras` checkpoint run on another
-engine is exported once into the cache (`deblur.engines.cache`) by `deblur.api.open_engine`.
+engine is exported once into the cache (`deblur.restore.engines.cache`) by `deblur.api.open_engine`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from deblur.core.errors import DeblurError
 from deblur.core.registry import Registry
-from deblur.engines.base import Engine
+from deblur.restore.engines.base import Engine
 
 AUTO = "auto"
 KERAS = "keras"
@@ -29,12 +29,12 @@ class EngineSpec:
     package: str  # the distribution that runs it: its version is part of a cached export's key
 
     def load(self, path: Path, trust: bool = False) -> Engine:
-        """Load `path`; unless `trust`, an export's operations are checked first (deblur.engines.graphcheck)."""
+        """Load `path`; unless `trust`, an export's operations are checked first (deblur.restore.engines.graphcheck)."""
         import importlib
 
         module, function = self.loader.split(":")
         load = getattr(importlib.import_module(module), function)
-        if self.package == KERAS:  # deblur.loading already says what is wrong with a checkpoint (safe mode)
+        if self.package == KERAS:  # deblur.restore.loading already says what is wrong with a checkpoint (safe mode)
             return load(path)
         try:
             return load(path, trust=trust)
@@ -52,12 +52,12 @@ class EngineSpec:
 
 
 ENGINES: Registry[EngineSpec] = Registry("engine")
-ENGINES.register(KERAS)(EngineSpec("deblur.engines.keras_engine:load", ".keras", "", "keras"))
-ENGINES.register("onnx")(EngineSpec("deblur.engines.onnx_engine:load", ".onnx", "model.onnx", "onnxruntime"))
-ENGINES.register("openvino")(EngineSpec("deblur.engines.openvino_engine:load", ".xml", "model.xml", "openvino"))
-ENGINES.register("litert")(EngineSpec("deblur.engines.litert_engine:load", ".tflite", "model.tflite",
+ENGINES.register(KERAS)(EngineSpec("deblur.restore.engines.keras_engine:load", ".keras", "", "keras"))
+ENGINES.register("onnx")(EngineSpec("deblur.restore.engines.onnx_engine:load", ".onnx", "model.onnx", "onnxruntime"))
+ENGINES.register("openvino")(EngineSpec("deblur.restore.engines.openvino_engine:load", ".xml", "model.xml", "openvino"))
+ENGINES.register("litert")(EngineSpec("deblur.restore.engines.litert_engine:load", ".tflite", "model.tflite",
                                       "ai-edge-litert"))
-ENGINES.register("saved_model")(EngineSpec("deblur.engines.saved_model_engine:load", "", "saved_model",
+ENGINES.register("saved_model")(EngineSpec("deblur.restore.engines.saved_model_engine:load", "", "saved_model",
                                            "tensorflow"))
 
 ACCEPTED = ".keras, .onnx, .xml (OpenVINO, with its .bin), .tflite or a SavedModel folder"
@@ -78,7 +78,7 @@ def detect(path: Path) -> str:
         if ENGINES.get(name).matches(path):
             return name
     if path.is_dir():
-        from deblur.loading import check_checkpoint_file
+        from deblur.restore.loading import check_checkpoint_file
 
         check_checkpoint_file(path)  # a run folder: names its best.keras
     raise DeblurError(f"{path}: not a model deblur can run (give {ACCEPTED})")
@@ -100,11 +100,11 @@ def load_engine(path: str | Path, engine: str = AUTO, trust: bool = False) -> En
     """Load `path` on its own runtime: a `.keras` checkpoint on Keras, an export on the runtime of its
     format (`engine` auto, or that runtime's name). Running a checkpoint on another runtime (exported
     on the fly) and the measured `auto` choice are `deblur.api.open_engine`'s: it sits above both
-    this module and `deblur.export`, which runs its exports through here to check them.
+    this module and `deblur.restore.export`, which runs its exports through here to check them.
 
     An export is data, not code: unless `trust` (`--trust-model`, or an export deblur itself just made
     and checked), its operations must be on deblur's allow-list, read from the file before its runtime
-    loads it (see deblur.engines.graphcheck)."""
+    loads it (see deblur.restore.engines.graphcheck)."""
     path = Path(path)
     if engine != AUTO:
         ENGINES.get(engine, "--engine")
@@ -122,7 +122,7 @@ def store_choice(model_path: str | Path, engine: str, measured: dict | None = No
     """Make `engine` what `--engine auto` runs for this `.keras` checkpoint on this machine (from now
     on, until the file, a runtime version or the CPU changes); `measured` is kept beside it for
     reference. Returns the cache file. For `deblur benchmark-formats`, which measures the choice."""
-    from deblur.engines.cache import store_choice as store
+    from deblur.restore.engines.cache import store_choice as store
 
     ENGINES.get(engine, "engine")  # a misspelt name would be cached, then ignored on every later run
     return store(Path(model_path), engine, measured)
@@ -132,7 +132,7 @@ def as_engine(model_or_engine) -> Engine:
     """An Engine as is; a Keras model wrapped in the keras engine (callers that hold a model)."""
     if isinstance(model_or_engine, Engine):
         return model_or_engine
-    from deblur.engines.keras_engine import KerasEngine
+    from deblur.restore.engines.keras_engine import KerasEngine
 
     return KerasEngine(model_or_engine)
 

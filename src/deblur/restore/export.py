@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from deblur import exported
 from deblur.core.atomic import clean_stale_temp_dirs, locked_temp_dir
 from deblur.core.errors import DeblurError
 from deblur.core.registry import Registry
+from deblur.restore import exported
 
 # After both are rounded to 8 bits the export may differ from Keras by one level at most: a float
 # difference of 1e-7 already flips a value lying on a rounding boundary (the built-in model's ONNX
@@ -232,7 +232,7 @@ def diff_levels(reference: np.ndarray, output: np.ndarray) -> tuple[int, float]:
 def check_export(fmt: str, path: Path, image: np.ndarray, reference: np.ndarray) -> tuple[int, float]:
     """Run the export on `image` with the engine `deblur predict` would use and compare it with Keras's
     `reference`; returns the largest difference in 8-bit levels (rounded, raw), or raises ExportCheckError."""
-    from deblur.engines import load_engine
+    from deblur.restore.engines import load_engine
 
     # trusted: deblur's own conversion, just made in its locked staging folder (this run is the check)
     levels, raw = diff_levels(reference, load_engine(path, fmt, trust=True)(image))
@@ -261,8 +261,8 @@ def export_model(model_path: Path | None, fmt: str, out: Path, *,
     import keras
 
     from deblur import __version__
-    from deblur.loading import load_model
     from deblur.models import fixed_input_size, required_multiple
+    from deblur.restore.loading import load_model
 
     model = load_model(source)
     channels, multiple = int(model.input_shape[-1]), required_multiple(model)

@@ -44,7 +44,7 @@ def load_model(path: str | Path):
         raise DeblurError(f"path={path!r}: expected the path of a .keras checkpoint (str or pathlib.Path)")
     path = Path(path)
     check_checkpoint_file(path)
-    from deblur.checkpoints import check_archive
+    from deblur.restore.checkpoints import check_archive
 
     check_archive(path)  # declared sizes, before Keras inflates anything
     import keras

@@ -306,7 +306,7 @@ CHECKS = {"saved_model": check_saved_model, "onnx": check_onnx, "openvino": chec
 def check_model(kind: str, path: Path) -> None:
     """Refuse `path` (a model of engine `kind`) holding an operation outside its format's allow-list.
     LiteRT is checked by its engine, from the interpreter that has read the file; Keras checkpoints
-    are loaded in Keras's safe mode by deblur.loading."""
+    are loaded in Keras's safe mode by deblur.restore.loading."""
     check = CHECKS.get(kind)
     if check is not None:
         check(Path(path))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur.engines.base import Engine
+from deblur.restore.engines.base import Engine
 
 
 class KerasEngine(Engine):
@@ -28,6 +28,6 @@ class KerasEngine(Engine):
 
 
 def load(path: Path) -> KerasEngine:
-    from deblur.loading import load_model
+    from deblur.restore.loading import load_model
 
     return KerasEngine(load_model(path), path)

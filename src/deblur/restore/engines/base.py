@@ -1,7 +1,7 @@
 """What every engine is: a callable on image batches plus the facts the restore loop needs.
 
 An engine runs one model on N x H x W x C float32 batches in [0, 1] and returns the same shape. It
-does not pad or resize: `deblur.predict.restore_batch` pads to `multiple` (or resizes to
+does not pad or resize: `deblur.restore.predict.restore_batch` pads to `multiple` (or resizes to
 `fixed_size`) first, the same way for every runtime, so all engines restore images identically.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from deblur.core.errors import DeblurError
-from deblur.exported import CHANNELS, FIXED_SIZE, MULTIPLE, read_sidecar
+from deblur.restore.exported import CHANNELS, FIXED_SIZE, MULTIPLE, read_sidecar
 
 # An export without its sidecar (made by other tools, or copied without it) does not say how much its
 # downsampling divides H and W, and an exported graph cannot be walked like Keras layers. Padding to 16

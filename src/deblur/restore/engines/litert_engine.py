@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur.engines.base import Engine, export_facts, require
-from deblur.engines.graphcheck import check_litert
+from deblur.restore.engines.base import Engine, export_facts, require
+from deblur.restore.engines.graphcheck import check_litert
 
 
 class LiteRtEngine(Engine):

@@ -2,7 +2,7 @@
 
 `--engine auto` on a `.keras` checkpoint runs the runtime that was measured fastest for that very file
 on this machine with these runtime versions (`deblur benchmark-formats` measures and calls
-`deblur.engines.store_choice`, which checks the name and stores it here); never one assumed to be
+`deblur.restore.engines.store_choice`, which checks the name and stores it here); never one assumed to be
 faster. Nothing measured means Keras.
 The cache lives in $DEBLUR_CACHE_DIR, else $XDG_CACHE_HOME/deblur, else ~/.cache/deblur.
 """
