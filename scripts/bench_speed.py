@@ -93,8 +93,8 @@ def fresh_model(cfg: Any, channels: int, jit: bool | str = "auto", precision: st
                 on_device_blur: bool = False):
     import keras
 
-    from deblur import distribute as dist
-    from deblur.train import build_model
+    from deblur.training import distribute as dist
+    from deblur.training.train import build_model
 
     keras.utils.set_random_seed(cfg.seed)
     dist.set_precision(precision)
@@ -137,7 +137,7 @@ def train_pipeline(cfg: Any, images: Any, epochs: int, jit: bool | str = "auto",
     model = fresh_model(cfg, int(images.sharp[0].shape[-1]), jit, precision)
     timer = epoch_timer()
     history = model.fit(ds, epochs=epochs + 1, verbose=0, callbacks=[timer], shuffle=False)
-    from deblur import distribute as dist
+    from deblur.training import distribute as dist
 
     dist.set_precision("none")
     return {"epoch_seconds": timer.seconds[1:], "images": len(images) * cfg.data.crops_per_image,
@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                               "config": args.config, "overrides": [*overrides, *args.set], "model": cfg.model.type,
                               "model_kwargs": cfg.model.kwargs, "batch_size": cfg.data.batch_size,
                               "images": len(images), "image_size": [h, w], "epochs_timed": args.epochs}
-    from deblur import backend
+    from deblur.training import backend
 
     result["backend"] = backend.name()
     tf_data = [  # the tf.data rows need the TensorFlow backend
@@ -363,7 +363,7 @@ def main() -> None:
     print(text)
     if not args.no_write:
         replace_section(args.output, text)
-        from deblur.evaluate import json_safe
+        from deblur.evaluation.evaluate import json_safe
         from deblur.imaging.imageio import atomic_write_text
 
         # JSON has no NaN: a non-finite loss is written as null

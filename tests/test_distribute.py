@@ -58,7 +58,8 @@ def _first_loss(run: Path) -> float:
 # logical CPUs (global batch 8 = 2 x 4): the same loss and the same updated weights.
 ONE_STEP = TWO_CPUS.split("from deblur.cli")[0] + """
 import json, sys, numpy as np, keras
-from deblur import config, distribute as dist
+from deblur import config
+from deblur.training import distribute as dist
 from deblur.data.base import load_splits
 from deblur.data.pipeline import train_dataset
 from deblur.models import MODELS

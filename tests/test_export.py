@@ -164,7 +164,7 @@ def test_benchmark_formats_measures_and_chooses(tiny: Path, tmp_path: Path, monk
 def test_benchmark_formats_row_per_installed_format(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without --formats every installed format gets a row; one that fails is shown with its error
     and the others are still measured (the measuring itself is faked here: see the test above)."""
-    from deblur import format_bench
+    from deblur.evaluation import format_bench
     from deblur.restore.export import ExportResult
 
     def fake_export(source: Path, name: str, folder: Path) -> ExportResult:
@@ -191,7 +191,7 @@ def test_a_subset_of_formats_never_replaces_the_choice(tiny: Path, tmp_path: Pat
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """The best of `--formats X` is stored only when X covers every installed format: otherwise an earlier
     full run's choice would be replaced by the best of a few."""
-    from deblur.format_bench import Row, store_fastest
+    from deblur.evaluation.format_bench import Row, store_fastest
     from deblur.restore.engines.cache import cached_choice
 
     monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path / "cache"))

@@ -191,7 +191,7 @@ def test_resume_refuses_a_link_planted_in_the_run_folder(tmp_path: Path, planted
 
 
 def test_resume_refuses_a_hard_linked_or_fifo_history(tmp_path: Path):
-    from deblur.train import prepare_run_dir
+    from deblur.training.train import prepare_run_dir
 
     run = _run_folder(tmp_path)
     outside = tmp_path / "elsewhere.csv"
@@ -342,7 +342,7 @@ def test_a_deep_or_fifo_pack_manifest_is_one_line(tmp_path: Path, photo_folder: 
 
 def test_a_fifo_run_marker_does_not_block_train_overwrite(tmp_path: Path):
     from deblur.core.run_marker import MARKER
-    from deblur.train import prepare_run_dir
+    from deblur.training.train import prepare_run_dir
 
     run = tmp_path / "run"
     run.mkdir()
@@ -354,7 +354,7 @@ def test_a_fifo_run_marker_does_not_block_train_overwrite(tmp_path: Path):
 
 
 def test_a_deep_tf_config_is_one_line(monkeypatch):
-    from deblur.distribute import is_chief
+    from deblur.training.distribute import is_chief
 
     monkeypatch.setenv("TF_CONFIG", DEEP)
     with pytest.raises(ConfigError, match="nested too deeply"):

@@ -15,7 +15,7 @@ import pytest
 import test_eval_resume as resume_tests
 from conftest import cli_error, invoke, smooth_image, write_png
 from deblur.core.errors import DataError, DeblurError
-from deblur.evaljournal import PARTIAL_NAME
+from deblur.evaluation.evaljournal import PARTIAL_NAME
 from deblur.restore.engines import graphcheck
 
 BATCH, eval_config = resume_tests.BATCH, resume_tests.eval_config  # the journal tests' split (a fixture)
@@ -254,7 +254,7 @@ def test_a_tampered_journal_is_refused_on_resume(interrupted: Path, eval_config:
 
 def test_a_forged_chain_beyond_the_split_is_refused(interrupted: Path, eval_config: Path, model_file: Path):
     """Even a journal whose chain was recomputed cannot claim batches the split does not have."""
-    from deblur.evaljournal import _commit_core, chain_digest
+    from deblur.evaluation.evaljournal import _commit_core, chain_digest
 
     lines = _lines(interrupted)
     first = json.loads(lines[BATCH + 1])

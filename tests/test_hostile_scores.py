@@ -20,7 +20,7 @@ from conftest import load_script, smooth_image, write_png
 from deblur.cli import app
 from deblur.config import load
 from deblur.core.errors import DataError
-from deblur.evaluate import evaluate, json_safe
+from deblur.evaluation.evaluate import evaluate, json_safe
 from deblur.imaging.imageio import from_float
 from deblur.imaging.metrics import PSNR_CAP_DB, keras_psnr, keras_ssim, psnr_from_mse, score_image, summarize
 from deblur.models import MODELS

@@ -37,7 +37,7 @@ from deblur.core.locks import FolderLock
 from deblur.imaging import outputs
 from deblur.imaging.imageio import read_image
 from deblur.models import MODELS
-from deblur.train import MARKER, prepare_run_dir
+from deblur.training.train import MARKER, prepare_run_dir
 
 runner = CliRunner()
 
@@ -397,7 +397,7 @@ def test_blur_of_images_smaller_than_the_kernel(tmp_path: Path, rng, shape):
 
 def test_resume_after_the_model_was_edited_is_one_line(tmp_path: Path, tiny_config: Path):
     from deblur.config import load
-    from deblur.train import RunPaths, save_config
+    from deblur.training.train import RunPaths, save_config
 
     run = tmp_path / "run"
     with prepare_run_dir(run, resume=False, overwrite=False) as paths:

@@ -17,7 +17,7 @@ from conftest import load_script
 
 layers = load_script("import_layers")
 
-APPS = ["deblur.train", "deblur.evaluate", "deblur.restore.predict", "deblur.cli"]
+APPS = ["deblur.training.train", "deblur.evaluation.evaluate", "deblur.restore.predict", "deblur.cli"]
 # The meeting points and helpers every layer may use: they stay below all of them.
 LEAVES = ["deblur.core", "deblur.models.losses", "deblur.imaging.metrics", "deblur.imaging.imageio"]
 

@@ -5,7 +5,7 @@ import pytest
 from keras import ops
 
 from deblur.models.losses import LOSSES
-from deblur.schedules import WarmupCosine
+from deblur.training.schedules import WarmupCosine
 
 
 def _loss(name, a, b):

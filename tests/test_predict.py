@@ -99,7 +99,7 @@ def test_every_format_round_trips_with_its_layout(ext, kind, tmp_path: Path, tra
 def test_models_run_on_images_of_another_channel_count(fmnist_folder, rng):
     """An untrained NAFNet returns its input, so any channel adaptation must give the input back."""
     from deblur.config import from_dict
-    from deblur.evaluate import evaluate
+    from deblur.evaluation.evaluate import evaluate
     from deblur.models import MODELS
     from deblur.restore.predict import across_channels, restore_batch
 

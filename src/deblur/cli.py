@@ -152,7 +152,7 @@ def train(
     """Train a model as a config describes; writes runs/<name>/ (config, checkpoints, history)."""
     _quiet_backend()
     from deblur import config as cfgmod
-    from deblur import train as trainmod
+    from deblur.training import train as trainmod
 
     overrides = set_ or []
     command = " ".join(["deblur train", *(["--config", str(config)] if config else []),
@@ -180,9 +180,9 @@ def train(
 
 
 def _train_and_evaluate(cfg: Any, paths: Any, resume: bool, command: str, evaluate_after: bool) -> None:
-    from deblur import train as trainmod
     from deblur.core.oserror import describe
     from deblur.restore.checkpoints import Interrupted
+    from deblur.training import train as trainmod
 
     start = time.perf_counter()
     try:
@@ -207,7 +207,7 @@ def _worker_run_dir(run_dir: Path | None, name: str, evaluate_after: bool) -> tu
     """Only the chief writes the run directory; other workers write to a scratch folder and skip the
     final evaluation, so workers sharing a file system never write the same files. The chief keeps the
     user's --eval/--no-eval."""
-    from deblur.distribute import is_chief
+    from deblur.training.distribute import is_chief
 
     if is_chief():
         return run_dir, evaluate_after
@@ -224,8 +224,8 @@ def _worker_resume_dir(run_dir: Path, overrides: list[str], evaluate_after: bool
     every worker (and the time budget counts the same). The chief resumes its run folder itself."""
     import shutil
 
-    from deblur import train as trainmod
-    from deblur.distribute import is_chief, tf_config
+    from deblur.training import train as trainmod
+    from deblur.training.distribute import is_chief, tf_config
 
     if not tf_config() or is_chief():
         return run_dir, evaluate_after
@@ -262,7 +262,7 @@ def _report(result: Any, output: Path | None, overwrite: bool) -> None:
     A model whose output held NaN or inf has no score: the reports still record it (as failed, with
     null scores), then the command says so on stderr and exits with status 1, as predict does.
     """
-    from deblur.evaluate import write_reports
+    from deblur.evaluation.evaluate import write_reports
 
     written = write_reports(result, output, overwrite=overwrite) if output is not None else []
     typer.echo(result.table())
@@ -292,8 +292,8 @@ def _evaluate_and_report(checkpoint: Path, cfg: Any, split: str, output: Path, o
                          baselines: str | None = None, options: Any = None, resume: bool = False,
                          how: str = "the same command with --resume") -> None:
     """Score `checkpoint` into `output`; `how` tells an interrupted user how to continue."""
-    from deblur.evaljournal import Partial
-    from deblur.evaluate import DEFAULT_BASELINES, evaluate
+    from deblur.evaluation.evaljournal import Partial
+    from deblur.evaluation.evaluate import DEFAULT_BASELINES, evaluate
     from deblur.restore.loading import load_model
 
     model = load_model(checkpoint)
@@ -309,7 +309,7 @@ def _evaluate_and_report(checkpoint: Path, cfg: Any, split: str, output: Path, o
 def _run_config(checkpoint: Path, config: Path | None, overrides: list[str], split: str) -> tuple[Any, str]:
     """The config to score on: --config if given, else the one saved beside the checkpoint."""
     from deblur import config as cfgmod
-    from deblur.train import CONFIG_FILE, RunPaths, resume_config
+    from deblur.training.train import CONFIG_FILE, RunPaths, resume_config
 
     if config is not None:
         cfg = cfgmod.load(config, overrides)
@@ -365,8 +365,8 @@ def eval_(
 ) -> None:
     """Score a checkpoint (PSNR, SSIM, MSE) beside the blurred input and classical baselines."""
     _quiet_backend()
-    from deblur.evaljournal import Partial
-    from deblur.evaluate import PAIRS_BASELINES, MetricOptions, evaluate_pairs
+    from deblur.evaluation.evaljournal import Partial
+    from deblur.evaluation.evaluate import PAIRS_BASELINES, MetricOptions, evaluate_pairs
     from deblur.restore.loading import load_model
 
     _check_scoring(split, crop_border)
@@ -431,8 +431,8 @@ def compare(
 ) -> None:
     """Score several runs on the same test set with the same seed, in one table."""
     _quiet_backend()
-    from deblur.evaljournal import Partial
-    from deblur.evaluate import DEFAULT_BASELINES, MetricOptions, evaluate
+    from deblur.evaluation.evaljournal import Partial
+    from deblur.evaluation.evaluate import DEFAULT_BASELINES, MetricOptions, evaluate
     from deblur.restore.loading import load_model
 
     _check_scoring(split, crop_border)
@@ -722,7 +722,7 @@ def benchmark_formats(
     (each in its own process), difference from Keras and PSNR on a fixed blurred photo. The fastest on
     the tiled photo becomes what `deblur predict --engine auto` runs for this checkpoint here (only
     when every installed format was measured: --formats with a subset just shows the table)."""
-    from deblur.format_bench import report, run_benchmark, store_fastest, table
+    from deblur.evaluation.format_bench import report, run_benchmark, store_fastest, table
 
     if json_path is not None:
         if os.path.lexists(json_path) and not overwrite:

@@ -50,7 +50,7 @@ class DataConfig:
     val_split: float = 0.1
     test_split: float = 0.1
     shuffle_buffer: int = 2048
-    # How batches reach the model (see deblur.backend): "tf_data" (TensorFlow backend only), "keras"
+    # How batches reach the model (see deblur.training.backend): "tf_data" (TensorFlow backend only), "keras"
     # (a keras.utils.PyDataset, blurs applied on the device inside the model's input step: any
     # backend), or "auto": tf_data on TensorFlow, keras on JAX and PyTorch.
     pipeline: Literal["auto", "tf_data", "keras"] = "auto"
@@ -103,7 +103,7 @@ class TrainConfig:
     time_limit_minutes: float | None = None
     # Fine-tuning: start from the weights of this .keras checkpoint (same model type and settings).
     init_from: str | None = None
-    # Scaling out (see deblur.distribute): data.batch_size is per replica; the global batch is that
+    # Scaling out (see deblur.training.distribute): data.batch_size is per replica; the global batch is that
     # times the replicas, and the learning rate is multiplied by the replicas unless switched off.
     # none | mirrored | multi_worker (tf.distribute, TensorFlow backend) | data_parallel
     # (keras.distribution.DataParallel over every local device, JAX backend).
@@ -117,7 +117,7 @@ class TrainConfig:
     reduce_lr: ReduceLRConfig = field(default_factory=ReduceLRConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     evaluate_after: bool = True
-    # TensorBoard logs in <run_dir>/tensorboard/ (deblur.tensorboard): every epoch's scalars and
+    # TensorBoard logs in <run_dir>/tensorboard/ (deblur.training.tensorboard): every epoch's scalars and
     # learning rate, and validation images (blurred | restored | sharp) every tensorboard_every epochs.
     tensorboard: bool = False
     tensorboard_every: int = 5

@@ -1,6 +1,6 @@
 """The file that marks a folder as made by `deblur train`.
 
-A leaf module: `deblur.train` writes the marker (and re-exports these names), and the folder data
+A leaf module: `deblur.training.train` writes the marker (and re-exports these names), and the folder data
 source skips run folders by it, without the data layer importing train (tests/test_layers.py).
 """
 

@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from deblur import __version__
-from deblur import baselines as bl
 from deblur.config import DataConfig, RunConfig, to_dict
 from deblur.core import owned
 from deblur.core.errors import DeblurError
 from deblur.core.owned import check_replaceable
 from deblur.data.base import ImageSet
 from deblur.data.degrade import PARAM_NAMES, describe, kernel_array, make, spec_list
-from deblur.evaljournal import Journal, Partial, Resumed, check, normalized
+from deblur.evaluation import baselines as bl
+from deblur.evaluation.evaljournal import Journal, Partial, Resumed, check, normalized
 from deblur.imaging.imageio import atomic_write_bytes, atomic_write_text, encode_png
 from deblur.imaging.metrics import PSNR_CAP_DB, is_finite, psnr, score_image, summarize
 
@@ -481,8 +481,8 @@ def _gallery(job: _Job, rows: list[dict[str, Any]], batches: list[int], labels: 
     the hardest images, not where the model helps most and least. Only the (at most three) batches
     holding them are made again, not the split up to the last one.
     """
+    from deblur.evaluation.report import gallery
     from deblur.imaging.align import estimate
-    from deblur.report import gallery
 
     model_label = next(iter(job.models))
     order = sorted(range(len(rows)), key=lambda i: rows[i][f"psnr_{model_label}"] - rows[i]["psnr_input"])
@@ -517,7 +517,7 @@ def _run(job: _Job, protocol: dict[str, Any], labels: dict[str, str], notes: lis
     if with_gallery and next(iter(job.models)) not in summary["failed"]:  # no best/worst for a model with no score
         evaluation.gallery = _gallery(job, rows, extra["batches"], labels)
     if history is not None and history.is_file():
-        from deblur.report import curves, read_history
+        from deblur.evaluation.report import curves, read_history
 
         columns = read_history(history)
         if columns:  # an unreadable history.csv costs the report its curves, never the scores
@@ -542,7 +542,7 @@ def evaluate(models: dict[str, Any] | Any, cfg: RunConfig, split: str = "test", 
     """Score one model (or several, by label) and the baselines on `split` of the dataset `cfg` names.
 
     With `partial`, rows are journaled there as they are scored, and an interrupted run's journal
-    is continued if `partial.resume` (see deblur.evaljournal).
+    is continued if `partial.resume` (see deblur.evaluation.evaljournal).
     """
     from deblur.data.base import load_splits
     from deblur.data.evalset import EvalSet

@@ -84,7 +84,7 @@ def _commit_core(batch: int, prev: int, skipped: list[Any]) -> bytes:
 
 
 def _is_record(line: Any, batch: int) -> bool:
-    """Whether `line` is one item's record as deblur.evaluate writes it, for batch `batch`."""
+    """Whether `line` is one item's record as deblur.evaluation.evaluate writes it, for batch `batch`."""
     if not isinstance(line, dict) or line.get("batch") != batch or isinstance(line.get("batch"), bool):
         return False
     if "unaligned" in line:

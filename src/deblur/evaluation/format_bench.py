@@ -8,7 +8,7 @@ exactly as `deblur predict` tiles it (`deblur.restore.predict.restore_full`), an
 blurred check photo it restored. The fastest engine on the large photo becomes `--engine auto`'s
 choice for this checkpoint here (`deblur.restore.engines.cache.store_choice`).
 
-Run as `python -m deblur.format_bench WORK_JSON` it is the worker.
+Run as `python -m deblur.evaluation.format_bench WORK_JSON` it is the worker.
 """
 
 from __future__ import annotations
@@ -189,8 +189,8 @@ def _measure_in_subprocess(engine: str, path: Path, folder: Path, size: int, big
     work = {"engine": engine, "path": str(path), "folder": str(folder), "size": size, "big_mp": big_mp, "runs": runs}
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     try:
-        done = subprocess.run([sys.executable, "-m", "deblur.format_bench", json.dumps(work)], capture_output=True,
-                              text=True, env=env, timeout=WORKER_TIMEOUT_S)
+        done = subprocess.run([sys.executable, "-m", "deblur.evaluation.format_bench", json.dumps(work)],
+                              capture_output=True, text=True, env=env, timeout=WORKER_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         return {"error": f"did not finish in {WORKER_TIMEOUT_S} s"}
     last = done.stdout.strip().splitlines()[-1:] if done.stdout.strip() else []

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from deblur import __version__
-from deblur import distribute as dist
 from deblur.config import RunConfig, as_size, dump, from_dict, read_yaml
 from deblur.core.atomic import clean_stale_temps, is_temp_name
 from deblur.core.errors import ConfigError, DeblurError
@@ -35,6 +34,7 @@ from deblur.core.owned import LEDGER
 from deblur.core.run_marker import MARKER, MARKER_LINE, MARKER_TEXT  # a leaf: the folder source reads it too
 from deblur.imaging.imageio import atomic_write_text
 from deblur.restore.checkpoints import StopRequest
+from deblur.training import distribute as dist
 
 CONFIG_FILE = "config.yaml"
 # What a run folder from before the marker may hold, and still be recognised as one.
@@ -331,7 +331,7 @@ def check_model_fits(model, cfg: RunConfig, size: tuple[int, int] | None, multip
 def callbacks(cfg: RunConfig, paths: RunPaths, resume: bool, stop: StopRequest, spent: float = 0.0,
               saved: Any = None, samples: Any = None) -> list[Any]:
     """Keras callbacks for a run; `saved` is the model the checkpoints hold (default: the one fit trains);
-    `samples`: (blurred, sharp) validation images for TensorBoard (deblur.tensorboard.run_samples)."""
+    `samples`: (blurred, sharp) validation images for TensorBoard (deblur.training.tensorboard.run_samples)."""
     import keras
 
     from deblur.data.skips import skip_report
@@ -359,7 +359,7 @@ def callbacks(cfg: RunConfig, paths: RunPaths, resume: bool, stop: StopRequest, 
     cbs.append(_LearningRateLogger())
     cbs.append(skip_report())  # "epoch N: skipped K unreadable images", and history.csv's `skipped`
     if t.tensorboard and samples is not None:  # after the logger: the learning rate it adds is logged too
-        from deblur import tensorboard
+        from deblur.training import tensorboard
 
         cbs.extend(tensorboard.callbacks(paths.root / tensorboard.LOG_DIR, t.tensorboard_every, saved, samples))
     cbs.append(TrainingClock(spent, t.time_limit_minutes))
@@ -461,7 +461,7 @@ def make_optimizer(cfg: RunConfig, steps_per_epoch: int, replicas: int = 1):
     """Adam(W), with the learning rate scaled linearly by the replicas (the global batch grows with them)."""
     import keras
 
-    from deblur.schedules import WarmupCosine
+    from deblur.training.schedules import WarmupCosine
 
     t = cfg.train
     base = t.learning_rate * (replicas if t.scale_learning_rate else 1)
@@ -517,11 +517,11 @@ def train(cfg: RunConfig, paths: RunPaths, resume: bool = False, echo=print,
     """Train as configured; returns a short summary of what happened."""
     import keras
 
-    from deblur import backend, tensorboard
     from deblur.data.base import load_splits
     from deblur.imaging.metrics import keras_psnr, keras_ssim
     from deblur.models import required_multiple
     from deblur.models.losses import LOSSES
+    from deblur.training import backend, tensorboard
 
     limit = cfg.train.time_limit_minutes
     spent = seconds_so_far(paths.history) if resume else 0.0
