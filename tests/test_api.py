@@ -119,5 +119,5 @@ def test_everyone_loads_checkpoints_through_deblur_loading(model_file: Path, mon
     assert calls == [model_file]
     assert not hasattr(deblur.restore.predict, "load_model")
     src = Path(deblur.restore.loading.__file__).parents[1]  # src/deblur
-    for name in ("cli.py", "training/train.py", "api.py"):
+    for name in ("cli/__init__.py", "training/train.py", "api.py"):
         assert "from deblur.restore.predict import load_model" not in (src / name).read_text()
