@@ -72,7 +72,7 @@ def make_set(data: Path, split: str, draws: int, seed: int) -> list[dict]:
 
     from deblur.data import degrade
     from deblur.data.sources import folder
-    from deblur.imageio import read_image, to_float
+    from deblur.imaging.imageio import read_image, to_float
 
     splits = folder.load(str(data), seed=42, val_split=0.2, test_split=0.2)
     part = getattr(splits, split)

@@ -93,8 +93,8 @@ def fresh_model(cfg: Any, channels: int, jit: bool | str = "auto", precision: st
                 on_device_blur: bool = False):
     import keras
 
-    from deblur import distribute as dist
-    from deblur.train import build_model
+    from deblur.training import distribute as dist
+    from deblur.training.train import build_model
 
     keras.utils.set_random_seed(cfg.seed)
     dist.set_precision(precision)
@@ -137,7 +137,7 @@ def train_pipeline(cfg: Any, images: Any, epochs: int, jit: bool | str = "auto",
     model = fresh_model(cfg, int(images.sharp[0].shape[-1]), jit, precision)
     timer = epoch_timer()
     history = model.fit(ds, epochs=epochs + 1, verbose=0, callbacks=[timer], shuffle=False)
-    from deblur import distribute as dist
+    from deblur.training import distribute as dist
 
     dist.set_precision("none")
     return {"epoch_seconds": timer.seconds[1:], "images": len(images) * cfg.data.crops_per_image,
@@ -190,8 +190,8 @@ def check_output(image: np.ndarray, name: str) -> None:
 
 
 def inference(model: Any, repeats: int, big: tuple[int, int]) -> dict[str, Any]:
-    from deblur.engines import as_engine
-    from deblur.predict import restore_batch, restore_full
+    from deblur.restore.engines import as_engine
+    from deblur.restore.predict import restore_batch, restore_full
 
     model = as_engine(model)  # once: the restore functions take an Engine
     rng = np.random.default_rng(0)
@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                               "config": args.config, "overrides": [*overrides, *args.set], "model": cfg.model.type,
                               "model_kwargs": cfg.model.kwargs, "batch_size": cfg.data.batch_size,
                               "images": len(images), "image_size": [h, w], "epochs_timed": args.epochs}
-    from deblur import backend
+    from deblur.training import backend
 
     result["backend"] = backend.name()
     tf_data = [  # the tf.data rows need the TensorFlow backend
@@ -264,7 +264,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                     "peak_rss": rss.peak,
                                     # a loss that became NaN/inf: the timing stands, the training failed
                                     "finite_loss": all(math.isfinite(v) for v in r.get("loss", []))}
-    from deblur.loading import load_model
+    from deblur.restore.loading import load_model
 
     model = fresh_model(cfg, sharp.shape[-1])
     if args.checkpoint:
@@ -333,7 +333,7 @@ def section(result: dict[str, Any], command: str) -> str:
 def replace_section(path: Path, text: str) -> None:
     """Put `text` in place of the Speed section of BENCHMARKS.md (or append it), keeping the rest."""
     from benchmark import split_speed
-    from deblur.imageio import atomic_write_text
+    from deblur.imaging.imageio import atomic_write_text
 
     head, _, rest = split_speed(path.read_text() if path.is_file() else "# Benchmarks\n")
     atomic_write_text(path, head.rstrip("\n") + "\n\n" + text + ("\n" + rest if rest else ""))
@@ -363,8 +363,8 @@ def main() -> None:
     print(text)
     if not args.no_write:
         replace_section(args.output, text)
-        from deblur.evaluate import json_safe
-        from deblur.imageio import atomic_write_text
+        from deblur.evaluation.evaluate import json_safe
+        from deblur.imaging.imageio import atomic_write_text
 
         # JSON has no NaN: a non-finite loss is written as null
         atomic_write_text(args.output.with_name("BENCHMARKS_speed.json"),

@@ -5,9 +5,9 @@
     python scripts/bench_tiling.py --runs 1 --images 1  # a quick check that it works
 
 Each run restores the same synthetic photos (smooth noise, seeded) with `--tile 0` and with the
-tile bound (`deblur.predict.DEFAULT_TILE`, `DEFAULT_OVERLAP`), alternating so that drift in the
+tile bound (`deblur.restore.predict.DEFAULT_TILE`, `DEFAULT_OVERLAP`), alternating so that drift in the
 machine's speed hits both; the first pass of each is a warm-up (Keras traces once per tile shape)
-and not counted. It prints the layout `deblur.tiling.plan_layout` chooses, the pixel overhead
+and not counted. It prints the layout `deblur.imaging.tiling.plan_layout` chooses, the pixel overhead
 (pixels restored beyond the image's own) and the time overhead (tiled / whole - 1), and the pixel
 overhead of the layouts for typical photo sizes. Timings need a quiet machine: nothing else running.
 """
@@ -46,7 +46,7 @@ def _pad(length: int, multiple: int) -> int:
 
 
 def layout_summary(height: int, width: int, tile: int, overlap: int, multiple: int) -> dict[str, Any]:
-    from deblur.tiling import plan_layout
+    from deblur.imaging.tiling import plan_layout
 
     layout = plan_layout(_pad(height, multiple), _pad(width, multiple), tile, overlap, multiple)
     return {"size": f"{width}x{height}", "tiles": layout.tiles,
@@ -55,7 +55,7 @@ def layout_summary(height: int, width: int, tile: int, overlap: int, multiple: i
 
 def bench(model: Any, images: list[np.ndarray], runs: int, tile: int, overlap: int) -> dict[str, float]:
     """Median seconds to restore all `images` whole and tiled, over `runs` timed passes each."""
-    from deblur.predict import restore_image
+    from deblur.restore.predict import restore_image
 
     def one_pass(t: int) -> float:
         start = time.perf_counter()
@@ -73,7 +73,7 @@ def bench(model: Any, images: list[np.ndarray], runs: int, tile: int, overlap: i
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from deblur.predict import DEFAULT_OVERLAP, DEFAULT_TILE
+    from deblur.restore.predict import DEFAULT_OVERLAP, DEFAULT_TILE
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", type=Path, default=None, help="a .keras model [default: the built-in one]")
@@ -85,9 +85,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = p.parse_args(argv)
 
-    from deblur.loading import load_model
     from deblur.models import required_multiple
     from deblur.pretrained import default_checkpoint
+    from deblur.restore.loading import load_model
 
     model = load_model(args.checkpoint or default_checkpoint())
     multiple = required_multiple(model)

@@ -158,7 +158,7 @@ def train_command(t: Training, data: Path, runs: Path) -> list[str]:
 
 
 def train_all(names: list[str], data: Path, runs: Path) -> None:
-    from deblur.train import history_rows
+    from deblur.training.train import history_rows
 
     for name in names:
         t = TRAININGS[name]
@@ -214,7 +214,7 @@ def hardware() -> str:
         pass
     import importlib.metadata as md
 
-    from deblur import backend
+    from deblur.training import backend
 
     engine = backend.name()
     try:
@@ -250,9 +250,9 @@ def training_facts(runs: Path, name: str, cfg: Any) -> dict[str, Any]:
 def score(protocol: Protocol, data: Path, runs: Path) -> dict[str, Any]:
     from deblur import config as cfgmod
     from deblur.data.base import load_splits
-    from deblur.evaluate import evaluate, evaluate_pairs
-    from deblur.loading import load_model
+    from deblur.evaluation.evaluate import evaluate, evaluate_pairs
     from deblur.models import fixed_input_size
+    from deblur.restore.loading import load_model
 
     t = protocol.eval_config
     overrides = [o.replace("{data}", str(data)) for o in t.overrides]
@@ -437,8 +437,8 @@ def write_report(results: list[dict[str, Any]], data: Path, runs: Path, out: Pat
              "included. Inference ms/MP is measured while scoring, on the same CPU.", ""]
     for r in results:
         lines += protocol_section(r, data, runs)
-    from deblur.evaluate import json_safe
-    from deblur.imageio import atomic_write_text
+    from deblur.evaluation.evaluate import json_safe
+    from deblur.imaging.imageio import atomic_write_text
 
     atomic_write_text(out, "\n".join(lines) + speed_section(out))
     json_out = out.with_suffix(".json")
@@ -474,7 +474,7 @@ def main() -> None:
         return
     command = shlex.join(["python", "scripts/benchmark.py", *sys.argv[1:]])
     results = [score(p, data, args.runs) for p in chosen]
-    from deblur.evaluate import failure_lines, format_table
+    from deblur.evaluation.evaluate import failure_lines, format_table
 
     for r in results:
         print(format_table(r["summary"]))

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deblur.imageio import read_image
+from deblur.imaging.imageio import read_image
 from deblur.restore.blind import BlindRestorer
 from deblur.restore.kernels import load as load_kernel
 from deblur.restore.kernels import to_image

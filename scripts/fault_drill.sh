@@ -47,7 +47,7 @@ echo "drill: epochs in history.csv after resume: $done_epochs (expected $epochs)
 [ "$done_epochs" -eq "$epochs" ] || { echo "drill: FAILED"; exit 1; }
 "$PY" - "$run" 2> "$work/load.err" <<'PY' || { cat "$work/load.err"; echo "drill: FAILED"; exit 1; }
 import sys
-from deblur.loading import load_model
+from deblur.restore.loading import load_model
 model = load_model(f"{sys.argv[1]}/best.keras")
 print(f"drill: best.keras loads ({model.count_params():,} parameters)")
 PY

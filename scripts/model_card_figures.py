@@ -22,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "figures"
 
-# (figure name, image: "photos/NAME" or "sample/NAME", blur spec for deblur.blur.blur_spec, seed, crop y, x, h, w)
+# (figure name, image: "photos/NAME" or "sample/NAME", blur spec for deblur.data.blur.blur_spec, seed, crop y, x, h, w)
 CASES = [
     ("shake_friends", "photos/friends_by_Aitzol_Berasategi.jpg",
      {"kind": "shake", "size": 21.0, "noise": 0.003, "shot": 0.0001, "jpeg": 90.0}, 1, (300, 150, 360, 480)),
@@ -39,7 +39,7 @@ CASES = [
 
 def _load(image: str, data: Path) -> np.ndarray:
     from deblur.data.sources.samples import read_sample
-    from deblur.imageio import read_image
+    from deblur.imaging.imageio import read_image
 
     kind, name = image.split("/", 1)
     return read_sample(name) if kind == "sample" else read_image(data / kind / name)
@@ -57,10 +57,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--checkpoint", type=Path, default=ROOT / "src" / "deblur" / "pretrained" / "default.keras")
     args = parser.parse_args()
-    from deblur.blur import blur_image, blur_spec
-    from deblur.loading import load_model
-    from deblur.metrics import score_image
-    from deblur.predict import restore_image
+    from deblur.data.blur import blur_image, blur_spec
+    from deblur.imaging.metrics import score_image
+    from deblur.restore.loading import load_model
+    from deblur.restore.predict import restore_image
 
     model = load_model(args.checkpoint)
     OUT.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ def calibrated_gate(model, checkpoint: Path):
     from deblur.data.base import load_splits
     from deblur.data.degrade import spec_list
     from deblur.data.evalset import EvalSet
-    from deblur.metrics import psnr, quantize
+    from deblur.imaging.metrics import psnr, quantize
     from deblur.models.gate import calibrate, gated
 
     config = checkpoint.parent / "config.yaml"
@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--gate", action="store_true", help="ship behind a do-no-harm gate calibrated on validation")
     args = parser.parse_args()
-    from deblur.loading import load_model
+    from deblur.restore.loading import load_model
 
     model = load_model(args.checkpoint)
     if args.gate:

@@ -6,9 +6,9 @@ import numpy as np
 from typer.testing import CliRunner
 
 from conftest import smooth_image, write_png
-from deblur.align import estimate
 from deblur.cli import app
-from deblur.metrics import psnr
+from deblur.imaging.align import estimate
+from deblur.imaging.metrics import psnr
 from deblur.models import MODELS
 
 

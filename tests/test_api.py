@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import smooth_image
-from deblur.errors import DeblurError
+from deblur.core.errors import DeblurError
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def restorer(model_file: Path):
 
 
 def test_restorer_keeps_dtype_shape_and_alpha(restorer, rng):
-    from deblur.predict import restore_image
+    from deblur.restore.predict import restore_image
 
     rgb = smooth_image(rng, 45, 70)
     out8 = restorer(rgb)
@@ -104,20 +104,20 @@ def test_import_deblur_is_cheap_and_has_no_other_names():
 
 
 def test_everyone_loads_checkpoints_through_deblur_loading(model_file: Path, monkeypatch):
-    """Training's init_from (and eval, compare, predict) call deblur.loading.load_model, so its checks
+    """Training's init_from (and eval, compare, predict) call deblur.restore.loading.load_model, so its checks
     apply to them all; predict.py no longer has a loader of its own."""
-    import deblur.loading
-    import deblur.predict
+    import deblur.restore.loading
+    import deblur.restore.predict
     from deblur.models import MODELS
-    from deblur.train import init_weights
+    from deblur.training.train import init_weights
 
     calls = []
-    real = deblur.loading.load_model
-    monkeypatch.setattr(deblur.loading, "load_model", lambda path: calls.append(Path(path)) or real(path))
+    real = deblur.restore.loading.load_model
+    monkeypatch.setattr(deblur.restore.loading, "load_model", lambda path: calls.append(Path(path)) or real(path))
     model = MODELS.get("unet")(3, depth=1, base_filters=2, residual=True)
     init_weights(model, model_file)
     assert calls == [model_file]
-    assert not hasattr(deblur.predict, "load_model")
-    src = Path(deblur.loading.__file__).parent
-    for name in ("cli.py", "train.py", "api.py"):
-        assert "from deblur.predict import load_model" not in (src / name).read_text()
+    assert not hasattr(deblur.restore.predict, "load_model")
+    src = Path(deblur.restore.loading.__file__).parents[1]  # src/deblur
+    for name in ("cli/__init__.py", "training/train.py", "api.py"):
+        assert "from deblur.restore.predict import load_model" not in (src / name).read_text()

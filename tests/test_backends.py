@@ -219,7 +219,8 @@ def test_tf_only_choices_are_refused_on_other_backends(backend: str, tmp_path: P
 # One SGD step of the same batch on one JAX device and with DataParallel over two host devices.
 DATA_PARALLEL = """
 import json, sys, numpy as np, keras
-from deblur import config, distribute as dist
+from deblur import config
+from deblur.training import distribute as dist
 from deblur.data.base import load_splits
 from deblur.data.sequence import TrainBatches
 from deblur.data.on_device import with_degradation

@@ -4,10 +4,10 @@ from keras import ops
 from skimage import filters
 
 from conftest import smooth_image
-from deblur.baselines import apply, parse, tune
+from deblur.core.errors import ConfigError
 from deblur.data.degrade import kernel_array, make
-from deblur.errors import ConfigError
-from deblur.metrics import psnr
+from deblur.evaluation.baselines import apply, parse, tune
+from deblur.imaging.metrics import psnr
 
 
 def _blurred(rng, spec):

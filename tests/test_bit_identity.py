@@ -185,7 +185,7 @@ def test_combined_drops_files_with_the_same_pixels_decoding_only_equal_sizes(tmp
     from deblur.data.base import ImageSet
     from deblur.data.sources.combined import _join
     from deblur.data.store import FileStore
-    from deblur.imageio import read_image
+    from deblur.imaging.imageio import read_image
 
     rng = np.random.default_rng(1)
     photo, other, lone = _image(rng, 20, 24), _image(rng, 20, 24), _image(rng, 30, 18)

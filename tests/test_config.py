@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from deblur.config import dump, from_dict, load, read_yaml
-from deblur.errors import ConfigError
+from deblur.core.errors import ConfigError
 
 
 def test_defaults_are_complete_and_round_trip():

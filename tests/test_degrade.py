@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from keras import ops
 
+from deblur.core.errors import ConfigError
 from deblur.data.degrade import N_UNIFORMS, describe, make
-from deblur.errors import ConfigError
 
 
 def _apply(spec, image, u=None):

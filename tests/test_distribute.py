@@ -58,7 +58,8 @@ def _first_loss(run: Path) -> float:
 # logical CPUs (global batch 8 = 2 x 4): the same loss and the same updated weights.
 ONE_STEP = TWO_CPUS.split("from deblur.cli")[0] + """
 import json, sys, numpy as np, keras
-from deblur import config, distribute as dist
+from deblur import config
+from deblur.training import distribute as dist
 from deblur.data.base import load_splits
 from deblur.data.pipeline import train_dataset
 from deblur.models import MODELS
@@ -196,7 +197,7 @@ def test_xla_and_mixed_precision_switches_train_and_keep_float32_outputs(tmp_pat
     code = "import sys; from deblur.cli import main; sys.argv[0] = 'deblur'; main()"
     _finish(_run(["train", "-c", str(config), "--run-dir", str(run), "--set", "train.jit_compile=true",
                   "--set", "train.mixed_precision=bfloat16", "--set", "train.steps_per_epoch=2"], code=code))
-    check = ("import keras, numpy as np; from deblur.loading import load_model;"
+    check = ("import keras, numpy as np; from deblur.restore.loading import load_model;"
              f"m = load_model({str(run / 'best.keras')!r});"
              "y = m(np.zeros((1, 16, 16, 3), 'float32'));"
              "print('DTYPES', m.layers[1].dtype_policy.name, keras.backend.standardize_dtype(y.dtype))")

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from conftest import REPO, cli_error, invoke, smooth_image, write_png
-from deblur.engines import ENGINES, detect, load_engine, needs_keras
-from deblur.engines.base import DEFAULT_MULTIPLE
-from deblur.errors import ConfigError, DeblurError
-from deblur.exported import sidecar_path
+from deblur.core.errors import ConfigError, DeblurError
+from deblur.restore.engines import ENGINES, detect, load_engine, needs_keras
+from deblur.restore.engines.base import DEFAULT_MULTIPLE
+from deblur.restore.exported import sidecar_path
 
 NO_TF = Path(__file__).parent / "no_tensorflow"
 # engine -> (Keras export format, file name, the module that runs it)
@@ -61,7 +61,7 @@ def _export(exports: dict[str, Path], engine: str) -> Path:
 
 @pytest.mark.parametrize("engine", list(EXPORTS))
 def test_every_engine_restores_like_keras(exports, engine: str, rng):
-    from deblur.predict import restore_image
+    from deblur.restore.predict import restore_image
 
     path = _export(exports, engine)
     assert detect(path) == engine
@@ -153,10 +153,10 @@ def test_which_paths_need_keras(exports, tmp_path: Path):
 def test_auto_runs_the_measured_choice_and_exports_once_into_the_cache(exports, tmp_path: Path, monkeypatch):
     import shutil
 
-    import deblur.export
+    import deblur.restore.export
     from deblur.api import open_engine
-    from deblur.engines import store_choice
-    from deblur.engines.cache import cached_choice
+    from deblur.restore.engines import store_choice
+    from deblur.restore.engines.cache import cached_choice
 
     onnx = _export(exports, "onnx")
     monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path / "cache"))
@@ -167,7 +167,7 @@ def test_auto_runs_the_measured_choice_and_exports_once_into_the_cache(exports, 
         shutil.copy(onnx, out)
         shutil.copy(sidecar_path(onnx), sidecar_path(out))
 
-    monkeypatch.setattr(deblur.export, "export_model", fake_export)
+    monkeypatch.setattr(deblur.restore.export, "export_model", fake_export)
     checkpoint = exports["keras"]
     assert open_engine(checkpoint).name == "keras"  # nothing measured: Keras, not an assumed winner
     with pytest.raises(ConfigError, match="unknown engine"):
@@ -199,7 +199,7 @@ def test_a_static_shape_export_without_fixed_size_is_refused_in_one_line(exports
 
 
 def test_auto_notes_once_that_it_runs_keras_until_measured(exports, tmp_path: Path, monkeypatch, rng):
-    from deblur.engines import store_choice
+    from deblur.restore.engines import store_choice
 
     monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path / "cache"))
     write_png(tmp_path / "in" / "a.png", smooth_image(rng, 20, 30))
@@ -220,14 +220,14 @@ def test_auto_notes_once_that_it_runs_keras_until_measured(exports, tmp_path: Pa
                     reason="onnxruntime or onnx is not installed (the error names it before tf2onnx)")
 def test_the_missing_runtime_of_an_engine_names_the_engine_option(exports, tmp_path: Path, monkeypatch):
     """`predict --engine onnx` on a .keras file exports it first: a missing converter is said as --engine."""
-    import deblur.export
+    import deblur.restore.export
     from deblur.api import open_engine
 
     monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path / "cache"))
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "tf2onnx" else find_spec(name, *a))
-    monkeypatch.setattr(deblur.export, "export_model", lambda *a, **k: pytest.fail("exported"))
+    monkeypatch.setattr(deblur.restore.export, "export_model", lambda *a, **k: pytest.fail("exported"))
     with pytest.raises(DeblurError, match=r"^--engine onnx needs the Python package 'tf2onnx'.*deblur\[onnx\]"):
         open_engine(exports["keras"], "onnx")
 
@@ -240,10 +240,10 @@ def test_cached_exports_are_keyed_by_versions_and_stale_temporaries_are_removed(
     from importlib import metadata
 
     import deblur
-    import deblur.export
+    import deblur.restore.export
     from deblur.api import cached_export
-    from deblur.atomic import locked_temp_dir
-    from deblur.engines import cache
+    from deblur.core.atomic import locked_temp_dir
+    from deblur.restore.engines import cache
 
     onnx = _export(exports, "onnx")
     monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path / "cache"))
@@ -253,7 +253,7 @@ def test_cached_exports_are_keyed_by_versions_and_stale_temporaries_are_removed(
         made.append(out)
         shutil.copy(onnx, out)
 
-    monkeypatch.setattr(deblur.export, "export_model", fake_export)
+    monkeypatch.setattr(deblur.restore.export, "export_model", fake_export)
     checkpoint = exports["keras"]
     shard = cache.cache_dir() / cache.EXPORTS / cache.file_sha256(checkpoint)
     shard.mkdir(parents=True)

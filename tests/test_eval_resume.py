@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from conftest import cli_error, invoke, smooth_image, write_png
-from deblur import evaluate as ev
-from deblur.evaljournal import PARTIAL_NAME
+from deblur.evaluation import evaluate as ev
+from deblur.evaluation.evaljournal import PARTIAL_NAME
 
 BATCH = 4  # 4 test images x 6 tiles of 16x16 = 24 items: 6 batches, some starting mid-image
 
@@ -129,8 +129,8 @@ def test_reports_and_journal_are_refused_up_front(tmp_path, eval_config, model_f
 
 def test_scoring_holds_one_batch_of_images_at_a_time(tmp_path, eval_config, model_file, monkeypatch):
     from deblur.config import load
-    from deblur.evaljournal import Partial
-    from deblur.loading import load_model
+    from deblur.evaluation.evaljournal import Partial
+    from deblur.restore.loading import load_model
 
     original, seen, alive = ev.restore_items, [], []
 
@@ -171,11 +171,11 @@ def test_evalset_from_batch_equals_the_tail_of_a_whole_pass(eval_config):
 
 def test_unreadable_images_are_reported_and_survive_a_resume(tmp_path, eval_config, model_file, monkeypatch):
     from deblur.config import load
+    from deblur.core.errors import DataError
     from deblur.data.evalset import EvalSet, split_key
     from deblur.data.store import label_of
-    from deblur.errors import DataError
-    from deblur.evaljournal import Partial
-    from deblur.loading import load_model
+    from deblur.evaluation.evaljournal import Partial
+    from deblur.restore.loading import load_model
 
     original_degrade, bad = EvalSet.degrade, []
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import cli_error, invoke
-from deblur import exported
-from deblur.export import FORMATS, default_output, installed_formats, sha256
+from deblur.restore import exported
+from deblur.restore.export import FORMATS, default_output, installed_formats, sha256
 
 INSTALLED = installed_formats()
 
@@ -61,9 +61,9 @@ def test_export_round_trips(fmt: str, tiny: Path, tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".deblur-export-")]  # staging removed
 
     # Dynamic H and W: another size than the check photo's, not square, runs and matches Keras.
-    from deblur.engines import load_engine
-    from deblur.loading import load_model
-    from deblur.metrics import quantize
+    from deblur.imaging.metrics import quantize
+    from deblur.restore.engines import load_engine
+    from deblur.restore.loading import load_model
 
     x = np.random.default_rng(1).random((1, 24, 40, 3), dtype=np.float32)
     engine = load_engine(out)
@@ -75,7 +75,7 @@ def test_export_round_trips(fmt: str, tiny: Path, tmp_path: Path) -> None:
 
 def test_failed_check_is_reported_and_removed(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     needs("onnx")
-    from deblur.engines import onnx_engine
+    from deblur.restore.engines import onnx_engine
 
     real = onnx_engine.OnnxEngine.__call__
     monkeypatch.setattr(onnx_engine.OnnxEngine, "__call__", lambda self, batch: real(self, batch) + 0.02)  # ~5 levels
@@ -136,7 +136,7 @@ def test_benchmark_formats_measures_and_chooses(tiny: Path, tmp_path: Path, monk
     here would cost CI ~20 s more): exported, measured in subprocesses, tabled, the fastest cached."""
     needs("onnx")
     monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr("deblur.export.installed_formats", lambda: ["onnx"])  # --formats covers all installed
+    monkeypatch.setattr("deblur.restore.export.installed_formats", lambda: ["onnx"])  # --formats covers all installed
     report = tmp_path / "formats.json"
     result = invoke("benchmark-formats", tiny, "--formats", "onnx", "--size", 32, "--big", 0.01, "--runs", 1,
                     "--json", report)
@@ -155,7 +155,7 @@ def test_benchmark_formats_measures_and_chooses(tiny: Path, tmp_path: Path, monk
     assert data["engine_auto"] == fastest and f"--engine auto now runs {fastest}" in result.output
     assert "tiled ms/MP" in result.output and "\nonnx " in result.output
 
-    from deblur.engines.cache import cached_choice
+    from deblur.restore.engines.cache import cached_choice
 
     assert cached_choice(tiny) == fastest
     assert "already exists" in cli_error(invoke("benchmark-formats", tiny, "--json", report))
@@ -164,8 +164,8 @@ def test_benchmark_formats_measures_and_chooses(tiny: Path, tmp_path: Path, monk
 def test_benchmark_formats_row_per_installed_format(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without --formats every installed format gets a row; one that fails is shown with its error
     and the others are still measured (the measuring itself is faked here: see the test above)."""
-    from deblur import format_bench
-    from deblur.export import ExportResult
+    from deblur.evaluation import format_bench
+    from deblur.restore.export import ExportResult
 
     def fake_export(source: Path, name: str, folder: Path) -> ExportResult:
         if name == INSTALLED[0]:
@@ -191,11 +191,11 @@ def test_a_subset_of_formats_never_replaces_the_choice(tiny: Path, tmp_path: Pat
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """The best of `--formats X` is stored only when X covers every installed format: otherwise an earlier
     full run's choice would be replaced by the best of a few."""
-    from deblur.engines.cache import cached_choice
-    from deblur.format_bench import Row, store_fastest
+    from deblur.evaluation.format_bench import Row, store_fastest
+    from deblur.restore.engines.cache import cached_choice
 
     monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr("deblur.export.installed_formats", lambda: ["onnx", "openvino"])
+    monkeypatch.setattr("deblur.restore.export.installed_formats", lambda: ["onnx", "openvino"])
     rows = [Row("keras", tiled_ms_per_mp=20.0), Row("onnx", tiled_ms_per_mp=10.0)]
     best, left_out = store_fastest(tiny, rows)
     assert best.format == "onnx" and left_out == ["openvino"] and cached_choice(tiny) is None

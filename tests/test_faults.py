@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deblur.loading import load_model
+from deblur.restore.loading import load_model
 
 EPOCHS = 4
 
@@ -103,8 +103,9 @@ def test_nan_loss_stops_with_a_message(tmp_path: Path):
 
 @pytest.mark.parametrize("fail_at", ["save", "replace"])
 def test_checkpoints_are_written_atomically(tmp_path: Path, monkeypatch, fail_at):
-    from deblur import atomic, checkpoints
+    from deblur.core import atomic
     from deblur.models import MODELS
+    from deblur.restore import checkpoints
 
     model = MODELS.get("unet")(3, depth=1, base_filters=2)
     path = tmp_path / "best.keras"
@@ -124,7 +125,7 @@ def test_checkpoints_are_written_atomically(tmp_path: Path, monkeypatch, fail_at
 
 
 def test_reports_and_images_are_written_atomically(tmp_path: Path, monkeypatch):
-    from deblur import imageio
+    from deblur.imaging import imageio
 
     target = tmp_path / "metrics.json"
     target.write_text("old report")

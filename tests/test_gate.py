@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from keras import ops
 
-from deblur.loading import load_model
-from deblur.metrics import psnr, quantize
+from deblur.imaging.metrics import psnr, quantize
 from deblur.models import MODELS
 from deblur.models.gate import ResidualGate, calibrate, gated, local_rms
+from deblur.restore.loading import load_model
 
 
 def _score(out, sharp):

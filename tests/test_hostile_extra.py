@@ -23,9 +23,9 @@ import yaml
 
 from conftest import cli_error, invoke, smooth_image, write_png
 from deblur import config as cfgmod
-from deblur.blur import blur_spec
-from deblur.errors import ConfigError, DataError, DeblurError
-from deblur.imageio import from_float, header_size, read_image
+from deblur.core.errors import ConfigError, DataError, DeblurError
+from deblur.data.blur import blur_spec
+from deblur.imaging.imageio import from_float, header_size, read_image
 from deblur.models import MODELS
 
 
@@ -117,7 +117,7 @@ def test_a_broken_link_at_an_output_name_is_kept_unless_overwrite(tmp_path: Path
 
 def test_folder_source_leaves_out_run_folders_inside_it(tmp_path: Path, rng):
     from deblur.data.sources.folder import load
-    from deblur.train import MARKER, MARKER_TEXT
+    from deblur.training.train import MARKER, MARKER_TEXT
 
     for i in range(4):
         write_png(tmp_path / "photos" / f"p{i}.png", smooth_image(rng, 24, 24))
@@ -172,7 +172,7 @@ def test_compare_checks_split_and_crop_border_as_eval_does(tmp_path: Path, model
 
 
 def test_scores_are_never_computed_on_the_training_split(photo_folder: Path):
-    from deblur.evaluate import evaluate
+    from deblur.evaluation.evaluate import evaluate
 
     cfg = cfgmod.from_dict({"data": {"source": "folder", "path": str(photo_folder), "eval_crop": 16}})
     with pytest.raises(DeblurError, match="test or val"):
@@ -180,7 +180,7 @@ def test_scores_are_never_computed_on_the_training_split(photo_folder: Path):
 
 
 def test_eval_takes_a_run_folder_and_names_a_folder_given_as_a_checkpoint(tmp_path: Path, model_file: Path):
-    from deblur.loading import load_model
+    from deblur.restore.loading import load_model
 
     assert "folder without a best.keras" in one_error(invoke("eval", tmp_path))
     (model_file.parent / "best.keras").write_bytes(model_file.read_bytes())
@@ -239,8 +239,8 @@ def test_blur_parameters_a_32_bit_blur_cannot_compute_are_one_line(tmp_path: Pat
 
 
 def test_a_damaged_history_is_one_line_on_resume_and_no_curves_in_a_report(tmp_path: Path):
-    from deblur.report import read_history
-    from deblur.train import best_so_far, history_rows, seconds_so_far
+    from deblur.evaluation.report import read_history
+    from deblur.training.train import best_so_far, history_rows, seconds_so_far
 
     history = tmp_path / "history.csv"
     history.write_bytes(b"\x85\xff\x00binary")
@@ -252,7 +252,7 @@ def test_a_damaged_history_is_one_line_on_resume_and_no_curves_in_a_report(tmp_p
 
 
 def test_resume_checks_the_model_against_best_keras_when_last_keras_is_damaged(tmp_path: Path):
-    from deblur.train import RunPaths, check_same_model
+    from deblur.training.train import RunPaths, check_same_model
 
     paths = RunPaths(tmp_path)
     model = MODELS.get("unet")(3, depth=1, base_filters=2)
@@ -269,7 +269,7 @@ def test_resume_checks_the_model_against_best_keras_when_last_keras_is_damaged(t
 
 def test_an_os_error_before_the_run_is_saved_does_not_suggest_resume(tmp_path: Path, photo_folder: Path,
                                                                      monkeypatch):
-    import deblur.train as trainmod
+    import deblur.training.train as trainmod
 
     def fail(*args, **kwargs):
         raise OSError(errno.EIO, "Input/output error", str(photo_folder / "img0.png"))
@@ -285,7 +285,7 @@ def test_an_os_error_before_the_run_is_saved_does_not_suggest_resume(tmp_path: P
 def test_opencv_running_out_of_memory_is_named_as_memory_not_a_bug():
     import cv2 as opencv
 
-    from deblur.failures import failure_line
+    from deblur.core.failures import failure_line
 
     exc = opencv.error("OpenCV(5.0.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate 120000000000 "
                        "bytes in function 'OutOfMemoryError'")
@@ -302,7 +302,7 @@ def test_an_unusable_keras_backend_is_one_line(tmp_path: Path):
 
 
 def test_a_damaged_training_backup_is_one_line_that_does_not_send_you_back_to_resume(tmp_path: Path):
-    from deblur.train import RunPaths, _backup_and_restore
+    from deblur.training.train import RunPaths, _backup_and_restore
 
     paths = RunPaths(tmp_path)
     paths.backup.mkdir()
@@ -334,8 +334,8 @@ def test_a_model_whose_output_is_another_size_is_refused_not_cropped(tmp_path: P
 
 
 def test_names_that_are_not_utf8_reach_reports_and_pictures(tmp_path: Path, rng):
-    from deblur.imageio import atomic_write_text
-    from deblur.report import gallery
+    from deblur.evaluation.report import gallery
+    from deblur.imaging.imageio import atomic_write_text
 
     name = os.fsdecode(b"n\xff")  # a lone surrogate, as Python reads such a file name
     image = rng.random((16, 16, 3)).astype(np.float32)

@@ -5,7 +5,7 @@ evaluation journals, and the Python API.
 The property is the same throughout: any arguments or file contents give a result or deblur's own
 error (one `error:` line, exit status 2; 1 for a machine or per-file failure), never a traceback or an
 `internal error`, and nothing outside the command's output is touched. The Python API raises only
-`deblur.errors.DeblurError` (one line), never TypeError, ValueError, IndexError or MemoryError. Every
+`deblur.core.errors.DeblurError` (one line), never TypeError, ValueError, IndexError or MemoryError. Every
 test is derandomized, so CI runs the same examples each time.
 """
 
@@ -27,9 +27,9 @@ from hypothesis.extra import numpy as hnp
 
 import test_eval_resume as resume_tests
 from conftest import cli_error, invoke, smooth_image, write_png
-from deblur.errors import DeblurError
-from deblur.evaljournal import PARTIAL_NAME
-from deblur.exported import SIDECAR_KEYS, sidecar_path
+from deblur.core.errors import DeblurError
+from deblur.evaluation.evaljournal import PARTIAL_NAME
+from deblur.restore.exported import SIDECAR_KEYS, sidecar_path
 from test_hostile_work import NUMBERS, _outputs, _paths, sandbox, tree  # noqa: F401 - sandbox is a fixture
 
 SETTINGS = {"deadline": None, "derandomize": True, "database": None,
@@ -162,7 +162,7 @@ def test_the_telemetry_stand_in_has_no_dunders_so_sys_modules_can_be_walked(monk
     walking sys.modules) then failed in every later test of the process, once an export had run."""
     import sys
 
-    from deblur import privacy
+    from deblur.core import privacy
 
     for name in [n for n in sys.modules if n.startswith(privacy.TELEMETRY_MODULE)]:
         monkeypatch.delitem(sys.modules, name)

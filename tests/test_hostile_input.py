@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from conftest import smooth_image, write_png
 from deblur.cli import app
 from deblur.config import from_dict, read_yaml
-from deblur.errors import DataError, DeblurError
-from deblur.imageio import read_image
+from deblur.core.errors import DataError, DeblurError
+from deblur.imaging.imageio import read_image
 from deblur.models import MODELS
 
 
@@ -153,7 +153,7 @@ def test_an_image_whose_size_cannot_be_read_from_its_header_is_refused_not_decod
 def test_a_header_that_understates_the_decoded_size_is_still_refused(tmp_path: Path, rng, monkeypatch):
     path = tmp_path / "a.png"
     write_png(path, smooth_image(rng, 40, 50))
-    monkeypatch.setattr("deblur.imageio.header_size", lambda data: (1, 1))  # a header parser fooled
+    monkeypatch.setattr("deblur.imaging.imageio.header_size", lambda data: (1, 1))  # a header parser fooled
     with pytest.raises(DataError, match="decodes to 50x40 although its header says 1x1"):
         read_image(path, max_pixels_mp=0.001)
 
@@ -241,9 +241,9 @@ def _zip(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_D
 
 def test_checkpoint_zip_bombs_are_refused_from_the_directory_before_anything_is_inflated(tmp_path: Path,
                                                                                        monkeypatch):
-    from deblur.checkpoints import check_archive
-    from deblur.loading import load_model
     from deblur.pretrained import default_checkpoint
+    from deblur.restore.checkpoints import check_archive
+    from deblur.restore.loading import load_model
 
     config = b'{"class_name": "Functional", "config": {}}'
     bomb = _zip(tmp_path / "bomb.keras", {"metadata.json": b"{}", "config.json": config,
@@ -266,7 +266,7 @@ def test_checkpoint_zip_bombs_are_refused_from_the_directory_before_anything_is_
         check_archive(broken)
 
     check_archive(default_checkpoint())  # the built-in model (4.2 MiB, stored) passes
-    monkeypatch.setattr("deblur.checkpoints.MAX_CHECKPOINT_BYTES", 1 << 20)
+    monkeypatch.setattr("deblur.restore.checkpoints.MAX_CHECKPOINT_BYTES", 1 << 20)
     with pytest.raises(DeblurError, match="inflate to 4 MiB, over the limit of 1 MiB"):
         check_archive(default_checkpoint())
 

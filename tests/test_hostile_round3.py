@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from conftest import cli_error, invoke, smooth_image, write_png
-from deblur import exported, owned
+from deblur.core import owned
+from deblur.core.errors import ConfigError, DataError, DeblurError
 from deblur.data import packed
-from deblur.errors import ConfigError, DataError, DeblurError
+from deblur.restore import exported
 
 DEEP = "[" * 100_000 + "]" * 100_000  # past the JSON parser's recursion limit
 
@@ -97,7 +98,7 @@ def test_export_to_the_current_folder_is_refused(model_file: Path, tmp_path: Pat
 @pytest.mark.parametrize("fmt", ["openvino", "onnx"])
 def test_file_export_overwrite_refuses_folders_and_files_without_deblurs_sidecar(fmt: str, tmp_path: Path):
     """Checked without the runtimes: what `deblur export --overwrite` would replace beside the file."""
-    from deblur.export import FORMATS, check_output
+    from deblur.restore.export import FORMATS, check_output
 
     spec = FORMATS.get(fmt)
     out = tmp_path / f"m{spec.suffix}"
@@ -117,7 +118,7 @@ def test_file_export_overwrite_refuses_folders_and_files_without_deblurs_sidecar
     sidecar.write_text(json.dumps({"format": fmt, "files": {out.name: "0" * 64}}))
     with pytest.raises(DeblurError, match="changed since"):
         check_output(spec, out, overwrite=True)
-    from deblur.export import sha256
+    from deblur.restore.export import sha256
 
     listed = {p.name: sha256(p) for p in spec.files(out) if p.exists()}
     sidecar.write_text(json.dumps({"format": fmt, "files": listed}))
@@ -125,7 +126,7 @@ def test_file_export_overwrite_refuses_folders_and_files_without_deblurs_sidecar
 
 
 def test_stale_staging_folders_are_only_deblurs_own(tmp_path: Path):
-    from deblur.atomic import clean_stale_temp_dirs
+    from deblur.core.atomic import clean_stale_temp_dirs
 
     mine = tmp_path / ".deblur-export-my-notes"  # starts like deblur's staging folders
     stale = tmp_path / ".deblur-export-abc123_x"  # mkdtemp's shape: 8 characters
@@ -164,7 +165,7 @@ def test_pack_overwrite_deletes_only_the_packs_own_files(tmp_path: Path, photo_f
 
 
 def _run_folder(tmp_path: Path) -> Path:
-    from deblur.run_marker import MARKER, MARKER_TEXT
+    from deblur.core.run_marker import MARKER, MARKER_TEXT
 
     run = tmp_path / "run"
     run.mkdir()
@@ -190,7 +191,7 @@ def test_resume_refuses_a_link_planted_in_the_run_folder(tmp_path: Path, planted
 
 
 def test_resume_refuses_a_hard_linked_or_fifo_history(tmp_path: Path):
-    from deblur.train import prepare_run_dir
+    from deblur.training.train import prepare_run_dir
 
     run = _run_folder(tmp_path)
     outside = tmp_path / "elsewhere.csv"
@@ -251,7 +252,7 @@ def test_benchmark_json_overwrite_replaces_only_its_own_report(model_file: Path,
 
 
 def test_safe_reads_refuse_fifos_devices_huge_and_deep_files(tmp_path: Path):
-    from deblur.safefile import UnsafeFile, read_json, read_small
+    from deblur.core.safefile import UnsafeFile, read_json, read_small
 
     fifo = tmp_path / "x.json"
     os.mkfifo(fifo)
@@ -272,7 +273,7 @@ def test_safe_reads_refuse_fifos_devices_huge_and_deep_files(tmp_path: Path):
 
 def test_engine_choice_cache_as_a_fifo_or_deep_json_does_not_stop_predict(model_file: Path, tmp_path: Path,
                                                                           monkeypatch):
-    from deblur.engines.cache import CHOICE_FILE, cached_choice
+    from deblur.restore.engines.cache import CHOICE_FILE, cached_choice
 
     cache = tmp_path / "cache"
     cache.mkdir()
@@ -294,7 +295,7 @@ def test_export_sidecar_as_a_fifo_or_deep_json_reads_as_none(tmp_path: Path):
 
 
 def test_an_export_that_is_a_fifo_is_refused_unread(tmp_path: Path):
-    from deblur.engines import detect
+    from deblur.restore.engines import detect
 
     fifo = tmp_path / "m.onnx"
     os.mkfifo(fifo)  # a runtime would block opening it
@@ -340,8 +341,8 @@ def test_a_deep_or_fifo_pack_manifest_is_one_line(tmp_path: Path, photo_folder: 
 
 
 def test_a_fifo_run_marker_does_not_block_train_overwrite(tmp_path: Path):
-    from deblur.run_marker import MARKER
-    from deblur.train import prepare_run_dir
+    from deblur.core.run_marker import MARKER
+    from deblur.training.train import prepare_run_dir
 
     run = tmp_path / "run"
     run.mkdir()
@@ -353,7 +354,7 @@ def test_a_fifo_run_marker_does_not_block_train_overwrite(tmp_path: Path):
 
 
 def test_a_deep_tf_config_is_one_line(monkeypatch):
-    from deblur.distribute import is_chief
+    from deblur.training.distribute import is_chief
 
     monkeypatch.setenv("TF_CONFIG", DEEP)
     with pytest.raises(ConfigError, match="nested too deeply"):
@@ -392,7 +393,7 @@ def test_openvino_telemetry_is_a_silent_stand_in(monkeypatch):
     import importlib
     import sys
 
-    from deblur import privacy
+    from deblur.core import privacy
 
     for name in [n for n in sys.modules if n.startswith(privacy.TELEMETRY_MODULE)]:
         monkeypatch.delitem(sys.modules, name)
@@ -426,8 +427,8 @@ def test_openvino_telemetry_is_a_silent_stand_in(monkeypatch):
 def test_runtimes_are_imported_with_their_telemetry_off(monkeypatch):
     import sys
 
-    from deblur import privacy
-    from deblur.engines.base import require
+    from deblur.core import privacy
+    from deblur.restore.engines.base import require
 
     calls: list[str] = []
     fake = type(sys)("onnxruntime")
@@ -471,7 +472,7 @@ def test_restorer_and_load_model_refuse_bad_arguments(model_file: Path):
 
 @pytest.mark.parametrize("big", ["nan", "inf", "-1", "1e12"])
 def test_benchmark_formats_checks_big_before_any_export(model_file: Path, monkeypatch, big: str):
-    from deblur import export
+    from deblur.restore import export
 
     def no_export(*args: object, **kwargs: object) -> None:
         raise AssertionError("exported before the arguments were checked")

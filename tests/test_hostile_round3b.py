@@ -14,9 +14,9 @@ import pytest
 
 import test_eval_resume as resume_tests
 from conftest import cli_error, invoke, smooth_image, write_png
-from deblur.engines import graphcheck
-from deblur.errors import DataError, DeblurError
-from deblur.evaljournal import PARTIAL_NAME
+from deblur.core.errors import DataError, DeblurError
+from deblur.evaluation.evaljournal import PARTIAL_NAME
+from deblur.restore.engines import graphcheck
 
 BATCH, eval_config = resume_tests.BATCH, resume_tests.eval_config  # the journal tests' split (a fixture)
 
@@ -184,7 +184,7 @@ def test_litert_check_on_real_files(model_file: Path, tmp_path: Path):
     import keras
     import tensorflow as tf
 
-    from deblur.loading import load_model
+    from deblur.restore.loading import load_model
 
     warnings.simplefilter("ignore", UserWarning)  # tf.lite.Interpreter's deprecation notice
     ours = tmp_path / "ours.tflite"
@@ -254,7 +254,7 @@ def test_a_tampered_journal_is_refused_on_resume(interrupted: Path, eval_config:
 
 def test_a_forged_chain_beyond_the_split_is_refused(interrupted: Path, eval_config: Path, model_file: Path):
     """Even a journal whose chain was recomputed cannot claim batches the split does not have."""
-    from deblur.evaljournal import _commit_core, chain_digest
+    from deblur.evaluation.evaljournal import _commit_core, chain_digest
 
     lines = _lines(interrupted)
     first = json.loads(lines[BATCH + 1])
@@ -362,7 +362,7 @@ def _export(keras_file: Path, out: Path) -> Path:
 
 
 def _edit_sidecar(export: Path, **changes: object) -> None:
-    from deblur.exported import sidecar_path
+    from deblur.restore.exported import sidecar_path
 
     path = sidecar_path(export)
     path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
@@ -376,8 +376,8 @@ def test_a_sidecar_with_the_wrong_multiple_is_one_line(model_file: Path, tmp_pat
 
 
 def test_a_deep_model_exported_without_its_sidecar_is_one_line(tmp_path: Path, odd_image: Path):
-    from deblur.exported import sidecar_path
     from deblur.models import MODELS
+    from deblur.restore.exported import sidecar_path
 
     keras_file = tmp_path / "deep.keras"
     MODELS.get("unet")(3, depth=5, base_filters=2).save(keras_file)  # needs a multiple of 32
@@ -410,8 +410,8 @@ class _Failing:
 
 
 def test_a_runtime_failure_is_one_line_and_out_of_memory_stays_out_of_memory():
-    from deblur.failures import failure_line
-    from deblur.predict import ModelRunError, run_engine
+    from deblur.core.failures import failure_line
+    from deblur.restore.predict import ModelRunError, run_engine
 
     batch = np.zeros((1, 8, 8, 3), np.float32)
     with pytest.raises(ModelRunError, match=r"m\.onnx: the model failed on a 1x8x8x3 input .*Non-zero status code"):
@@ -451,7 +451,7 @@ def test_a_name_too_long_to_write_costs_that_file_only(model_file: Path, long_na
 
 def test_out_of_memory_on_one_image_costs_that_image_only(model_file: Path, long_named: Path, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch):
-    from deblur import predict
+    from deblur.restore import predict
 
     (long_named / f"{'m' * 245}.png").unlink()
     original = predict.restore_image

@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 from conftest import load_script, smooth_image, write_png
 from deblur.cli import app
 from deblur.config import load
-from deblur.errors import DataError
-from deblur.evaluate import evaluate, json_safe
-from deblur.imageio import from_float
-from deblur.metrics import PSNR_CAP_DB, keras_psnr, keras_ssim, psnr_from_mse, score_image, summarize
+from deblur.core.errors import DataError
+from deblur.evaluation.evaluate import evaluate, json_safe
+from deblur.imaging.imageio import from_float
+from deblur.imaging.metrics import PSNR_CAP_DB, keras_psnr, keras_ssim, psnr_from_mse, score_image, summarize
 from deblur.models import MODELS
 
 ROOT = Path(__file__).resolve().parent.parent

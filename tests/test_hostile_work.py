@@ -31,12 +31,13 @@ from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
 from conftest import cli_error, invoke, smooth_image, write_png
-from deblur import atomic, outputs
 from deblur.cli import app
-from deblur.imageio import read_image
-from deblur.locks import FolderLock
+from deblur.core import atomic
+from deblur.core.locks import FolderLock
+from deblur.imaging import outputs
+from deblur.imaging.imageio import read_image
 from deblur.models import MODELS
-from deblur.train import MARKER, prepare_run_dir
+from deblur.training.train import MARKER, prepare_run_dir
 
 runner = CliRunner()
 
@@ -147,7 +148,7 @@ def test_a_second_train_into_a_locked_run_folder_stops_at_once(tmp_path: Path, t
 def test_the_lock_of_a_killed_process_does_not_block(tmp_path: Path):
     folder = tmp_path / "run"
     folder.mkdir()
-    code = ("import sys, time; from deblur.locks import FolderLock; FolderLock(sys.argv[1]); "
+    code = ("import sys, time; from deblur.core.locks import FolderLock; FolderLock(sys.argv[1]); "
             "print('held', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True)
     try:
@@ -248,7 +249,7 @@ def test_written_files_get_the_permissions_open_would_give(tmp_path: Path, umask
     old = os.umask(umask)
     try:
         atomic.atomic_write_bytes(tmp_path / "r.json", b"{}")
-        from deblur.checkpoints import atomic_save
+        from deblur.restore.checkpoints import atomic_save
 
         atomic_save(MODELS.get("unet")(1, depth=1, base_filters=2), tmp_path / "best.keras")
         with open(tmp_path / "plain", "w"):
@@ -322,12 +323,12 @@ def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path: Path, 
 ])
 def test_every_remaining_failure_is_one_line_at_the_command_boundary(tmp_path: Path, images: Path, model_file: Path,
                                                                      monkeypatch, exc, words, status):
-    import deblur.loading
+    import deblur.restore.loading
 
     def fail(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(deblur.loading, "load_model", fail)
+    monkeypatch.setattr(deblur.restore.loading, "load_model", fail)
     result = invoke("predict", images, "-c", model_file, "-o", tmp_path / "o")
     assert result.exit_code == status and "Traceback" not in result.output
     if status != 130:
@@ -348,7 +349,7 @@ def test_batches_that_cannot_fit_in_memory_are_refused_up_front(tmp_path: Path, 
 
 
 def test_a_batch_too_big_for_the_images_read_is_refused_before_training(tmp_path: Path, tiny_config: Path):
-    from deblur.limits import physical_memory
+    from deblur.core.limits import physical_memory
 
     batch = max(1, (physical_memory() or 2**34) // (3 * 4 * 4) // 2)  # passes the 1-pixel floor, not 40x48
     line = one_error(invoke("train", "-c", tiny_config, "--set", "data.crop=null", "--set", "data.eval_crop=null",
@@ -396,7 +397,7 @@ def test_blur_of_images_smaller_than_the_kernel(tmp_path: Path, rng, shape):
 
 def test_resume_after_the_model_was_edited_is_one_line(tmp_path: Path, tiny_config: Path):
     from deblur.config import load
-    from deblur.train import RunPaths, save_config
+    from deblur.training.train import RunPaths, save_config
 
     run = tmp_path / "run"
     with prepare_run_dir(run, resume=False, overwrite=False) as paths:
@@ -445,7 +446,7 @@ def test_gray_alpha_comes_back_as_gray_alpha(tmp_path: Path, model_file: Path, r
     alpha = np.full_like(gray, top // 3)
     path = tmp_path / "in" / "ga.png"
     path.parent.mkdir()
-    from deblur.imagemeta import encode_gray_alpha_png
+    from deblur.imaging.imagemeta import encode_gray_alpha_png
 
     path.write_bytes(encode_gray_alpha_png(np.concatenate([gray, alpha], axis=2)))
     for cmd in (["predict", path, "-c", model_file, "-o", tmp_path / "p"], ["blur", path, "-o", tmp_path / "b"]):

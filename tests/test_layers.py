@@ -1,14 +1,25 @@
 """The package's import layers, read from the source (scripts/import_layers.py): no cycles, no upward imports.
 
-The layers, bottom up: leaf helpers (errors, registry, schema, imageio, limits...); data and models,
-which declare their options in registries; config, which reads those registries to validate a
-config; train, evaluate and predict; the cli. A function-level import counts like any other (it
-only delays the dependency); `if TYPE_CHECKING:` imports do not (they never run).
+One rule per folder of src/deblur/: it may import only the folders on the floors below its own
+(`LAYERS` in scripts/import_layers.py, lowest first; folders on one floor never import each other):
+
+    core                   errors, atomic files and locks, safe small-file reads, registries, schema, limits
+    pretrained             the built-in model file
+    imaging                image I/O and metadata, tiling, output planning, alignment, the metric card
+    models | data          model builders and losses | sources, stores, degradations, input pipelines
+    config                 the YAML loader, validated against the registries of data/ and models/
+    restore                engines, the checkpoint loader, predict, export, blind restoration
+    training | evaluation  the workflows
+    api                    the facade (deblur.Restorer)
+    cli, then __main__     the typer app; python -m deblur
+
+A function-level import counts like any other (it only delays the dependency); `if TYPE_CHECKING:`
+imports do not (they never run). `import deblur` itself imports nothing of the package (its names
+are imported lazily, by name), so it stays cheap.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from pathlib import Path
 
 import pytest
@@ -16,42 +27,7 @@ import pytest
 from conftest import load_script
 
 layers = load_script("import_layers")
-
-APPS = ["deblur.train", "deblur.evaluate", "deblur.predict", "deblur.cli"]
-# The meeting points and helpers every layer may use: they stay below all of them.
-LEAVES = ["deblur.errors", "deblur.registry", "deblur.schema", "deblur.run_marker", "deblur.limits",
-          "deblur.losses", "deblur.metrics", "deblur.imageio", "deblur.safefile", "deblur.owned", "deblur.privacy"]
-
-# What each layer must never import, directly or through any chain of other deblur modules.
-# A key or value names a module or a whole package (every module below it).
-MAY_NOT_IMPORT: dict[str, list[str]] = {
-    **{leaf: ["deblur.data", "deblur.models", "deblur.config", *APPS] for leaf in LEAVES},
-    "deblur.data": ["deblur.config", "deblur.models", *APPS],
-    "deblur.models": ["deblur.data", "deblur.config", *APPS],
-    "deblur.config": APPS,
-}
-
-
-def _within(module: str, package: str) -> bool:
-    return module == package or module.startswith(package + ".")
-
-
-def _path(graph: dict[str, set[str]], start: str, banned: str) -> list[str] | None:
-    """The shortest import chain from `start` to a module within `banned`, or None (breadth first)."""
-    before: dict[str, str | None] = {start: None}
-    queue = deque([start])
-    while queue:
-        node = queue.popleft()
-        if _within(node, banned) and node != start:
-            chain = [node]
-            while before[chain[-1]] is not None:
-                chain.append(before[chain[-1]])
-            return chain[::-1]
-        for child in sorted(graph.get(node, ())):
-            if child not in before:
-                before[child] = node
-                queue.append(child)
-    return None
+FLOOR = layers.floors()
 
 
 @pytest.fixture(scope="module")
@@ -65,23 +41,36 @@ def test_no_import_cycles(graph: dict[str, set[str]]) -> None:
     assert not found, f"{len(found)} import cycle(s), each module with its imports inside it:\n" + "\n".join(lines)
 
 
-@pytest.mark.parametrize("layer", sorted(MAY_NOT_IMPORT))
-def test_layer_order(graph: dict[str, set[str]], layer: str) -> None:
-    members = [m for m in graph if _within(m, layer)]
-    assert members, f"no modules in {layer}: the table names a layer that is gone"
-    broken = []
-    for module in sorted(members):
-        for banned in MAY_NOT_IMPORT[layer]:
-            chain = _path(graph, module, banned)
-            # Through another module of this layer: that module's own chain is reported instead.
-            if chain and not (len(chain) > 2 and _within(chain[1], layer)):
-                broken.append(" -> ".join(chain))
-    assert not broken, f"{layer} must not import {', '.join(MAY_NOT_IMPORT[layer])}:\n" + "\n".join(broken)
+@pytest.mark.parametrize("folder", [name for floor in layers.LAYERS for name in floor])
+def test_a_folder_imports_only_the_floors_below_it(graph: dict[str, set[str]], folder: str) -> None:
+    members = [m for m in graph if layers.folder_of(m) == folder]
+    assert members, f"no modules in {folder}: the layer table names a folder that is gone"
+    below = sorted((f for f, level in FLOOR.items() if level < FLOOR[folder]), key=FLOOR.get)
+    broken = [f"{m} -> {t} ({layers.folder_of(t)}, floor {FLOOR.get(layers.folder_of(t), '?')})"
+              for m, t in layers.upward_imports(graph) if m in members]
+    assert not broken, (f"{folder} (floor {FLOOR[folder]}) may import only {', '.join(below) or 'nothing of deblur'}:"
+                        "\n" + "\n".join(broken))
+
+
+def test_every_module_is_on_a_floor(graph: dict[str, set[str]]) -> None:
+    lost = sorted(m for m in graph if m != "deblur" and layers.folder_of(m) not in FLOOR)
+    assert not lost, "modules in no folder of the layer table (add the folder to LAYERS):\n" + "\n".join(lost)
+
+
+def test_import_deblur_imports_nothing_of_the_package(graph: dict[str, set[str]]) -> None:
+    assert graph["deblur"] == set(), "deblur/__init__.py must import its names lazily (its _LAZY table)"
+
+
+def test_the_script_prints_the_floors(capsys) -> None:
+    assert layers.main([]) == 0
+    rows = {line.split()[1]: int(line.split()[0]) for line in capsys.readouterr().out.splitlines()
+            if line.strip()[:1].isdigit() and len(line.split()) > 2 and line.split()[1] in FLOOR}
+    assert rows == FLOOR
 
 
 def test_the_graph_sees_every_kind_of_import(tmp_path: Path) -> None:
     """The checker itself: function-level and relative imports count, TYPE_CHECKING ones do not,
-    and a cycle through a package's __init__ is found."""
+    a cycle through a package's __init__ is found, and an import into a higher floor is upward."""
     pkg = tmp_path / "pkg"
     (pkg / "sub").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
@@ -96,4 +85,6 @@ def test_the_graph_sees_every_kind_of_import(tmp_path: Path) -> None:
     assert graph["pkg.sub.leaf"] == {"pkg.top"}
     assert graph["pkg.typed"] == {"pkg.top"}
     assert layers.cycles(graph) == [["pkg.sub", "pkg.sub.leaf", "pkg.top"]]
-    assert _path(graph, "pkg.sub.leaf", "pkg.sub") == ["pkg.sub.leaf", "pkg.top", "pkg.sub"]
+    assert layers.upward_imports(graph, [["sub"], ["top"], ["typed"]]) == [("pkg.sub.leaf", "pkg.top")]
+    assert layers.upward_imports(graph, [["sub"], ["top", "typed"]]) == [
+        ("pkg.sub.leaf", "pkg.top"), ("pkg.typed", "pkg.top")]  # one floor: siblings never import each other

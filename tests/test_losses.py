@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from deblur.losses import LOSSES
-from deblur.schedules import WarmupCosine
+from deblur.models.losses import LOSSES
+from deblur.training.schedules import WarmupCosine
 
 
 def _loss(name, a, b):

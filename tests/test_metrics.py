@@ -3,8 +3,8 @@ import pytest
 from keras import ops
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 
-from deblur.errors import DeblurError
-from deblur.metrics import PSNR_CAP_DB, keras_psnr, keras_ssim, quantize, score_image, summarize
+from deblur.core.errors import DeblurError
+from deblur.imaging.metrics import PSNR_CAP_DB, keras_psnr, keras_ssim, quantize, score_image, summarize
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_keras_metrics_track_the_card(pair):
 
 
 def test_y_channel_and_crop_border_options():
-    from deblur.metrics import to_y
+    from deblur.imaging.metrics import to_y
 
     white, black = np.ones((1, 1, 3)), np.zeros((1, 1, 3))
     assert to_y(white)[0, 0, 0] == pytest.approx(235 / 255) and to_y(black)[0, 0, 0] == pytest.approx(16 / 255)

@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from deblur.engines import as_engine
-from deblur.loading import load_model
 from deblur.models import MODELS, fixed_input_size, required_multiple
-from deblur.predict import restore_batch
+from deblur.restore.engines import as_engine
+from deblur.restore.loading import load_model
+from deblur.restore.predict import restore_batch
 
 TINY = {
     "nafnet": {"width": 4, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]},
@@ -66,7 +66,7 @@ def test_identity_init_unet_is_exactly_the_identity_until_trained(rng):
 
 
 def test_models_too_large_for_memory_are_refused_before_any_weight_is_made():
-    from deblur.errors import ConfigError
+    from deblur.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="parameters, more than this machine"):
         MODELS.get("unet")(3, depth=40, base_filters=2)

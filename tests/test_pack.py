@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from conftest import cli_error, invoke, smooth_image, write_png
+from deblur.core.errors import DataError
 from deblur.data import packed
 from deblur.data.base import SOURCES
-from deblur.errors import DataError
 
 
 def _same(original, pack) -> None:

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image, ImageCms, JpegImagePlugin
 
 from conftest import cli_error, invoke, smooth_image, write_png
-from deblur import outputs
-from deblur.imageio import encode_image, read_image
-from deblur.imagemeta import MAX_EXIF_BYTES, Metadata, read_metadata, upright_exif
+from deblur.imaging import outputs
+from deblur.imaging.imageio import encode_image, read_image
+from deblur.imaging.imagemeta import MAX_EXIF_BYTES, Metadata, read_metadata, upright_exif
 
 DATE = "2021:05:01 10:00:00"
 GPS = {1: "N", 2: (52.0, 22.0, 1.5), 3: "E", 4: (13.0, 24.0, 0.25)}

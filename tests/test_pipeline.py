@@ -3,10 +3,10 @@ import pytest
 
 from conftest import smooth_image
 from deblur.config import from_dict
+from deblur.core.errors import ConfigError, DataError
 from deblur.data.base import ImageSet
 from deblur.data.evalset import EvalSet
 from deblur.data.pipeline import train_dataset
-from deblur.errors import ConfigError, DataError
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from conftest import smooth_image
-from deblur.engines import as_engine
-from deblur.imageio import read_image
-from deblur.metrics import psnr
+from deblur.imaging.imageio import read_image
+from deblur.imaging.metrics import psnr
+from deblur.imaging.tiling import restore_tiled
 from deblur.models import MODELS
-from deblur.predict import restore_full, restore_image
-from deblur.tiling import restore_tiled
+from deblur.restore.engines import as_engine
+from deblur.restore.predict import restore_full, restore_image
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +99,9 @@ def test_every_format_round_trips_with_its_layout(ext, kind, tmp_path: Path, tra
 def test_models_run_on_images_of_another_channel_count(fmnist_folder, rng):
     """An untrained NAFNet returns its input, so any channel adaptation must give the input back."""
     from deblur.config import from_dict
-    from deblur.evaluate import evaluate
+    from deblur.evaluation.evaluate import evaluate
     from deblur.models import MODELS
-    from deblur.predict import across_channels, restore_batch
+    from deblur.restore.predict import across_channels, restore_batch
 
     tiny = {"width": 4, "enc_blocks": [1], "middle_blocks": 1, "dec_blocks": [1]}
     rgb, gray = MODELS.get("nafnet")(3, **tiny), MODELS.get("nafnet")(1, **tiny)

@@ -8,10 +8,10 @@ import pytest
 from keras import ops
 
 from conftest import smooth_image
+from deblur.core.errors import ConfigError
 from deblur.data import jpeg
 from deblur.data.degrade import N_UNIFORMS, describe, make
 from deblur.data.on_device import Degrade
-from deblur.errors import ConfigError
 
 
 def _kernels(spec, u):
@@ -128,7 +128,7 @@ def test_blur_command_makes_camera_shake_with_noise_and_jpeg(tmp_path, rng):
 
     from conftest import write_png
     from deblur.cli import app
-    from deblur.imageio import read_image
+    from deblur.imaging.imageio import read_image
 
     write_png(tmp_path / "in" / "photo.png", smooth_image(rng, 64, 80))
     runs = {}

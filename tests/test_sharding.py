@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deblur import distribute as dist
-from deblur.errors import DeblurError
+from deblur.core.errors import DeblurError
+from deblur.training import distribute as dist
 
 
 def _tf_config(monkeypatch, index: int, workers: int = 2, kind: str = "worker", chief: bool = False) -> None:
@@ -75,10 +75,10 @@ def test_a_worker_reads_only_its_share_of_the_training_images(config: Path, monk
     import dataclasses
 
     from deblur import config as cfgmod
-    from deblur import train as trainmod
     from deblur.data import pipeline
     from deblur.data.base import load_splits
     from deblur.data.store import FileStore
+    from deblur.training import train as trainmod
 
     cfg = cfgmod.load(config, ["train.distribute=multi_worker"])
     splits = load_splits(cfg.data, cfg.seed)

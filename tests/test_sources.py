@@ -9,9 +9,9 @@ import pytest
 
 from conftest import idx_bytes, shared, smooth_image, write_png
 from deblur.config import from_dict
+from deblur.core.errors import DataError
 from deblur.data.base import load_splits, split_indices
 from deblur.data.sources import SOURCES
-from deblur.errors import DataError
 
 
 def _load(source: str, path, **options):
@@ -272,7 +272,7 @@ def test_combined_source_keeps_each_parts_split_and_drops_duplicate_sharp_shots(
     ([{"source": "combined", "options": {"parts": []}}], "cannot contain another"),
 ])
 def test_combined_source_errors_name_the_part(parts, expected):
-    from deblur.errors import DeblurError
+    from deblur.core.errors import DeblurError
 
     cfg = _combined(parts)
     with pytest.raises(DeblurError, match=re.escape(expected)):

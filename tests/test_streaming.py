@@ -26,7 +26,7 @@ from deblur.data.evalset import EvalSet
 from deblur.data.headers import probe
 from deblur.data.skips import SKIPS
 from deblur.data.store import FileStore, ImageStore
-from deblur.imageio import read_image
+from deblur.imaging.imageio import read_image
 
 
 @pytest.fixture
@@ -308,8 +308,8 @@ def test_pipeline_data_error_is_a_data_error_again():
     "no image ... can be read any more" is the user's error (exit 2), not an internal one."""
     import tensorflow as tf
 
+    from deblur.core.errors import DataError
     from deblur.data.skips import data_error_inside
-    from deblur.errors import DataError
 
     def fail(i):
         raise DataError("no image of the training set can be read any more")

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from conftest import cli_error, invoke
-from deblur.tensorboard import IMAGE_COUNT, IMAGE_TAG, side_by_side, validation_samples
-from deblur.train import MARKER, prepare_run_dir
+from deblur.training.tensorboard import IMAGE_COUNT, IMAGE_TAG, side_by_side, validation_samples
+from deblur.training.train import MARKER, prepare_run_dir
 
 
 def _config(tmp_path: Path, photo_folder: Path, **train: object) -> Path:

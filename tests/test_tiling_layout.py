@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import load_script
-from deblur.predict import DEFAULT_OVERLAP, DEFAULT_TILE
-from deblur.tiling import plan_layout, restore_tiled, split_axis
+from deblur.imaging.tiling import plan_layout, restore_tiled, split_axis
+from deblur.restore.predict import DEFAULT_OVERLAP, DEFAULT_TILE
 
 PHOTOS = [(1024, 1024), (3000, 4000), (4000, 3000), (4000, 6000), (1080, 1920), (2448, 3264), (768, 1024)]
 MULTIPLES = [1, 8, 16]  # the built-in model needs 8; U-Nets of depth 3 and 4 need 8 and 16

@@ -7,7 +7,7 @@
 
 The built-in restorer (`deblur.restore.blind`) estimates each image's blur and deconvolves it, or
 returns the image unchanged when it looks sharp or no single kernel explains its blur; it needs no
-TensorFlow. A network runs through the same engine and `deblur.predict.restore_image` as
+TensorFlow. A network runs through the same engine and `deblur.restore.predict.restore_image` as
 `deblur predict`, so an array and a file come out identical.
 """
 
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur.engines import AUTO, ENGINES, KERAS, Engine, detect, engine_names, load_engine
-from deblur.errors import DeblurError
-from deblur.predict import DEFAULT_OVERLAP, DEFAULT_TILE, restore_image
+from deblur.core.errors import DeblurError
 from deblur.restore.blind import BlindRestorer
+from deblur.restore.engines import AUTO, ENGINES, KERAS, Engine, detect, engine_names, load_engine
+from deblur.restore.predict import DEFAULT_OVERLAP, DEFAULT_TILE, restore_image
 
 DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 
@@ -35,7 +35,7 @@ class Restorer:
 
     def __init__(self, engine: Engine | BlindRestorer, tile: int = DEFAULT_TILE,
                  overlap: int = DEFAULT_OVERLAP) -> None:
-        from deblur.tiling import check_tile
+        from deblur.imaging.tiling import check_tile
 
         self.blind = engine if isinstance(engine, BlindRestorer) else None
         if self.blind is not None:  # the built-in restorer bounds its own memory: no tiles
@@ -56,9 +56,9 @@ class Restorer:
         """Load a restorer: None is the built-in one (blur estimation and deconvolution; `kernel`, a 2-D
         array, deconvolves with a known kernel instead); "builtin-network" the network deblur shipped
         before it; else a `.keras` checkpoint, `.onnx`, OpenVINO `.xml`, `.tflite` or SavedModel
-        folder. `engine` as `deblur predict --engine` (see `deblur.engines`); `trust_model` as
+        folder. `engine` as `deblur predict --engine` (see `deblur.restore.engines`); `trust_model` as
         `--trust-model` (an export's operations are not checked)."""
-        from deblur.tiling import check_tile
+        from deblur.imaging.tiling import check_tile
 
         # every argument before any work: a NaN tile was accepted, and every later call raised TypeError
         tile, overlap = whole_number("tile", tile), whole_number("overlap", overlap)
@@ -128,7 +128,7 @@ def estimate_kernel(image: np.ndarray, max_kernel: int | None = None) -> np.ndar
     `max_kernel` bounds its size in pixels (default: up to 35 px at a long side of 1280 px, larger in
     proportion on bigger photos). A sharp photo gives a kernel close to a single point.
     """
-    from deblur.imageio import check_finite, to_float
+    from deblur.imaging.imageio import check_finite, to_float
     from deblur.restore.estimate import estimate_kernel as estimate
 
     image = check_array(image)
@@ -198,7 +198,7 @@ AUTO_UNMEASURED = ("--engine auto uses Keras until `deblur benchmark-formats` ha
 
 def open_engine(path: str | Path, engine: str = AUTO, notes: list[str] | None = None,
                 trust: bool = False) -> Engine:
-    """`deblur.engines.load_engine`, plus what needs `deblur.export`: a `.keras` checkpoint with
+    """`deblur.restore.engines.load_engine`, plus what needs `deblur.restore.export`: a `.keras` checkpoint with
     `engine` auto runs on the runtime measured fastest for it here (`deblur benchmark-formats`;
     Keras when nothing was measured, and then AUTO_UNMEASURED is added to `notes`), and with another
     engine than keras it is exported once into the cache and run from there. An export given by path
@@ -208,7 +208,7 @@ def open_engine(path: str | Path, engine: str = AUTO, notes: list[str] | None = 
     if detect(path) != KERAS:
         return load_engine(path, engine, trust)
     if engine == AUTO:
-        from deblur.engines.cache import cached_choice
+        from deblur.restore.engines.cache import cached_choice
 
         choice = cached_choice(path)
         engine = choice if choice in ENGINES else KERAS
@@ -228,9 +228,13 @@ def cached_export(checkpoint: Path, engine: str) -> Path:
     import contextlib
     import os
 
-    from deblur.atomic import clean_stale_temp_dirs, locked_temp_dir
-    from deblur.engines.cache import export_dir
-    from deblur.export import FORMATS, export_model, require_runtime  # export_model loads through deblur.loading
+    from deblur.core.atomic import clean_stale_temp_dirs, locked_temp_dir
+    from deblur.restore.engines.cache import export_dir
+    from deblur.restore.export import (  # export_model loads through deblur.restore.loading
+        FORMATS,
+        export_model,
+        require_runtime,
+    )
 
     spec = ENGINES.get(engine)
     folder = export_dir(checkpoint, engine, spec.package)

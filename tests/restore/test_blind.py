@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deblur.errors import DataError, DeblurError
+from deblur.core.errors import DataError, DeblurError
 from deblur.restore import kernels as K
 from deblur.restore.blind import BlindRestorer, BlindSettings
 from deblur.restore.triage import SHARP_EDGES, edge_sharpness, halo_guard

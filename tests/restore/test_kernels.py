@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from deblur.errors import DataError
+from deblur.core.errors import DataError
 from deblur.restore import kernels as K
 
 

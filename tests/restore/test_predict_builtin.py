@@ -124,7 +124,7 @@ def test_python_api_runs_the_same_pipeline(shaken) -> None:
 @pytest.mark.parametrize("bad", [np.zeros((8, 8, 3), np.uint8), "x", np.zeros((40, 40, 5), np.uint8)])
 def test_estimate_kernel_refuses_what_it_cannot_use(bad) -> None:
     import deblur
-    from deblur.errors import DeblurError
+    from deblur.core.errors import DeblurError
 
     with pytest.raises(DeblurError):
         deblur.estimate_kernel(bad)
@@ -133,7 +133,7 @@ def test_estimate_kernel_refuses_what_it_cannot_use(bad) -> None:
 @pytest.mark.parametrize("kernel", [np.zeros((3, 3)), np.ones(3), "k", -np.ones((3, 3))])
 def test_restorer_refuses_a_bad_given_kernel(kernel) -> None:
     import deblur
-    from deblur.errors import DeblurError
+    from deblur.core.errors import DeblurError
 
     with pytest.raises(DeblurError, match="kernel"):
         deblur.Restorer.load(kernel=kernel)

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from deblur.core.errors import ConfigError, DataError
+from deblur.core.registry import Registry
 from deblur.data.store import ImageStore
-from deblur.errors import ConfigError, DataError
-from deblur.imageio import convert_channels, resize
-from deblur.registry import Registry
+from deblur.imaging.imageio import convert_channels, resize
 
 Images = list[np.ndarray] | np.ndarray | ImageStore
 
@@ -223,7 +223,7 @@ def describe_counts(name: str, splits: Splits, extra: str = "") -> str:
 
 def load_splits(data_cfg: Any, seed: int) -> Splits:
     """Load the configured source and apply channels and resize; the single entry point for data."""
-    from deblur.schema import as_size  # a leaf module: data never imports deblur.config
+    from deblur.core.schema import as_size  # a leaf module: data never imports deblur.config
 
     source = SOURCES.get(data_cfg.source, "data.source")
     splits = source.load(data_cfg.path, seed=seed, val_split=data_cfg.val_split,

@@ -19,10 +19,10 @@ import cv2
 import numpy as np
 from keras import ops
 
+from deblur.core.errors import ConfigError
+from deblur.core.registry import Registry
+from deblur.core.schema import build
 from deblur.data import jpeg, shake
-from deblur.errors import ConfigError
-from deblur.registry import Registry
-from deblur.schema import build
 
 Range = float | list[float]
 # Every parameter a degradation may draw, recorded per test image (NaN where a kind has none):

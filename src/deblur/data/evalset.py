@@ -24,16 +24,16 @@ from typing import Any
 
 import numpy as np
 
+from deblur.core.errors import DataError
+from deblur.core.schema import as_size
 from deblur.data.base import ImageSet, check_sizes
 from deblur.data.degrade import N_UNIFORMS, PARAM_NAMES, _bounds, degradations
 from deblur.data.skips import SKIPS, failed_label
 from deblur.data.store import label_of
-from deblur.errors import DataError
-from deblur.schema import as_size
 
 IMAGE_KEYS = ("blurred", "sharp")
 VAL_CACHE_BYTES = 512 << 20  # validation batches kept between epochs; more are made again each pass
-LARGE_ITEM = 512 * 512  # deblur.predict.DEFAULT_TILE squared: larger items are restored in tiles
+LARGE_ITEM = 512 * 512  # deblur.restore.predict.DEFAULT_TILE squared: larger items are restored in tiles
 
 
 def split_key(split: str) -> int:

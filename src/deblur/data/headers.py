@@ -3,10 +3,10 @@
 Start-up of a 10,000-pair dataset must not decode (or even read) every file: only the first
 bytes are read (Pillow parses a JPEG's markers up to its frame header); for a PNG, the 8-byte chunk
 headers up to the pixels and the file's last 64 KiB (an `eXIf` chunk may sit after the pixels).
-The answer mirrors `deblur.imageio.read_image` + `store.to_uint8_rgb`: EXIF orientation 5-8
+The answer mirrors `deblur.imaging.imageio.read_image` + `store.to_uint8_rgb`: EXIF orientation 5-8
 swaps width and height; gray files give 1 channel; anything with colour or alpha gives 3 (OpenCV
 expands gray + alpha and palettes to BGRA/BGR, and alpha is then dropped). The PNG chunk walk and
-IHDR parsing are `deblur.imagemeta`'s, shared with `read_image`'s header checks.
+IHDR parsing are `deblur.imaging.imagemeta`'s, shared with `read_image`'s header checks.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import warnings
 import zlib
 from pathlib import Path
 
-from deblur.imagemeta import ORIENTATION_TAG, PNG_SIGNATURE, _exif_orientation, png_chunks, png_ihdr
+from deblur.imaging.imagemeta import ORIENTATION_TAG, PNG_SIGNATURE, _exif_orientation, png_chunks, png_ihdr
 
 TAIL_BYTES = 1 << 16  # room for an EXIF block after the pixels
 PNG_GRAY = 0  # IHDR colour types; 2 RGB, 3 palette, 4 gray + alpha, 6 RGBA all end as 3 channels

@@ -52,6 +52,9 @@ from typing import Any
 
 import numpy as np
 
+from deblur.core.digest import file_sha256
+from deblur.core.errors import DataError, DeblurError
+from deblur.core.registry import Registry
 from deblur.data.base import (
     ImageSet,
     Splits,
@@ -60,9 +63,6 @@ from deblur.data.base import (
     split_indices,
 )
 from deblur.data.store import ImageStore, Shape
-from deblur.digest import file_sha256
-from deblur.errors import DataError, DeblurError
-from deblur.registry import Registry
 
 PACK_FILE = "pack.json"
 PACK_FORMAT = "deblur-pack"
@@ -297,7 +297,7 @@ class PackedStore(ImageStore):
 
 
 def read_manifest(root: Path) -> dict[str, Any]:
-    from deblur.safefile import UnsafeFile, read_json
+    from deblur.core.safefile import UnsafeFile, read_json
 
     path = root / PACK_FILE
     try:
@@ -468,7 +468,7 @@ class _ShardWriter:
     def flush(self) -> None:
         if not self.pending:
             return
-        from deblur.atomic import atomic_path
+        from deblur.core.atomic import atomic_path
 
         name = SHARD_NAME.format(len(self.shards))
         header = io.BytesIO()  # a 1-D uint8 .npy: np.load reads it, memory-mapped
@@ -494,8 +494,8 @@ def _clear_old_pack(out: Path, overwrite: bool) -> None:
 
     A pack is deblur's by its marker (`.deblur-pack`, with only pack.json and shard-NNNNN.npy beside it),
     or, packed before the marker, by a readable pack.json whose shards are all that is there."""
-    from deblur.atomic import is_temp_name
-    from deblur.locks import LOCK_FILE
+    from deblur.core.atomic import is_temp_name
+    from deblur.core.locks import LOCK_FILE
 
     entries = [e for e in out.iterdir() if e.name not in (LOCK_FILE, PACK_MARKER) and not is_temp_name(e.name)]
     if not entries:
@@ -521,7 +521,7 @@ def _clear_old_pack(out: Path, overwrite: bool) -> None:
 
 
 def _marked(out: Path) -> bool:
-    from deblur.safefile import UnsafeFile, read_text
+    from deblur.core.safefile import UnsafeFile, read_text
 
     try:
         return read_text(out / PACK_MARKER, what="pack marker").splitlines()[:1] == [PACK_MARKER_TEXT.splitlines()[0]]
@@ -535,7 +535,7 @@ def pack(data_dir: Path, out: Path, source: str, shard_mb: float = 512, overwrit
     `out`. The sources must be registered (import deblur.data.sources; `layout.detect` names one)."""
     from deblur import __version__
     from deblur.data.base import SOURCES
-    from deblur.outputs import output_folder
+    from deblur.imaging.outputs import output_folder
 
     if not data_dir.is_dir():
         raise DataError(f"DATA_DIR {data_dir}: not a folder")
@@ -554,7 +554,7 @@ def pack(data_dir: Path, out: Path, source: str, shard_mb: float = 512, overwrit
     total = sum(len(part) for _, part in listed)
     with output_folder(out, "OUT", "a pack"):
         _clear_old_pack(out, overwrite)
-        from deblur.imageio import atomic_write_text
+        from deblur.imaging.imageio import atomic_write_text
 
         atomic_write_text(out / PACK_MARKER, PACK_MARKER_TEXT)  # before any shard: a killed pack is still ours
         writer = _ShardWriter(out, int(shard_mb * 2**20))

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from deblur.core.errors import DataError
+from deblur.core.schema import as_size
 from deblur.data.base import ImageSet, check_sizes
 from deblur.data.degrade import N_UNIFORMS, Degradation, train_degradations
 from deblur.data.skips import SKIPS
 from deblur.data.store import ImageStore
-from deblur.errors import DataError
-from deblur.schema import as_size
 
 AUTOTUNE = tf.data.AUTOTUNE
 

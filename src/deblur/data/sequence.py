@@ -15,13 +15,13 @@ from typing import Any
 import keras
 import numpy as np
 
+from deblur.core.errors import DataError
+from deblur.core.schema import as_size
 from deblur.data.base import ImageSet, check_sizes
 from deblur.data.degrade import N_UNIFORMS, train_degradations
 from deblur.data.on_device import margin_of
 from deblur.data.skips import SKIPS, failed_label
 from deblur.data.store import shape_of
-from deblur.errors import DataError
-from deblur.schema import as_size
 
 
 def default_workers() -> int:

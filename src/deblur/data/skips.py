@@ -69,7 +69,7 @@ def data_error_inside(exc: BaseException) -> Exception | None:
     """The DataError a `tf.numpy_function` or `from_generator` raised inside tf.data ("no image of the
     training set can be read any more"), which TensorFlow re-raises as an UnknownError carrying only its
     text: as a DataError again, so the CLI shows it as the user's problem, not as an internal error."""
-    from deblur.errors import DataError
+    from deblur.core.errors import DataError
 
     if not type(exc).__module__.startswith("tensorflow"):
         return None

@@ -19,7 +19,7 @@ from typing import overload
 
 import numpy as np
 
-from deblur.imageio import read_image
+from deblur.imaging.imageio import read_image
 
 Shape = tuple[int, int, int]
 PROBE_THREADS = 8
@@ -80,7 +80,7 @@ class ImageStore(Sequence[np.ndarray], abc.ABC):
 
 
 class FileStore(ImageStore):
-    """Image files, read by `deblur.imageio.read_image` when asked; shapes from their headers."""
+    """Image files, read by `deblur.imaging.imageio.read_image` when asked; shapes from their headers."""
 
     def __init__(self, paths: Sequence[str | Path], shapes: Sequence[Shape] | None = None) -> None:
         self.paths = [Path(p) for p in paths]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from deblur.models.registry import MODELS
+from deblur.models.base import MODELS
 
 
 @MODELS.register("conv_ae")

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from deblur.errors import ConfigError
-from deblur.models.registry import MODELS
+from deblur.core.errors import ConfigError
+from deblur.models.base import MODELS
 
 
 @MODELS.register("dense_ae")

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
-from deblur.models.registry import MODELS
+from deblur.models.base import MODELS
 
 
 @keras.saving.register_keras_serializable(package="deblur")
@@ -67,11 +67,11 @@ def build(channels: int, *, width: int = 16, enc_blocks: Sequence[int] = (1, 1, 
           dec_blocks: Sequence[int] = (1, 1, 1)) -> keras.Model:
     """width: channels at full resolution (doubled per level); *_blocks: NAF blocks per level."""
     if len(dec_blocks) != len(enc_blocks):
-        from deblur.errors import ConfigError
+        from deblur.core.errors import ConfigError
 
         raise ConfigError(f"model.dec_blocks: needs one entry per encoder level ({len(enc_blocks)}), "
                           f"got {len(dec_blocks)}")
-    from deblur.limits import check_model_size
+    from deblur.core.limits import check_model_size
 
     # a NAF block of c channels holds about 16 c^2 weights (its 1x1 convolutions); c doubles per level
     blocks = [*enc_blocks, middle_blocks, *dec_blocks]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from deblur.models.registry import MODELS
+from deblur.models.base import MODELS
 
 
 def _block(x: keras.KerasTensor, filters: int, convs: int, name: str) -> keras.KerasTensor:
@@ -29,7 +29,7 @@ def _block(x: keras.KerasTensor, filters: int, convs: int, name: str) -> keras.K
 @MODELS.register("unet")
 def build(channels: int, *, depth: int = 4, base_filters: int = 32, convs_per_level: int = 2,
           output_activation: str = "sigmoid", residual: bool = False, identity_init: bool = False) -> keras.Model:
-    from deblur.limits import check_model_size
+    from deblur.core.limits import check_model_size
 
     if identity_init and not residual:
         raise ValueError("identity_init needs residual: true (it zeroes the correction added to the input)")

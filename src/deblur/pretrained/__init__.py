@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from deblur.errors import DeblurError
+from deblur.core.errors import DeblurError
 
 DEFAULT_NAME = "default.keras"
 

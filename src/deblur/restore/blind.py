@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from deblur.errors import DataError, DeblurError
-from deblur.imageio import check_finite, from_float, to_float
+from deblur.core.errors import DataError, DeblurError
+from deblur.imaging.imageio import check_finite, from_float, to_float
 from deblur.restore import kernels as K
 from deblur.restore import triage
 from deblur.restore.deconvolve import deconvolve

@@ -235,8 +235,8 @@ def load(path: str | Path) -> np.ndarray:
     """Read a kernel picture (`deblur predict --kernel`) through deblur's image reader, which applies
     every file check (regular file, size, pixel limit before decoding); refuse unusable content in one
     line naming the file (empty, negative or non-finite values, too large)."""
-    from deblur.errors import DataError
-    from deblur.imageio import read_image
+    from deblur.core.errors import DataError
+    from deblur.imaging.imageio import read_image
 
     path = Path(path)
     pixels = read_image(path, max_pixels_mp=1.1)

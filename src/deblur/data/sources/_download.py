@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deblur.errors import DataError
+from deblur.core.errors import DataError
 
 
 def keras_cache() -> Path:

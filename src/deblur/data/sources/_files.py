@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from deblur.core.errors import DataError
 from deblur.data.base import Images, ImageSet
 from deblur.data.store import FileStore, ImageStore, Shape
-from deblur.errors import DataError
-from deblur.imageio import convert_channels
+from deblur.imaging.imageio import convert_channels
 
 
 def pair_set(pairs: Sequence[tuple[Path, Path]], names: Sequence[str]) -> ImageSet:
@@ -50,7 +50,7 @@ def check_distinct(pairs: Sequence[tuple[Path, Path]]) -> None:
     link) or a byte-identical copy. Scored, it would show the input at the 60 dB cap, a perfect
     score for a protocol that measures nothing; trained on, it teaches the identity. Only files of
     equal size are read to compare (a blurred photo and its sharp twin almost never are)."""
-    from deblur.digest import file_sha256
+    from deblur.core.digest import file_sha256
 
     for b, s in pairs:
         try:

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from deblur.core.errors import DataError
 from deblur.data.base import SOURCES, ImageSet, Source, Splits, describe_counts, split_indices
 from deblur.data.sources._download import download, keras_cache
-from deblur.errors import DataError
 
 ORIGIN = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE = "cifar-10-python.tar.gz"

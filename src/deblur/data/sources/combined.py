@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from deblur.core.errors import ConfigError, DataError
+from deblur.core.schema import check_kwargs, defaults_of
 from deblur.data.base import SOURCES, ImageSet, Source, Splits, describe_counts
 from deblur.data.store import PROBE_THREADS, ArrayStore, ChainStore, ImageStore
-from deblur.errors import ConfigError, DataError
-from deblur.imageio import convert_channels
-from deblur.schema import check_kwargs, defaults_of
+from deblur.imaging.imageio import convert_channels
 
 PART_KEYS = ("source", "path", "options")
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from deblur.core.errors import DataError
 from deblur.data.base import SOURCES, ImageSet, Source, Splits, describe_counts, split_indices
 from deblur.data.sources._download import download, keras_cache
-from deblur.errors import DataError
 
 BASE_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from deblur.core.errors import DataError
+from deblur.core.run_marker import MARKER
 from deblur.data import packed
 from deblur.data.base import SOURCES, ImageSet, Source, Splits, describe_counts, resolve_path, split_indices
 from deblur.data.sources._files import channels_of
 from deblur.data.store import FileStore
-from deblur.errors import DataError
-from deblur.imageio import IMAGE_EXTENSIONS, list_images
-from deblur.run_marker import MARKER
+from deblur.imaging.imageio import IMAGE_EXTENSIONS, list_images
 
 
 def options(recursive: bool = True) -> None:

@@ -11,11 +11,11 @@ import re
 from pathlib import Path
 from typing import Literal
 
+from deblur.core.errors import DataError
 from deblur.data import packed
 from deblur.data.base import SOURCES, ImageSet, Source, Splits, describe_counts, resolve_path, split_groups
 from deblur.data.sources._files import channels_of, pair_set
-from deblur.errors import DataError
-from deblur.imageio import list_images
+from deblur.imaging.imageio import list_images
 
 FOLDERS = {"S": "sharp", "M": "motion_blurred", "F": "defocused_blurred"}
 KINDS = {"motion": ["M"], "defocus": ["F"], "both": ["M", "F"]}

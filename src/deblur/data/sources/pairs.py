@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from deblur.core.errors import DataError
 from deblur.data import packed
 from deblur.data.base import SOURCES, ImageSet, Source, Splits, describe_counts, resolve_path, split_groups
 from deblur.data.sources._files import channels_of, pair_set
-from deblur.errors import DataError
-from deblur.imageio import list_images
+from deblur.imaging.imageio import list_images
 
 BLUR_NAMES = ("blur", "blurred", "input")
 SHARP_NAMES = ("sharp", "gt", "target")

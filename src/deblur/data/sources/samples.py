@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from deblur.core.errors import DataError
 from deblur.data.base import SOURCES, ImageSet, Source, Splits, describe_counts
-from deblur.errors import DataError
 
 
 def _skimage(name: str) -> Callable[[], np.ndarray]:
