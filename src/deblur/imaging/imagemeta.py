@@ -10,6 +10,8 @@ applied with NumPy, so alpha and 16 bits survive it.
 from __future__ import annotations
 
 import io
+import os
+import stat
 import struct
 import warnings
 import zlib
@@ -312,6 +314,10 @@ def jpeg_facts(path: Path) -> tuple[bool, bool]:
     """
     head = b""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            # a FIFO or device named like an image: opening it would block (or read forever); the
+            # reader refuses it in one line when its turn comes, and a PNG name is all it needs here
+            return False, False
         with open(path, "rb") as f:
             head = f.read(26)
             if head[:8] == PNG_SIGNATURE:
