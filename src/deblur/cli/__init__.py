@@ -330,7 +330,8 @@ def _check_scoring(split: str, crop_border: int) -> None:
 
 BaselinesOption = Annotated[str | None, typer.Option(
     help="Comma list of classical methods to score beside the model: identity (the blurred input, always shown), "
-         "wiener and richardson_lucy (non-blind: given the true kernel; tuned on validation images), unsharp (blind). "
+         "wiener and richardson_lucy (non-blind: given the true kernel; tuned on validation images), unsharp (blind), "
+         "blind (the built-in restorer: blur estimation and deconvolution; seconds per image). "
          "[default: identity,wiener; identity,unsharp for real pairs]")]
 SplitOption = Annotated[str, typer.Option(help="Which split to score: test or val.")]
 ReportOverwriteOption = Annotated[bool, typer.Option(help="Replace reports that already exist.")]
