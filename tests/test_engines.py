@@ -137,7 +137,8 @@ def test_a_damaged_export_is_one_line_naming_the_file(engine: str, tmp_path: Pat
     path = tmp_path / EXPORTS[engine][1]
     path.write_text("<net></net>" if engine == "openvino" else "garbage")
     path.with_suffix(".bin").write_bytes(b"x")
-    with pytest.raises(DeblurError, match=rf"{path.name}: cannot load this model \((?!Exception from)"):
+    # the graph check reads the file before the runtime does, and may be the one that says it is damaged
+    with pytest.raises(DeblurError, match=path.name + r": (cannot load this model \((?!Exception from)|not an )"):
         load_engine(path)
 
 
@@ -257,7 +258,7 @@ def test_cached_exports_are_keyed_by_versions_and_stale_temporaries_are_removed(
     checkpoint = exports["keras"]
     shard = cache.cache_dir() / cache.EXPORTS / cache.file_sha256(checkpoint)
     shard.mkdir(parents=True)
-    dead, old = shard / ".onnx-killed", time.time() - 7200
+    dead, old = shard / ".onnx-k1lled00", time.time() - 7200  # a name mkdtemp makes (prefix + 8 characters)
     dead.mkdir()
     (dead / "model.onnx").write_bytes(b"half")
     os.utime(dead, (old, old))

@@ -74,7 +74,7 @@ ConvolutionBackpropData DepthToSpace Divide Einsum Elu Equal Erf Exp FakeQuantiz
 GatherElements Gelu Greater GreaterEqual GroupConvolution GroupConvolutionBackpropData HSigmoid HSwish
 Interpolate Less LessEqual Log LogicalAnd LogicalNot LogicalOr MVN MatMul MaxPool Maximum Minimum Mish Multiply
 Negative NormalizeL2 PRelu Pad Parameter Power Range ReduceL2 ReduceMax ReduceMean ReduceMin ReduceProd ReduceSum
-Relu Reshape Result Round Select Selu ShapeOf Sigmoid Sign Slice SoftMax Softmax SoftPlus SoftSign SpaceToDepth
+ReLU Relu Reshape Result Round Select Selu ShapeOf Sigmoid Sign Slice SoftMax Softmax SoftPlus SoftSign SpaceToDepth
 Split Sqrt SquaredDifference Squeeze StridedSlice Subtract Swish Tanh Tile Transpose Unsqueeze VariadicSplit
 """)
 
