@@ -55,10 +55,8 @@ def _solve(plane: np.ndarray, kernel: np.ndarray, weight: float, alpha: float) -
     """Deconvolve one whole 2-D plane (float32), borders handled by reflection and tapering."""
     h, w = plane.shape
     pad = max(2 * kernel.shape[0], 16)
-    ph, pw = fourier.fast_shape(h + 2 * pad, w + 2 * pad)
-    extra_h, extra_w = ph - h - 2 * pad, pw - w - 2 * pad
-    y = np.pad(plane, ((pad, pad + extra_h), (pad, pad + extra_w)), mode="symmetric")
-    shape = (ph, pw)
+    y = fourier.pad_for_fft(plane, pad)
+    shape = y.shape
     kotf = fourier.otf(kernel, shape, np.float32).astype(np.complex64)
     y = fourier.taper(y.astype(np.float32), kotf, pad)
     dx, dy = (d.astype(np.complex64) for d in fourier.gradient_otfs(shape, np.float32))

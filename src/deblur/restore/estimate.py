@@ -242,9 +242,7 @@ def estimate_on(y: np.ndarray, max_kernel: int = MAX_KERNEL, iterations: int = I
         h, w = max(ks * 2, round(y.shape[0] * factor)), max(ks * 2, round(y.shape[1] * factor))
         yl = cv2.resize(y, (w, h), interpolation=cv2.INTER_AREA) if (h, w) != y.shape else y
         pad = ks
-        fh, fw = fourier.fast_shape(yl.shape[0] + 2 * pad, yl.shape[1] + 2 * pad)
-        yp = np.pad(yl, ((pad, fh - yl.shape[0] - pad), (pad, fw - yl.shape[1] - pad)), mode="symmetric")
-        yp = yp.astype(np.float32)
+        yp = fourier.pad_for_fft(yl, pad).astype(np.float32)
         shape = yp.shape
         # the kernel step ignores clipped highlights: a saturated blob is not the blur of anything
         keep = ~(cv2.dilate((yp >= SATURATED).astype(np.uint8), np.ones((ks + 2, ks + 2), np.uint8)) > 0)
@@ -326,8 +324,7 @@ PARAMETRIC_SLACK = 0.98  # a parametric kernel must explain the crop 2 % better 
 def explain(y: np.ndarray, kernel: np.ndarray, lam: float = LAMBDA_MIN) -> float:
     """How well `kernel` explains a gray crop: the re-blur RMS of its own L0 latent image."""
     pad = kernel.shape[0]
-    fh, fw = fourier.fast_shape(y.shape[0] + 2 * pad, y.shape[1] + 2 * pad)
-    yp = np.pad(y, ((pad, fh - y.shape[0] - pad), (pad, fw - y.shape[1] - pad)), mode="symmetric")
+    yp = fourier.pad_for_fft(y, pad)
     shape = yp.shape
     kotf = fourier.otf(kernel, shape)
     yt = fourier.taper(yp, kotf, pad)

@@ -26,6 +26,14 @@ def fast_shape(h: int, w: int) -> tuple[int, int]:
     return sfft.next_fast_len(h, real=True), sfft.next_fast_len(w, real=True)
 
 
+def pad_for_fft(plane: np.ndarray, pad: int) -> np.ndarray:
+    """`plane` reflected outwards by `pad` pixels on every side, and further at the bottom and right up
+    to a fast FFT size; the plane itself starts at (pad, pad)."""
+    h, w = plane.shape
+    fh, fw = fast_shape(h + 2 * pad, w + 2 * pad)
+    return np.pad(plane, ((pad, fh - h - pad), (pad, fw - w - pad)), mode="symmetric")
+
+
 def otf(kernel: np.ndarray, shape: tuple[int, int], dtype: type = np.float64) -> np.ndarray:
     """The half-spectrum transfer function of `kernel` for images of `shape` (MATLAB's psf2otf):
     the kernel zero-padded to `shape` and rolled so that its centre pixel sits at the origin."""
