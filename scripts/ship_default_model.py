@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Copy a trained checkpoint into the package as the built-in model, without its optimizer state.
+"""Copy a trained checkpoint into the package as a built-in network, without its optimizer state.
 
-    python scripts/ship_default_model.py runs/default_model/best.keras [--gate]
+    python scripts/ship_default_model.py runs/default_model/best.keras [--gate]   # default.keras
+    python scripts/ship_default_model.py runs/refiner/best.keras --refiner        # refiner.keras
 
 The training checkpoint carries Adam's two moment estimates beside the weights (about 3x the size);
 inference needs only the weights, so the shipped file is re-saved from the loaded model and checked
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-TARGET = Path(__file__).resolve().parent.parent / "src" / "deblur" / "pretrained" / "default.keras"
+PRETRAINED = Path(__file__).resolve().parent.parent / "src" / "deblur" / "pretrained"
 
 
 def calibrated_gate(model, checkpoint: Path):
@@ -62,22 +63,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--gate", action="store_true", help="ship behind a do-no-harm gate calibrated on validation")
+    parser.add_argument("--refiner", action="store_true", help="ship as the built-in restorer's refiner "
+                        "(refiner.keras; it has its own do-no-harm checks, so no --gate)")
     args = parser.parse_args()
+    if args.gate and args.refiner:
+        raise SystemExit("error: --gate is for the end-to-end network; the refiner runs behind the built-in "
+                         "restorer's own checks")
+    target = PRETRAINED / ("refiner.keras" if args.refiner else "default.keras")
     from deblur.restore.loading import load_model
 
     model = load_model(args.checkpoint)
     if args.gate:
         model = calibrated_gate(model, args.checkpoint)
-    tmp = TARGET.with_suffix(".tmp.keras")
+    tmp = target.with_suffix(".tmp.keras")
     model.save(tmp)
     probe = np.random.default_rng(0).random((1, 64, 64, model.input_shape[-1]), dtype=np.float32)
     if not np.array_equal(np.asarray(model(probe)), np.asarray(load_model(tmp)(probe))):
         tmp.unlink()
         raise SystemExit("error: the re-saved model gives different outputs; nothing was shipped")
     os.chmod(tmp, 0o644)
-    os.replace(tmp, TARGET)
-    digest = hashlib.sha256(TARGET.read_bytes()).hexdigest()
-    print(f"shipped {args.checkpoint} as {TARGET} ({TARGET.stat().st_size / 2**20:.1f} MiB, sha256 {digest})")
+    os.replace(tmp, target)
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    print(f"shipped {args.checkpoint} as {target} ({target.stat().st_size / 2**20:.1f} MiB, sha256 {digest})")
 
 
 if __name__ == "__main__":

@@ -52,11 +52,13 @@ class Restorer:
     @classmethod
     def load(cls, path: str | Path | None = None, engine: str = AUTO, tile: int = DEFAULT_TILE,
              overlap: int = DEFAULT_OVERLAP, trust_model: bool = False,
-             kernel: np.ndarray | None = None) -> Restorer:
-        """Load a restorer: None is the built-in one (blur estimation and deconvolution; `kernel`, a 2-D
-        array, deconvolves with a known kernel instead); "builtin-network" the network deblur shipped
-        before it; else a `.keras` checkpoint, `.onnx`, OpenVINO `.xml`, `.tflite` or SavedModel
-        folder. `engine` as `deblur predict --engine` (see `deblur.restore.engines`); `trust_model` as
+             kernel: np.ndarray | None = None, refiner: bool | str | Path = True) -> Restorer:
+        """Load a restorer: None is the built-in one (blur estimation, deconvolution and the shipped
+        refiner network; `kernel`, a 2-D array, deconvolves with a known kernel instead; `refiner`
+        False leaves the refiner out, a path runs that refiner checkpoint or export instead);
+        "builtin-network" the network deblur shipped before it; else a `.keras` checkpoint, `.onnx`,
+        OpenVINO `.xml`, `.tflite` or SavedModel folder. `engine` as `deblur predict --engine` (see
+        `deblur.restore.engines`; for the built-in restorer it runs the refiner); `trust_model` as
         `--trust-model` (an export's operations are not checked)."""
         from deblur.imaging.tiling import check_tile
 
@@ -64,10 +66,8 @@ class Restorer:
         tile, overlap = whole_number("tile", tile), whole_number("overlap", overlap)
         check_tile(tile, overlap)  # before the model is loaded; again with its size multiple
         if path is None:
-            if engine != AUTO:
-                raise DeblurError(f"engine={shown(engine)}: the built-in restorer runs on NumPy; an engine applies "
-                                  "to a model file")
-            return cls(BlindRestorer(kernel=None if kernel is None else kernel_array(kernel)), tile, overlap)
+            given = None if kernel is None else kernel_array(kernel)
+            return cls(builtin_restorer(given, refiner, engine, tile, overlap, trust=bool(trust_model)), tile, overlap)
         if kernel is not None:
             raise DeblurError("kernel=: only the built-in restorer (path=None) deconvolves with a given kernel")
         path = model_path(path)
@@ -97,11 +97,37 @@ class Restorer:
 
     def __repr__(self) -> str:
         if self.blind is not None:
-            return "Restorer(built-in: blur estimation and deconvolution)"
+            stage = " and refiner" if self.blind.refiner is not None else ""
+            return f"Restorer(built-in: blur estimation, deconvolution{stage})"
         return f"Restorer({self.engine!r}, tile={self.tile}, overlap={self.overlap})"
 
 
 BUILTIN_NETWORK = "builtin-network"  # the network deblur shipped as its built-in model before the blind restorer
+
+
+def builtin_restorer(kernel: np.ndarray | None = None, refiner: bool | str | Path = True, engine: str = AUTO,
+                     tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, notes: list[str] | None = None,
+                     trust: bool = False) -> BlindRestorer:
+    """The built-in restorer with its refiner: the shipped one (`refiner` True; none if this install
+    lacks it), none (False), or a checkpoint or export at a path; `engine` runs the refiner."""
+    if isinstance(refiner, bool):
+        from deblur.pretrained import refiner_checkpoint
+
+        path = refiner_checkpoint() if refiner else None
+    else:
+        path = model_path(refiner)
+    if path is None:
+        if engine_name(engine) != AUTO:
+            why = "refiner=False" if refiner is False else "this install ships no refiner"
+            raise DeblurError(f"engine={shown(engine)}: the engine runs the built-in restorer's refiner network, and "
+                              f"{why}: the rest runs on NumPy")
+        return BlindRestorer(kernel=kernel)
+    from deblur.imaging.tiling import check_tile
+    from deblur.restore.refine import network_refiner
+
+    net = open_engine(path, engine, notes, trust=trust)
+    check_tile(tile, overlap, net.multiple)
+    return BlindRestorer(kernel=kernel, refiner=network_refiner(net, tile, overlap))
 
 
 def kernel_array(kernel: object) -> np.ndarray:

@@ -331,7 +331,8 @@ def _check_scoring(split: str, crop_border: int) -> None:
 BaselinesOption = Annotated[str | None, typer.Option(
     help="Comma list of classical methods to score beside the model: identity (the blurred input, always shown), "
          "wiener and richardson_lucy (non-blind: given the true kernel; tuned on validation images), unsharp (blind), "
-         "blind (the built-in restorer: blur estimation and deconvolution; seconds per image). "
+         "blind (the built-in restorer without its refiner: blur estimation and deconvolution; seconds per image), "
+         "builtin (the built-in restorer as `deblur predict` runs it, refiner included). "
          "[default: identity,wiener; identity,unsharp for real pairs]")]
 SplitOption = Annotated[str, typer.Option(help="Which split to score: test or val.")]
 ReportOverwriteOption = Annotated[bool, typer.Option(help="Replace reports that already exist.")]
@@ -505,6 +506,10 @@ def predict(
     trust_model: Annotated[bool, typer.Option("--trust-model", help="Run an exported model even if it holds "
                                               "operations outside deblur's allow-list (file I/O, loops, "
                                               "Python calls): only for a file whose origin you trust.")] = False,
+    refiner: Annotated[bool, typer.Option(help="Built-in restorer: after the deconvolution, run the refiner "
+                                          "network that removes its ringing and noise (--engine picks its "
+                                          "runtime). --no-refiner shows what the deconvolution alone "
+                                          "gives.")] = True,
 ) -> None:
     """Restore images at full resolution: same size and channels as each input, written as JPEG for a
     JPEG (quality 95) and PNG for the rest, keeping the input's EXIF (dates, GPS) and ICC profile."""
@@ -520,12 +525,20 @@ def predict(
     if not builtin and (kernel is not None or save_kernel):
         raise DeblurError(f"{'--kernel' if kernel is not None else '--save-kernel'} works with the built-in restorer, "
                           "which deconvolves; a --checkpoint network has no kernel. Drop one of the two")
-    if builtin and engine != "auto":
-        raise DeblurError("--engine chooses the runtime of a --checkpoint network; the built-in restorer runs on "
-                          "NumPy and needs none")
-    if not builtin and needs_keras(checkpoint, engine):  # an export runs on its runtime alone: no TensorFlow
+    if not builtin and not refiner:
+        raise DeblurError("--no-refiner leaves the built-in restorer's refiner out; a --checkpoint network has none. "
+                          "Drop one of the two")
+    from deblur.pretrained import refiner_checkpoint
+
+    shipped = refiner_checkpoint() if builtin and refiner else None
+    if builtin and engine != "auto" and shipped is None:
+        raise DeblurError("--engine chooses the runtime of a network: the built-in restorer runs one only as its "
+                          "refiner, and " + ("--no-refiner leaves it out" if not refiner else
+                                             "this install ships none") + "; the rest runs on NumPy")
+    network = shipped if builtin else checkpoint
+    if network is not None and needs_keras(network, engine):  # an export runs on its runtime alone: no TensorFlow
         _quiet_backend()
-    from deblur.api import Restorer, open_engine
+    from deblur.api import Restorer, builtin_restorer, open_engine
     from deblur.imaging.imageio import check_megapixels
     from deblur.imaging.imageio import max_megapixels as env_megapixels
     from deblur.imaging.tiling import check_tile
@@ -546,14 +559,12 @@ def predict(
                             skip_existing=skip_existing, fmt=fmt, strip_metadata=strip_metadata,
                             save_kernel=save_kernel)
         if builtin:
-            from deblur.restore.blind import BlindRestorer
-
-            typer.echo("restorer: built-in (" + ("deconvolution with the given kernel" if given is not None else
-                       "blur estimation and deconvolution") + "; pass --checkpoint to run a trained network)",
-                       err=True)
+            blind = builtin_restorer(given, refiner, engine, tile, overlap)
+            steps = "deconvolution with the given kernel" if given is not None else "blur estimation and deconvolution"
+            steps += ", then the refiner network" if blind.refiner is not None else ""
+            typer.echo(f"restorer: built-in ({steps}; pass --checkpoint to run a trained network)", err=True)
             summary = predict_files(None, plan, progress=_progress("restoring", "img"), side_by_side=side_by_side,
-                                    max_megapixels=limit, restore=builtin_restore(BlindRestorer(kernel=given)),
-                                    save_kernel=save_kernel)
+                                    max_megapixels=limit, restore=builtin_restore(blind), save_kernel=save_kernel)
         else:
             assert checkpoint is not None
             notes: list[str] = []

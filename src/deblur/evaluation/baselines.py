@@ -11,6 +11,7 @@ sigma ~ U(0, 3)). Each method's one parameter is tuned on validation images only
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -82,8 +83,32 @@ def _blind(image: np.ndarray, kernel: np.ndarray | None, weight: float) -> np.nd
 
 
 BASELINES.register("blind")(Baseline(_blind, (500.0, 1000.0, 2000.0), False,
-                                     "the built-in blind restorer (kernel estimation, deconvolution, triage), "
-                                     "deconvolution weight tuned"))
+                                     "the built-in blind restorer without its refiner (kernel estimation, "
+                                     "deconvolution, triage), deconvolution weight tuned"))
+
+
+@functools.cache
+def _shipped_refiner() -> Any:
+    """The shipped refiner as deblur.restore.blind's callable, loaded once (None if not shipped)."""
+    from deblur.pretrained import refiner_checkpoint
+    from deblur.restore.engines import KERAS, load_engine
+    from deblur.restore.refine import network_refiner
+
+    path = refiner_checkpoint()
+    return None if path is None else network_refiner(load_engine(path, KERAS))
+
+
+def _builtin(image: np.ndarray, kernel: np.ndarray | None, weight: float) -> np.ndarray:
+    """The built-in restorer as `deblur predict` runs it: `blind`, then the shipped refiner."""
+    from deblur.restore.blind import BlindRestorer, BlindSettings
+
+    out, _ = BlindRestorer(BlindSettings(weight=weight), refiner=_shipped_refiner())(image.astype(np.float32))
+    return np.asarray(out, np.float64)
+
+
+BASELINES.register("builtin")(Baseline(_builtin, (500.0, 1000.0, 2000.0), False,
+                                       "the built-in restorer as `deblur predict` runs it: blind, then the "
+                                       "shipped refiner network; deconvolution weight tuned"))
 BASELINES.register("unsharp")(Baseline(_unsharp, ((1.0, 0.5), (1.0, 1.0), (2.0, 0.5), (2.0, 1.0), (3.0, 1.0)), False,
                                        "unsharp masking (scikit-image), blind; radius and amount tuned"))
 

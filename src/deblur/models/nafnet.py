@@ -64,7 +64,7 @@ def _block(x: keras.KerasTensor, channels: int, name: str, dw_expand: int = 2,
 
 @MODELS.register("nafnet")
 def build(channels: int, *, width: int = 16, enc_blocks: Sequence[int] = (1, 1, 2), middle_blocks: int = 2,
-          dec_blocks: Sequence[int] = (1, 1, 1)) -> keras.Model:
+          dec_blocks: Sequence[int] = (1, 1, 1), name: str = "nafnet") -> keras.Model:
     """width: channels at full resolution (doubled per level); *_blocks: NAF blocks per level."""
     if len(dec_blocks) != len(enc_blocks):
         from deblur.core.errors import ConfigError
@@ -98,4 +98,4 @@ def build(channels: int, *, width: int = 16, enc_blocks: Sequence[int] = (1, 1, 
     # Zero-initialised: an untrained NAFNet returns its input unchanged, and learns the correction.
     correction = layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros", name="ending")(x)
     outputs = layers.Add(name="restored")([inputs, correction])
-    return keras.Model(inputs, outputs, name="nafnet")
+    return keras.Model(inputs, outputs, name=name)

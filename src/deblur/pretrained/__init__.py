@@ -1,8 +1,11 @@
-"""The pretrained general-purpose model that ships inside the package.
+"""The networks that ship inside the package.
 
-`deblur predict` uses it when no --checkpoint is given, so a user can restore a photo right after
-installing. It is reproduced by `deblur train -c configs/default_model.yaml`; its training data,
-budget, hardware and scores are in the README's model card and in BENCHMARKS.md.
+- `refiner.keras`: the built-in restorer's refiner (deblur.models.refiner), run by `deblur predict`
+  after the deconvolution; reproduced by `deblur train -c configs/refiner.yaml`, its card is
+  docs/refiner.md. An install without it restores without the refiner.
+- `default.keras`: the end-to-end network deblur shipped as its built-in model before the blind
+  restorer (`--checkpoint builtin-network`); reproduced by `deblur train -c configs/default_model.yaml`,
+  its card is docs/builtin_network.md.
 """
 
 from __future__ import annotations
@@ -13,6 +16,13 @@ from pathlib import Path
 from deblur.core.errors import DeblurError
 
 DEFAULT_NAME = "default.keras"
+REFINER_NAME = "refiner.keras"
+
+
+def refiner_checkpoint() -> Path | None:
+    """Path of the shipped refiner, or None if this install has none."""
+    path = Path(str(resources.files(__package__) / REFINER_NAME))
+    return path if path.is_file() else None
 
 
 def default_checkpoint() -> Path:
