@@ -78,7 +78,7 @@ def test_builtin_network_restores_a_small_photo(rng):
 def test_load_model_after_a_cheap_import_deblur(model_file: Path):
     """`import deblur` imports neither Keras nor TensorFlow; deblur.load_model then loads a checkpoint
     with deblur's layers (the built-in NAFNet uses SimpleGate), and so does keras.saving.load_model
-    after `import deblur.models` (the README's two ways)."""
+    after `import deblur.models` (the two ways docs/prediction.md gives)."""
     from deblur.pretrained import default_checkpoint
 
     code = ("import sys\nimport deblur\n"

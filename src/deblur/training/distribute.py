@@ -75,7 +75,7 @@ def _multi_worker(train_cfg: Any) -> Any:
     cluster = tf_config()
     if not cluster.get("cluster"):
         raise ConfigError("train.distribute=multi_worker: set TF_CONFIG on every machine (cluster and task); "
-                          "see the README's 'Training on GPUs and clusters'")
+                          "see docs/scale.md, 'Several machines'")
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
