@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from deblur.core.errors import ConfigError, DataError
 from deblur.core.registry import Registry
+from deblur.core.settings import DataConfig
 from deblur.data.store import ImageStore
 from deblur.imaging.imageio import convert_channels, resize
 
@@ -221,7 +221,7 @@ def describe_counts(name: str, splits: Splits, extra: str = "") -> str:
             f"{len(splits.test)} test images")
 
 
-def load_splits(data_cfg: Any, seed: int) -> Splits:
+def load_splits(data_cfg: DataConfig, seed: int) -> Splits:
     """Load the configured source and apply channels and resize; the single entry point for data."""
     from deblur.core.schema import as_size  # a leaf module: data never imports deblur.config
 
@@ -230,7 +230,7 @@ def load_splits(data_cfg: Any, seed: int) -> Splits:
                          test_split=data_cfg.test_split, **data_cfg.options)
     if len(splits.train) == 0:
         raise DataError(f"{splits.description}: no training images")
-    if getattr(data_cfg, "in_memory", False):  # decode everything now, as before streaming
+    if data_cfg.in_memory:  # decode everything now, as before streaming
         splits = Splits(splits.train.in_memory(), splits.val.in_memory(), splits.test.in_memory(),
                         channels=splits.channels, description=splits.description, paired=splits.paired)
     return finalize(splits, data_cfg.channels, as_size(data_cfg.resize, "data.resize"))

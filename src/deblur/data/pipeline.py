@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from deblur.core.errors import DataError
 from deblur.core.schema import as_size
+from deblur.core.settings import DataConfig
 from deblur.data.base import ImageSet, check_sizes
 from deblur.data.degrade import N_UNIFORMS, Degradation, train_degradations
 from deblur.data.skips import SKIPS
@@ -196,7 +197,7 @@ def _to_float(image: tf.Tensor) -> tf.Tensor:
     return tf.cast(image, tf.float32) / 255.0
 
 
-def train_dataset(images: ImageSet, data_cfg: Any, seed: int, paired: bool,
+def train_dataset(images: ImageSet, data_cfg: DataConfig, seed: int, paired: bool,
                   steps_per_epoch: int | None = None) -> tf.data.Dataset:
     """Batches of (blurred, sharp) float32 patches, new random crops and kernels every epoch."""
     crop = as_size(data_cfg.crop, "data.crop")

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
 
 import keras
 import numpy as np
 
 from deblur.core.errors import DataError
 from deblur.core.schema import as_size
+from deblur.core.settings import DataConfig
 from deblur.data.base import ImageSet, check_sizes
 from deblur.data.degrade import N_UNIFORMS, train_degradations
 from deblur.data.on_device import margin_of
@@ -45,7 +45,7 @@ class TrainBatches(keras.utils.PyDataset):
     fixes its content: epoch `i // steps` is a fresh shuffle of every (image, variant, repeat).
     """
 
-    def __init__(self, images: ImageSet, data_cfg: Any, seed: int, paired: bool,
+    def __init__(self, images: ImageSet, data_cfg: DataConfig, seed: int, paired: bool,
                  steps_per_epoch: int | None = None, workers: int | None = None) -> None:
         super().__init__(workers=workers or default_workers(), use_multiprocessing=False)
         self.crop = as_size(data_cfg.crop, "data.crop")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from deblur import __version__
-from deblur.config import RunConfig, as_size, dump, from_dict, read_yaml
+from deblur.config import DataConfig, RunConfig, as_size, dump, from_dict, read_yaml
 from deblur.core.atomic import clean_stale_temps, is_temp_name
 from deblur.core.errors import ConfigError, DeblurError
 from deblur.core.locks import LOCK_FILE, FolderLock
@@ -474,7 +474,7 @@ def make_optimizer(cfg: RunConfig, steps_per_epoch: int, replicas: int = 1):
     return keras.optimizers.Adam(learning_rate=rate)
 
 
-def fit_inputs(pipeline: str, cfg: RunConfig, data_cfg: Any, splits: Any, model: Any, multiple: int,
+def fit_inputs(pipeline: str, cfg: RunConfig, data_cfg: DataConfig, splits: Any, model: Any, multiple: int,
                strategy: Any) -> tuple[Any, Any, Any, int]:
     """(the model fit trains, training data, validation data, steps per epoch) for an input pipeline.
 
