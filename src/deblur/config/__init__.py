@@ -223,7 +223,7 @@ class SafeLoader(yaml.SafeLoader):
         check_expansion(node)
         return super().construct_document(node)
 
-    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> Any:
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
         """Refuse a key written twice in one mapping: PyYAML silently keeps the last, so a second
         `learning_rate:` further down a config would win unseen. (Keys from a `<<` merge may be overridden.)"""
         if isinstance(node, yaml.MappingNode):

@@ -65,10 +65,10 @@ class ImageSet:
     def shapes(self) -> list[tuple[int, int, int]]:
         """(h, w, c) of every sharp image, from headers for a store."""
         if isinstance(self.sharp, np.ndarray):
-            return [tuple(self.sharp.shape[1:])] * len(self.sharp)  # type: ignore[list-item]
+            return [tuple(self.sharp.shape[1:])] * len(self.sharp)
         if isinstance(self.sharp, ImageStore):
             return self.sharp.shapes()
-        return [tuple(im.shape) for im in self.sharp]  # type: ignore[misc]
+        return [tuple(im.shape) for im in self.sharp]
 
     @property
     def streamed(self) -> bool:
@@ -87,7 +87,7 @@ class ImageSet:
     def uniform_size(self) -> tuple[int, int] | None:
         """(H, W) if every image has the same size, else None."""
         if isinstance(self.sharp, np.ndarray):
-            return tuple(self.sharp.shape[1:3])  # type: ignore[return-value]
+            return tuple(self.sharp.shape[1:3])
         sizes = {s[:2] for s in self.shapes()}
         return sizes.pop() if len(sizes) == 1 else None
 
@@ -183,7 +183,7 @@ def finalize(splits: Splits, channels: int | None, size: tuple[int, int] | None)
         return resize(im, size) if size else im
 
     def fixed_shape(shape: tuple[int, int, int]) -> tuple[int, int, int]:
-        return (*(size or shape[:2]), target)  # type: ignore[return-value]
+        return (*(size or shape[:2]), target)
 
     return Splits(train=splits.train.map(fix, fixed_shape), val=splits.val.map(fix, fixed_shape),
                   test=splits.test.map(fix, fixed_shape),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -123,7 +124,7 @@ class TrainBatches(keras.utils.PyDataset):
 class PairBatches(keras.utils.PyDataset):
     """Fixed (blurred, sharp) batches, e.g. validation, fed through `Degrade` unchanged ("as given")."""
 
-    def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], margin: int, as_given: int) -> None:
+    def __init__(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]], margin: int, as_given: int) -> None:
         super().__init__(workers=1, use_multiprocessing=False)
         self.pairs, self.margin, self.as_given = pairs, margin, as_given
 

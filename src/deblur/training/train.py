@@ -429,12 +429,13 @@ def check_data_fits(cfg: RunConfig, splits: Any, batch: int, size: tuple[int, in
     from deblur.core.limits import check_batch_memory, check_kernel
     from deblur.data.degrade import degradations, train_degradations
 
-    shapes = []
+    shapes: list[tuple[int, int]] = []
     for part in (splits.train, splits.val, splits.test):
         shapes += [shape[:2] for shape in part.shapes()]  # from headers for images read on demand
     if not shapes:
         return
-    smallest = tuple(min(shapes, key=lambda s: s[0] * s[1]))
+    h, w = min(shapes, key=lambda s: s[0] * s[1])
+    smallest = (h, w)
     # without data.crop, whole images are batched: the smallest one is a floor on a patch's size
     check_batch_memory(batch, size or smallest, splits.channels, "data.batch_size")
     if splits.paired:  # real blur: nothing is synthesised
