@@ -237,7 +237,7 @@ def open_engine(path: str | Path, engine: str = AUTO, notes: list[str] | None = 
         from deblur.restore.engines.cache import cached_choice
 
         choice = cached_choice(path)
-        engine = choice if choice in ENGINES else KERAS
+        engine = choice if choice is not None and choice in ENGINES else KERAS
         if choice not in ENGINES and notes is not None:
             notes.append(AUTO_UNMEASURED)
     if engine == KERAS:

@@ -237,6 +237,7 @@ def _worker_resume_dir(run_dir: Path, overrides: list[str], evaluate_after: bool
     if cfg.train.distribute != "multi_worker":
         return run_dir, evaluate_after
     scratch, _ = _worker_run_dir(None, cfg.name, False)
+    assert scratch is not None  # not the chief: a scratch folder
     scratch.mkdir(parents=True)
     for name in (trainmod.CONFIG_FILE, source.history.name):
         if (run_dir / name).is_file():
@@ -384,8 +385,10 @@ def eval_(
 
         if pairs and data:
             raise DeblurError("give --pairs or --data, not both")
-        images, description = (load_dirs(*pairs), f"pairs ({pairs[0]} + {pairs[1]})") if pairs else load_all(data)
-        folder = (pairs[0] if pairs else data).name
+        source = pairs[0] if pairs else data
+        assert source is not None  # --pairs or --data
+        images, description = (load_dirs(*pairs), f"pairs ({pairs[0]} + {pairs[1]})") if pairs else load_all(source)
+        folder = source.name
         default_out = checkpoint.parent / f"eval-pairs-{folder}{'-aligned' if align else ''}"
         if output is None:
             _check_default_output(default_out)

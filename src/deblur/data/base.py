@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from deblur.core.errors import ConfigError, DataError
 from deblur.core.registry import Registry
+from deblur.core.settings import DataConfig
 from deblur.data.store import ImageStore
 from deblur.imaging.imageio import convert_channels, resize
 
@@ -65,10 +65,10 @@ class ImageSet:
     def shapes(self) -> list[tuple[int, int, int]]:
         """(h, w, c) of every sharp image, from headers for a store."""
         if isinstance(self.sharp, np.ndarray):
-            return [tuple(self.sharp.shape[1:])] * len(self.sharp)  # type: ignore[list-item]
+            return [tuple(self.sharp.shape[1:])] * len(self.sharp)
         if isinstance(self.sharp, ImageStore):
             return self.sharp.shapes()
-        return [tuple(im.shape) for im in self.sharp]  # type: ignore[misc]
+        return [tuple(im.shape) for im in self.sharp]
 
     @property
     def streamed(self) -> bool:
@@ -87,7 +87,7 @@ class ImageSet:
     def uniform_size(self) -> tuple[int, int] | None:
         """(H, W) if every image has the same size, else None."""
         if isinstance(self.sharp, np.ndarray):
-            return tuple(self.sharp.shape[1:3])  # type: ignore[return-value]
+            return tuple(self.sharp.shape[1:3])
         sizes = {s[:2] for s in self.shapes()}
         return sizes.pop() if len(sizes) == 1 else None
 
@@ -183,7 +183,7 @@ def finalize(splits: Splits, channels: int | None, size: tuple[int, int] | None)
         return resize(im, size) if size else im
 
     def fixed_shape(shape: tuple[int, int, int]) -> tuple[int, int, int]:
-        return (*(size or shape[:2]), target)  # type: ignore[return-value]
+        return (*(size or shape[:2]), target)
 
     return Splits(train=splits.train.map(fix, fixed_shape), val=splits.val.map(fix, fixed_shape),
                   test=splits.test.map(fix, fixed_shape),
@@ -221,7 +221,7 @@ def describe_counts(name: str, splits: Splits, extra: str = "") -> str:
             f"{len(splits.test)} test images")
 
 
-def load_splits(data_cfg: Any, seed: int) -> Splits:
+def load_splits(data_cfg: DataConfig, seed: int) -> Splits:
     """Load the configured source and apply channels and resize; the single entry point for data."""
     from deblur.core.schema import as_size  # a leaf module: data never imports deblur.config
 
@@ -230,7 +230,7 @@ def load_splits(data_cfg: Any, seed: int) -> Splits:
                          test_split=data_cfg.test_split, **data_cfg.options)
     if len(splits.train) == 0:
         raise DataError(f"{splits.description}: no training images")
-    if getattr(data_cfg, "in_memory", False):  # decode everything now, as before streaming
+    if data_cfg.in_memory:  # decode everything now, as before streaming
         splits = Splits(splits.train.in_memory(), splits.val.in_memory(), splits.test.in_memory(),
                         channels=splits.channels, description=splits.description, paired=splits.paired)
     return finalize(splits, data_cfg.channels, as_size(data_cfg.resize, "data.resize"))

@@ -22,6 +22,7 @@ from keras import ops
 from deblur.core.errors import ConfigError
 from deblur.core.registry import Registry
 from deblur.core.schema import build
+from deblur.core.settings import DataConfig
 from deblur.data import jpeg, shake
 
 Range = float | list[float]
@@ -379,29 +380,29 @@ def make(spec: dict[str, Any], key: str = "data.degradation") -> Degradation:
     return deg
 
 
-def spec_list(data_cfg: Any) -> list[dict[str, Any]]:
+def spec_list(data_cfg: DataConfig) -> list[dict[str, Any]]:
     """`data.degradation` as a list: one spec, or several applied to every image in turn."""
     return data_cfg.degradation if isinstance(data_cfg.degradation, list) else [data_cfg.degradation]
 
 
-def train_spec_list(data_cfg: Any) -> list[dict[str, Any]]:
+def train_spec_list(data_cfg: DataConfig) -> list[dict[str, Any]]:
     """What training batches are blurred with: `data.train_degradation`, else `data.degradation`.
 
     A training mix may be wider than the protocol it is scored on (e.g. unblurred patches, so a model
     learns to leave sharp photos alone) without changing the validation and test sets.
     """
-    mix = getattr(data_cfg, "train_degradation", None)
+    mix = data_cfg.train_degradation
     if mix is None:
         return spec_list(data_cfg)
     return mix if isinstance(mix, list) else [mix]
 
 
-def degradations(data_cfg: Any) -> list[Degradation]:
+def degradations(data_cfg: DataConfig) -> list[Degradation]:
     """The degradations of the validation and test sets (the protocol)."""
     return [make(s) for s in spec_list(data_cfg)]
 
 
-def train_degradations(data_cfg: Any) -> list[Degradation]:
+def train_degradations(data_cfg: DataConfig) -> list[Degradation]:
     return [make(s) for s in train_spec_list(data_cfg)]
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from deblur.core.errors import DataError
 from deblur.core.schema import as_size
+from deblur.core.settings import DataConfig
 from deblur.data.base import ImageSet, check_sizes
 from deblur.data.degrade import N_UNIFORMS, PARAM_NAMES, _bounds, degradations
 from deblur.data.skips import SKIPS, failed_label
@@ -48,7 +49,7 @@ def _to_float(image: np.ndarray) -> np.ndarray:
 class EvalSet:
     """The degraded split, iterable any number of times with identical results."""
 
-    def __init__(self, images: ImageSet, data_cfg: Any, seed: int, split: str, paired: bool) -> None:
+    def __init__(self, images: ImageSet, data_cfg: DataConfig, seed: int, split: str, paired: bool) -> None:
         self.tile = as_size(data_cfg.eval_crop, "data.eval_crop")
         check_sizes(images, self.tile, "data.eval_crop", batched=False)
         self.images, self.seed, self.key, self.paired = images, seed, split_key(split), paired

@@ -16,6 +16,7 @@ import struct
 import warnings
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 from deblur.imaging.imagemeta import ORIENTATION_TAG, PNG_SIGNATURE, _exif_orientation, png_chunks, png_ihdr
 
@@ -24,7 +25,7 @@ PNG_GRAY = 0  # IHDR colour types; 2 RGB, 3 palette, 4 gray + alpha, 6 RGBA all 
 GRAY_MODES = ("1", "L", "I", "F")  # Pillow modes OpenCV decodes to one channel ("I;16", "I;16B"... too)
 
 
-def _png(f: io.RawIOBase, head: bytes) -> tuple[int, int, int, int] | None:
+def _png(f: BinaryIO, head: bytes) -> tuple[int, int, int, int] | None:
     """A PNG's size and colour type from IHDR, and its EXIF orientation from an `eXIf` chunk found
     before the pixels (walking chunk headers) or after them (in the file's tail)."""
     ihdr = png_ihdr(head)
@@ -52,7 +53,7 @@ def _png(f: io.RawIOBase, head: bytes) -> tuple[int, int, int, int] | None:
     return w, h, channels, orientation
 
 
-def _tail_exif(f: io.RawIOBase, start: int) -> bytes | None:
+def _tail_exif(f: BinaryIO, start: int) -> bytes | None:
     """An `eXIf` chunk among those after the pixels (they sit just before IEND), found by its type
     and confirmed by its CRC; walking every IDAT header would read much of the file."""
     size = f.seek(0, io.SEEK_END)

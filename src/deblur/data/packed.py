@@ -79,7 +79,9 @@ MANIFEST_LIMIT = 1 << 30  # about 5 million items; a larger "manifest" is not on
 
 
 def is_pack(path: str | os.PathLike | None) -> bool:
-    return bool(path) and (Path(path).expanduser() / PACK_FILE).is_file()  # type: ignore[arg-type]
+    if not path:
+        return False
+    return (Path(path).expanduser() / PACK_FILE).is_file()
 
 
 # ----------------------------------------------------------------------------- reading
@@ -122,7 +124,7 @@ class Shards:
         self.entries = entries
         self.images = list(images) if images is not None else [0] * len(entries)  # images stored per shard
         self.extents = list(extents) if extents is not None else [0] * len(entries)  # bytes its items span
-        self._maps: dict[int, np.ndarray] = {}
+        self._maps: dict[int, np.memmap] = {}
         self._failed: dict[int, str] = {}  # a shard that failed its check fails again at once, unhashed
         self._seen: dict[int, tuple[int, ...]] = {}  # the identity of each shard as verified
         self._lock_fd: int | None = None
@@ -182,7 +184,7 @@ class Shards:
                                 f"{self.extents[k]:,} ({self.root / PACK_FILE} and the shard disagree); pack the data "
                                 "again with deblur pack")
 
-    def array(self, k: int) -> np.ndarray:
+    def array(self, k: int) -> np.memmap:
         mapped = self._maps.get(k)
         if mapped is None:
             with _VERIFY_LOCK:  # tf.data may read from several threads; hash each shard once
@@ -212,7 +214,7 @@ class Shards:
                             "(truncated or replaced); pack the data again with deblur pack")
         return st
 
-    def _open(self, k: int) -> np.ndarray:
+    def _open(self, k: int) -> np.memmap:
         path, entry = self.path(k), self.entries[k]
         st = self._stat(k)
         key = (str(path.resolve()), st.st_size, st.st_mtime_ns, entry["sha256"])
@@ -385,8 +387,8 @@ def load(root: Path, kind: str, *, seed: int, val_split: float, test_split: floa
     manifest = read_manifest(root)
     try:
         packed_kind, every = manifest["source"], _items(manifest)
-        entries = [{"file": str(e["file"]), "bytes": int(e["bytes"]), "sha256": str(e["sha256"])}
-                   for e in manifest["shards"]]
+        entries: list[dict[str, Any]] = [{"file": str(e["file"]), "bytes": int(e["bytes"]), "sha256": str(e["sha256"])}
+                                         for e in manifest["shards"]]
         for e in entries:  # a name like /dev/zero or ../x would be read (and hashed) outside the pack
             if not SHARD_PATTERN.fullmatch(e["file"]) or e["bytes"] < 0:
                 raise ValueError(f"shard entry {e['file']!r} is not a shard-NNNNN.npy file of this pack")
@@ -427,9 +429,9 @@ def load(root: Path, kind: str, *, seed: int, val_split: float, test_split: floa
     else:
         parts = list(split_indices(len(free), val_split, test_split, seed))
     chosen = [[free[i] for i in part] if part is not None else fixed for part in parts]
-    sets = [_image_set(shards, part, rule.paired) for part in chosen]
-    splits = Splits(*sets, channels=_channels(chosen[0] if rule.channels_from_train else items), description="",
-                    paired=rule.paired)
+    train, val, test = (_image_set(shards, part, rule.paired) for part in chosen)
+    splits = Splits(train, val, test, channels=_channels(chosen[0] if rule.channels_from_train else items),
+                    description="", paired=rule.paired)
     splits.description = describe_counts(rule.label(**options), splits, f" (pack {root}, {how})")
     return splits
 
@@ -437,8 +439,8 @@ def load(root: Path, kind: str, *, seed: int, val_split: float, test_split: floa
 def readable(kind: str, load_files: Callable[..., Splits]) -> Callable[..., Splits]:
     """A source's `load`, made to read a pack when `data.path` holds a pack.json."""
     def load_any(path: str | None, **kwargs: Any) -> Splits:
-        if is_pack(path):
-            return load(Path(path).expanduser(), kind, **kwargs)  # type: ignore[arg-type]
+        if path is not None and is_pack(path):
+            return load(Path(path).expanduser(), kind, **kwargs)
         return load_files(path, **kwargs)
 
     load_any.__doc__ = load_files.__doc__
@@ -478,7 +480,7 @@ class _ShardWriter:
         with atomic_path(self.folder / name, suffix=".tmp") as tmp, open(tmp, "wb") as f:
             f.write(header.getvalue())
             for im in self.pending:
-                data = memoryview(im.reshape(-1))
+                data = im.reshape(-1).data  # a memoryview of its bytes
                 f.write(data)
                 h.update(data)
             f.flush()
@@ -562,9 +564,9 @@ def pack(data_dir: Path, out: Path, source: str, shard_mb: float = 512, overwrit
 
         def put(image: np.ndarray) -> dict[str, Any]:
             image = np.ascontiguousarray(image, dtype=np.uint8)
-            key = hashlib.blake2b(str(image.shape).encode(), digest_size=16)
-            key.update(image.data)
-            key = key.digest()
+            digest = hashlib.blake2b(str(image.shape).encode(), digest_size=16)
+            digest.update(image.data)
+            key = digest.digest()
             if key not in seen:
                 seen[key] = writer.add(image)
             return seen[key]

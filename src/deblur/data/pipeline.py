@@ -15,13 +15,14 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import tensorflow as tf
 
 from deblur.core.errors import DataError
 from deblur.core.schema import as_size
+from deblur.core.settings import DataConfig
 from deblur.data.base import ImageSet, check_sizes
 from deblur.data.degrade import N_UNIFORMS, Degradation, train_degradations
 from deblur.data.skips import SKIPS
@@ -52,7 +53,7 @@ class _Images:
         self.channels = int(images[0].shape[-1])
 
     def __call__(self, i: tf.Tensor) -> tf.Tensor:
-        if self._stack is not None:
+        if self._flat is None:  # one stacked array
             return tf.gather(self._stack, i)
         flat = self._flat[self._offsets[i]: self._offsets[i] + self._sizes[i]]
         image = tf.reshape(flat, self._shapes[i])
@@ -184,7 +185,7 @@ def _apply_variant(degs: Sequence[Degradation], variant: tf.Tensor, image: tf.Te
     s_u, s_noise = _split_seeds(seed, 2)
     u = tf.random.stateless_uniform([N_UNIFORMS], seed=s_u)
     noise = tf.random.stateless_normal(tf.shape(image), seed=s_noise)
-    branches: list[Callable[[], Any]] = [
+    branches: list[Callable[..., Any]] = [
         (lambda d=d: d.apply(image, u, noise, origin)) for d in degs
     ]
     if len(branches) == 1:
@@ -196,7 +197,7 @@ def _to_float(image: tf.Tensor) -> tf.Tensor:
     return tf.cast(image, tf.float32) / 255.0
 
 
-def train_dataset(images: ImageSet, data_cfg: Any, seed: int, paired: bool,
+def train_dataset(images: ImageSet, data_cfg: DataConfig, seed: int, paired: bool,
                   steps_per_epoch: int | None = None) -> tf.data.Dataset:
     """Batches of (blurred, sharp) float32 patches, new random crops and kernels every epoch."""
     crop = as_size(data_cfg.crop, "data.crop")
@@ -205,10 +206,12 @@ def train_dataset(images: ImageSet, data_cfg: Any, seed: int, paired: bool,
     n_var = max(1, len(degs))
     margin = max((d.kernel_radius for d in degs), default=0)
     if images.streamed:
-        stored = _Stored([images.blurred, images.sharp] if paired else [images.sharp])  # type: ignore[list-item]
+        stores = [images.blurred, images.sharp] if paired else [images.sharp]
+        stored = _Stored(cast("list[ImageStore]", stores))  # streamed: every image list is an ImageStore
         channels = stored.channels
-    else:
-        sharp, blurred = _Images(images.sharp), _Images(images.blurred) if paired else None
+    else:  # in memory: lists or stacked arrays
+        sharp = _Images(cast("list[np.ndarray] | np.ndarray", images.sharp))
+        blurred = _Images(cast("list[np.ndarray] | np.ndarray", images.blurred)) if paired else None
         channels = sharp.channels
     count = len(images) * n_var * data_cfg.crops_per_image
 
@@ -220,6 +223,7 @@ def train_dataset(images: ImageSet, data_cfg: Any, seed: int, paired: bool,
             return streamed(i, v, s_crop, s_flip, s_deg)
         target = _to_float(sharp(i))
         if paired:
+            assert blurred is not None  # paired: every image has its blurred twin
             both = tf.concat([_to_float(blurred(i)), target], axis=-1)
             if crop:
                 both = tf.image.stateless_random_crop(both, [crop[0], crop[1], 2 * channels], seed=s_crop)
@@ -276,7 +280,7 @@ def train_dataset(images: ImageSet, data_cfg: Any, seed: int, paired: bool,
     return ds.prefetch(AUTOTUNE)
 
 
-def val_dataset(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tf.data.Dataset:
+def val_dataset(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> tf.data.Dataset:
     """The fixed validation batches of `EvalSet.pairs` as a tf.data dataset, for Keras `fit`."""
     first = pairs[0][0]
     spec = tf.TensorSpec([None, None, None, first.shape[-1]], tf.float32)

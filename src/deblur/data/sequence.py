@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
+from collections.abc import Sequence
 
 import keras
 import numpy as np
 
 from deblur.core.errors import DataError
 from deblur.core.schema import as_size
+from deblur.core.settings import DataConfig
 from deblur.data.base import ImageSet, check_sizes
 from deblur.data.degrade import N_UNIFORMS, train_degradations
 from deblur.data.on_device import margin_of
@@ -45,7 +46,7 @@ class TrainBatches(keras.utils.PyDataset):
     fixes its content: epoch `i // steps` is a fresh shuffle of every (image, variant, repeat).
     """
 
-    def __init__(self, images: ImageSet, data_cfg: Any, seed: int, paired: bool,
+    def __init__(self, images: ImageSet, data_cfg: DataConfig, seed: int, paired: bool,
                  steps_per_epoch: int | None = None, workers: int | None = None) -> None:
         super().__init__(workers=workers or default_workers(), use_multiprocessing=False)
         self.crop = as_size(data_cfg.crop, "data.crop")
@@ -123,7 +124,7 @@ class TrainBatches(keras.utils.PyDataset):
 class PairBatches(keras.utils.PyDataset):
     """Fixed (blurred, sharp) batches, e.g. validation, fed through `Degrade` unchanged ("as given")."""
 
-    def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], margin: int, as_given: int) -> None:
+    def __init__(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]], margin: int, as_given: int) -> None:
         super().__init__(workers=1, use_multiprocessing=False)
         self.pairs, self.margin, self.as_given = pairs, margin, as_given
 

@@ -99,9 +99,9 @@ class FileStore(ImageStore):
 
             known = probe(self.paths[i])
             if known is None:  # a header only the decoder understands (some TIFFs): decode this one
-                known = tuple(self.read(i).shape)  # type: ignore[assignment]
+                known = tuple(self.read(i).shape)
             self._shapes[i] = known
-        return known  # type: ignore[return-value]
+        return known
 
     def label(self, i: int) -> str:
         return str(self.paths[i])
@@ -154,7 +154,7 @@ class MappedStore(ImageStore):
 
     def shape(self, i: int) -> Shape:
         if self.shape_fn is None:
-            return tuple(self.read(i).shape)  # type: ignore[return-value]
+            return tuple(self.read(i).shape)
         return self.shape_fn(self.base.shape(i))
 
     def label(self, i: int) -> str:
@@ -204,7 +204,7 @@ class ArrayStore(ImageStore):
         return self.images[i]
 
     def shape(self, i: int) -> Shape:
-        return tuple(self.images[i].shape)  # type: ignore[return-value]
+        return tuple(self.images[i].shape)
 
     def label(self, i: int) -> str:
         return f"image {i}"
@@ -214,7 +214,7 @@ def shape_of(images: Sequence[np.ndarray] | np.ndarray | ImageStore, i: int) -> 
     """(h, w, c) of image `i` of a list, an array or a store, decoding nothing."""
     if isinstance(images, ImageStore):
         return images.shape(i)
-    return tuple(images[i].shape)  # type: ignore[return-value]
+    return tuple(images[i].shape)
 
 
 def label_of(images: Sequence[np.ndarray] | np.ndarray | ImageStore, i: int) -> str:

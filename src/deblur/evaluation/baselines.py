@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from skimage import filters, restoration
@@ -41,11 +41,13 @@ def _per_channel(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> n
     return np.stack([fn(image[:, :, c]) for c in range(image.shape[2])], axis=2)
 
 
-def _padded(image: np.ndarray, kernel: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+def _padded(image: np.ndarray, kernel: np.ndarray | None, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Apply `fn` to the image reflected outwards by one kernel size, then crop back."""
+    if kernel is None:  # the baselines that pad are those that need the true kernel (Baseline.needs_kernel)
+        raise DeblurError("this baseline needs the true blur kernel")
     pad = kernel.shape[0]
     h, w = image.shape[:2]
-    mode = "reflect" if pad < min(h, w) else "symmetric"
+    mode: Literal["reflect", "symmetric"] = "reflect" if pad < min(h, w) else "symmetric"
     big = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode=mode)
     return fn(big)[pad:pad + h, pad:pad + w]
 

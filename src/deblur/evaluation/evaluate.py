@@ -398,11 +398,11 @@ def _score(job: _Job, progress: Callable[[Iterable], Iterable] | None) -> tuple[
                 del r[p]
     unaligned_psnr = [r["unaligned_psnr_input"] for r in rows if "unaligned_psnr_input" in r]
     alignment = {"aligned": tally.aligned, "failed": tally.unaligned, "unaligned_psnr_input": unaligned_psnr}
-    skipped = dict([*(resumed.skipped if resumed else []), *_skipped(job)])  # by label, each once
+    unread = {label: reason for label, reason in [*(resumed.skipped if resumed else []), *_skipped(job)]}  # once each
     extra = {"sizes": tally.sizes, "timing": timing, "alignment": alignment if job.align else None,
              "nonfinite": {label: tally.nonfinite[label] for label in job.models if tally.nonfinite.get(label)},
              "batches": tally.batches,
-             "resumed_items": len(resumed.records) if resumed else 0, "skipped": skipped}
+             "resumed_items": len(resumed.records) if resumed else 0, "skipped": unread}
     return rows, extra
 
 

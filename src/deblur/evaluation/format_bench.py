@@ -113,7 +113,7 @@ def run_benchmark(checkpoint: Path | None, formats: list[str] | None, size: int,
 def fastest(rows: list[Row]) -> Row | None:
     """The engine with the lowest tiled ms/MP (the large-photo case predict runs), among rows that ran."""
     ok = [r for r in rows if r.error is None and r.tiled_ms_per_mp is not None]
-    return min(ok, key=lambda r: r.tiled_ms_per_mp) if ok else None
+    return min(ok, key=lambda r: math.inf if r.tiled_ms_per_mp is None else r.tiled_ms_per_mp) if ok else None
 
 
 def store_fastest(checkpoint: Path, rows: list[Row]) -> tuple[Row | None, list[str]]:

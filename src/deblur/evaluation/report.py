@@ -11,6 +11,7 @@ import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -20,7 +21,7 @@ WHITE = (255, 255, 255)
 PANEL_MIN = 160  # small images (CIFAR's 32x32) are enlarged, pixel by pixel, to at least this height
 
 
-def _put_text(image: np.ndarray, text: str, *args: object) -> None:
+def _put_text(image: np.ndarray, text: str, *args: Any) -> None:
     """cv2.putText with the text made ASCII: its Hershey fonts draw nothing else, and a file name that is
     not UTF-8 (a lone surrogate in Python) crashed OpenCV with a segmentation fault."""
     cv2.putText(image, text.encode("ascii", "replace").decode("ascii"), *args)
@@ -109,6 +110,6 @@ def _plot(series: dict[str, list[float]], title: str, size: tuple[int, int] = (3
 
 def curves(history: dict[str, list[float]]) -> np.ndarray:
     """Loss (train and validation) and validation PSNR per epoch, side by side."""
-    loss = {k: history[k] for k in ("loss", "val_loss") if k in history}
-    quality = {k: history[k] for k in ("psnr", "val_psnr") if k in history}
+    loss: dict[str, list[float]] = {k: history[k] for k in ("loss", "val_loss") if k in history}
+    quality: dict[str, list[float]] = {k: history[k] for k in ("psnr", "val_psnr") if k in history}
     return np.concatenate([_plot(loss, "loss"), _plot(quality, "PSNR (dB, training-time metric)")], axis=1)

@@ -51,12 +51,15 @@ def estimate(blurred: np.ndarray, sharp: np.ndarray) -> Alignment | None:
     scale = min(1.0, WORK_SIDE / max(h, w))
     template, moving = _gray(sharp, scale), _gray(blurred, scale)
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 200, 1e-6)
+    # OpenCV's stubs type the mask of the overload with gaussFiltSize as a required array; None (no mask)
+    # is what OpenCV documents and accepts, hence the two ignores.
     try:
-        _, shift = cv2.findTransformECC(template, moving, np.eye(2, 3, dtype=np.float32), cv2.MOTION_TRANSLATION,
-                                        criteria, None, 1)
+        _, shift = cv2.findTransformECC(template, moving, np.eye(2, 3, dtype=np.float32),  # type: ignore[call-overload]
+                                        cv2.MOTION_TRANSLATION, criteria, None, 1)
         start = np.eye(3, dtype=np.float32)
         start[:2] = shift
-        cc, warp = cv2.findTransformECC(template, moving, start, cv2.MOTION_HOMOGRAPHY, criteria, None, 1)
+        cc, warp = cv2.findTransformECC(template, moving, start, cv2.MOTION_HOMOGRAPHY, criteria,  # type: ignore[call-overload]
+                                        None, 1)
     except cv2.error:
         return None
     if not np.all(np.isfinite(warp)) or cc < MIN_CORRELATION:

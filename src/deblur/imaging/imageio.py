@@ -393,7 +393,7 @@ def expand_inputs(inputs: Iterable[str | Path], recursive: bool = False,
             found = list_images(path, recursive=recursive)
             folder = _resolved(path)
             own = out is not None and folder is not None and _below(out, folder)
-            if own:
+            if own and out is not None:
                 found = [p for p in found if not (_resolved(p) or p).is_relative_to(out)]
             if not found:
                 raise DataError(f"{path}: no images found ({', '.join(IMAGE_EXTENSIONS)})"

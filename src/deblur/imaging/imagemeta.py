@@ -329,7 +329,7 @@ def jpeg_facts(path: Path) -> tuple[bool, bool]:
                     if tag == b"IDAT":  # tRNS must come before the pixels
                         break
                 return False, True
-            from PIL import Image
+            from PIL import Image, TiffImagePlugin
 
             Image.MAX_IMAGE_PIXELS = None
             f.seek(0)
@@ -337,7 +337,8 @@ def jpeg_facts(path: Path) -> tuple[bool, bool]:
                 warnings.simplefilter("ignore")
                 with Image.open(f) as im:
                     is_jpeg = im.format in ("JPEG", "MPO")  # MPO: a phone's JPEG with a second view
-                    if im.format == "TIFF":  # Pillow names a 16-bit RGB TIFF "RGB" too: ask its tags
+                    # Pillow names a 16-bit RGB TIFF "RGB" too: ask its tags
+                    if im.format == "TIFF" and isinstance(im, TiffImagePlugin.TiffImageFile):
                         bits = im.tag_v2.get(258, (1,))
                         if any(b != 8 for b in (bits if isinstance(bits, tuple) else (bits,))) or 338 in im.tag_v2:
                             return False, False  # 338: ExtraSamples (alpha)

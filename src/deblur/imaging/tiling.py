@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Literal
 
 import numpy as np
 
@@ -172,7 +173,7 @@ def restore_tiled(restore: RestoreFn, image: np.ndarray, tile: int, overlap: int
     h, w, c = image.shape
     hp, wp = _ceil_to(h, multiple), _ceil_to(w, multiple)
     if (hp, wp) != (h, w):
-        mode = "reflect" if hp - h < h and wp - w < w else "edge"
+        mode: Literal["reflect", "edge"] = "reflect" if hp - h < h and wp - w < w else "edge"
         image = np.pad(image, ((0, hp - h), (0, wp - w), (0, 0)), mode=mode)
     layout = plan_layout(hp, wp, tile, overlap, multiple)
     if layout.tiles == 1:

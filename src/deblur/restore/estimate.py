@@ -54,7 +54,7 @@ def luminance(image: np.ndarray) -> np.ndarray:
     """Gray in [0, 1] from an HxW or HxWxC float image (Rec. 601 weights on RGB): float32 for float32
     input (a full-size float64 copy of a 24 MP photo is 190 MB), else float64."""
     img = np.asarray(image)
-    dtype = np.float32 if img.dtype == np.float32 else np.float64  # float32 photos stay float32: 24 MP
+    dtype: type[np.floating] = np.float32 if img.dtype == np.float32 else np.float64  # float32 stays: 24 MP
     if img.ndim == 2:
         return img.astype(dtype, copy=False)
     if img.shape[2] >= 3:
@@ -339,7 +339,7 @@ def choose_family(y: np.ndarray, free: np.ndarray) -> tuple[str, dict[str, float
     """The free-form kernel, or the parametric fit (Gaussian, disk, line) that explains the crop as
     well; a parametric kernel has no estimation speckle, which matters most for mild blur."""
     base = explain(y, free)
-    best = ("free", {}, free, base)
+    best: tuple[str, dict[str, float], np.ndarray, float] = ("free", {}, free, base)
     elongation = K.elongation(free)
     for fit in K.parametric_fits(free):
         # only the family the free kernel's shape allows: a round kernel is no line, a long one no disk

@@ -8,6 +8,7 @@ deconvolution in float32 to halve time and memory.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import DTypeLike
 from scipy import fft as sfft
 
 WORKERS = -1  # scipy.fft: one thread per core
@@ -34,7 +35,7 @@ def pad_for_fft(plane: np.ndarray, pad: int) -> np.ndarray:
     return np.pad(plane, ((pad, fh - h - pad), (pad, fw - w - pad)), mode="symmetric")
 
 
-def otf(kernel: np.ndarray, shape: tuple[int, int], dtype: type = np.float64) -> np.ndarray:
+def otf(kernel: np.ndarray, shape: tuple[int, int], dtype: DTypeLike = np.float64) -> np.ndarray:
     """The half-spectrum transfer function of `kernel` for images of `shape` (MATLAB's psf2otf):
     the kernel zero-padded to `shape` and rolled so that its centre pixel sits at the origin."""
     kh, kw = kernel.shape
@@ -44,7 +45,7 @@ def otf(kernel: np.ndarray, shape: tuple[int, int], dtype: type = np.float64) ->
     return rfft2(big)
 
 
-def gradient_otfs(shape: tuple[int, int], dtype: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
+def gradient_otfs(shape: tuple[int, int], dtype: DTypeLike = np.float64) -> tuple[np.ndarray, np.ndarray]:
     """Transfer functions of the forward differences d/dx = x[i, j+1] - x[i, j] and d/dy."""
     dx = np.zeros((1, 3), dtype)
     dx[0, 1], dx[0, 2] = -1.0, 1.0  # centre at column 1: x[j+1] - x[j] (a correlation kernel, flipped below)
@@ -78,7 +79,7 @@ def taper(padded: np.ndarray, kotf: np.ndarray, pad: int) -> np.ndarray:
     return alpha * padded + (1.0 - alpha) * blurred
 
 
-def _ramp(n: int, pad: int, dtype: type) -> np.ndarray:
+def _ramp(n: int, pad: int, dtype: DTypeLike) -> np.ndarray:
     r = np.ones(n, dtype)
     edge = 0.5 - 0.5 * np.cos(np.pi * np.linspace(0.0, 1.0, pad, dtype=dtype))
     r[:pad] = edge

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -37,7 +37,7 @@ def restore_batch(engine: Engine, batch: np.ndarray) -> np.ndarray:
     m = engine.multiple
     ph, pw = (-h) % m, (-w) % m
     if ph or pw:
-        mode = "reflect" if ph < h and pw < w else "edge"
+        mode: Literal["reflect", "edge"] = "reflect" if ph < h and pw < w else "edge"
         batch = np.pad(batch, ((0, 0), (0, ph), (0, pw), (0, 0)), mode=mode)
     out = _same_size(run_engine(engine, batch.astype(np.float32)), batch)
     return out[:, :h, :w]

@@ -29,12 +29,13 @@ from typing import Any
 
 from deblur.core.errors import ConfigError
 from deblur.core.registry import Registry
+from deblur.core.settings import TrainConfig
 
-STRATEGIES: Registry[Callable[[Any], Any]] = Registry("distribution strategy")
+STRATEGIES: Registry[Callable[[TrainConfig], Any]] = Registry("distribution strategy")
 
 
 @STRATEGIES.register("none")
-def _none(train_cfg: Any) -> None:
+def _none(train_cfg: TrainConfig) -> None:
     return None
 
 
@@ -49,7 +50,7 @@ def _needs(backend: str, choice: str) -> None:
 
 
 @STRATEGIES.register("mirrored")
-def _mirrored(train_cfg: Any) -> Any:
+def _mirrored(train_cfg: TrainConfig) -> Any:
     _needs("tensorflow", "mirrored")
     import tensorflow as tf
 
@@ -68,7 +69,7 @@ def _mirrored(train_cfg: Any) -> Any:
 
 
 @STRATEGIES.register("multi_worker")
-def _multi_worker(train_cfg: Any) -> Any:
+def _multi_worker(train_cfg: TrainConfig) -> Any:
     _needs("tensorflow", "multi_worker")
     import tensorflow as tf
 
@@ -80,7 +81,7 @@ def _multi_worker(train_cfg: Any) -> Any:
 
 
 @STRATEGIES.register("data_parallel")
-def _data_parallel(train_cfg: Any) -> Any:
+def _data_parallel(train_cfg: TrainConfig) -> Any:
     """Replicate the model on every local JAX device and split each batch between them."""
     _needs("jax", "data_parallel")
     import keras
@@ -127,7 +128,7 @@ def is_chief() -> bool:
     return kind == "chief" or (kind == "worker" and index == 0 and not has_chief)
 
 
-def make_strategy(train_cfg: Any) -> Any:
+def make_strategy(train_cfg: TrainConfig) -> Any:
     return STRATEGIES.get(train_cfg.distribute, "train.distribute")(train_cfg)
 
 

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from deblur.core.errors import ConfigError
+from deblur.core.settings import RunConfig
 
 LOG_DIR = "tensorboard"  # under the run folder
 IMAGE_TAG = "validation/blurred_restored_sharp"  # left to right
@@ -64,7 +65,7 @@ def validation_samples(batches: Any, multiple: int = 1, count: int = IMAGE_COUNT
     return b[:, top:top + h, left:left + w], s[:, top:top + h, left:left + w]
 
 
-def run_samples(cfg: Any, splits: Any, multiple: int) -> tuple[np.ndarray, np.ndarray]:
+def run_samples(cfg: RunConfig, splits: Any, multiple: int) -> tuple[np.ndarray, np.ndarray]:
     """The validation samples of a run: its first validation images, blurred as validation blurs them."""
     from deblur.data.evalset import EvalSet
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from deblur import __version__
-from deblur.config import RunConfig, as_size, dump, from_dict, read_yaml
+from deblur.config import DataConfig, RunConfig, as_size, dump, from_dict, read_yaml
 from deblur.core.atomic import clean_stale_temps, is_temp_name
 from deblur.core.errors import ConfigError, DeblurError
 from deblur.core.locks import LOCK_FILE, FolderLock
@@ -429,12 +429,13 @@ def check_data_fits(cfg: RunConfig, splits: Any, batch: int, size: tuple[int, in
     from deblur.core.limits import check_batch_memory, check_kernel
     from deblur.data.degrade import degradations, train_degradations
 
-    shapes = []
+    shapes: list[tuple[int, int]] = []
     for part in (splits.train, splits.val, splits.test):
         shapes += [shape[:2] for shape in part.shapes()]  # from headers for images read on demand
     if not shapes:
         return
-    smallest = tuple(min(shapes, key=lambda s: s[0] * s[1]))
+    h, w = min(shapes, key=lambda s: s[0] * s[1])
+    smallest = (h, w)
     # without data.crop, whole images are batched: the smallest one is a floor on a patch's size
     check_batch_memory(batch, size or smallest, splits.channels, "data.batch_size")
     if splits.paired:  # real blur: nothing is synthesised
@@ -474,7 +475,7 @@ def make_optimizer(cfg: RunConfig, steps_per_epoch: int, replicas: int = 1):
     return keras.optimizers.Adam(learning_rate=rate)
 
 
-def fit_inputs(pipeline: str, cfg: RunConfig, data_cfg: Any, splits: Any, model: Any, multiple: int,
+def fit_inputs(pipeline: str, cfg: RunConfig, data_cfg: DataConfig, splits: Any, model: Any, multiple: int,
                strategy: Any) -> tuple[Any, Any, Any, int]:
     """(the model fit trains, training data, validation data, steps per epoch) for an input pipeline.
 

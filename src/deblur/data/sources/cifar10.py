@@ -78,8 +78,10 @@ def _read_archive(archive: Path) -> tuple[list[np.ndarray], np.ndarray]:
             members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
 
             def get(name: str) -> np.ndarray:
-                f = tar.extractfile(members[name])
-                return read_batch(io.BytesIO(f.read()), f"{archive}:{name}")  # type: ignore[union-attr]
+                f = tar.extractfile(members[name])  # a file member (members holds only those): never None
+                if f is None:
+                    raise DataError(f"{archive}:{name}: not a file")
+                return read_batch(io.BytesIO(f.read()), f"{archive}:{name}")
 
             train = [get(b) for b in TRAIN_BATCHES if b in members]
             if not train or "test_batch" not in members:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -76,7 +76,7 @@ def _join(sets: list[tuple[str, ImageSet]], channels: int) -> ImageSet:
     return ImageSet(sharp=chain, names=names)
 
 
-def _pixel_keys(refs: list[tuple[ImageStore, int]], shapes: list[tuple[int, ...]]) -> dict[int, bytes]:
+def _pixel_keys(refs: list[tuple[ImageStore, int]], shapes: Sequence[tuple[int, ...]]) -> dict[int, bytes]:
     """SHA-1 of the pixels of every image that has a possible duplicate: one whose byte count
     (h * w * c, from headers) another image shares; a unique size cannot match any other pixels.
 
@@ -105,10 +105,11 @@ def _pixel_keys(refs: list[tuple[ImageStore, int]], shapes: list[tuple[int, ...]
 
     with ThreadPoolExecutor(PROBE_THREADS) as pool:  # file reads and decodes release the GIL
         firsts = dict(zip(candidates, pool.map(_safe(first_key), candidates), strict=True))
-        to_decode = {}  # one image per distinct file
+        to_decode: dict[tuple[Any, ...], int] = {}  # one image per distinct file
         for k in candidates:
-            if firsts[k] is not None and firsts[k][0] == "file":
-                to_decode.setdefault(firsts[k], k)
+            first = firsts[k]
+            if first is not None and first[0] == "file":
+                to_decode.setdefault(first, k)
         decoded = dict(zip(to_decode, pool.map(pixels_of, to_decode.values()), strict=True))
     keys: dict[int, bytes] = {}
     for k in candidates:

@@ -65,8 +65,9 @@ def locate(path: str | None) -> dict[str, Path]:
         folders.append(keras_cache() / "fashion-mnist")
     for folder in folders:
         found = {split: _find(folder, stem) for split, stem in FILES.items()}
-        if all(found.values()):
-            return found  # type: ignore[return-value]
+        complete = {split: file for split, file in found.items() if file is not None}
+        if len(complete) == len(found):
+            return complete
     if path:
         missing = [stem for stem in FILES.values() if not _find(folders[0], stem)]
         raise DataError(f"{path}: missing {', '.join(missing)}(.gz). {hint()}")

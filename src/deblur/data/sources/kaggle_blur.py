@@ -69,10 +69,10 @@ def load(path: str | None, *, seed: int, val_split: float, test_split: float,
             names.append(f"{scene}_{t}")
             groups.append(scene)
     parts = split_groups(groups, val_split, test_split, seed)
-    subsets = [ImageSet([], [], []) if not idx else pair_set([pairs[i] for i in idx], [names[i] for i in idx])
-               for idx in parts]
-    channels = max((channels_of(s.sharp) for s in subsets if len(s)), default=3)
-    splits = Splits(*subsets, channels=channels, description="", paired=True)
+    train, val, test = (ImageSet([], [], []) if not idx else pair_set([pairs[i] for i in idx], [names[i] for i in idx])
+                        for idx in parts)
+    channels = max((channels_of(s.sharp) for s in (train, val, test) if len(s)), default=3)
+    splits = Splits(train, val, test, channels=channels, description="", paired=True)
     splits.description = describe_counts(f"Kaggle blur ({blur})", splits, f" ({root}, split by scene)")
     return splits
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from deblur.core.errors import DataError
 from deblur.data import packed
@@ -93,8 +94,9 @@ def load_all(root: Path) -> tuple[ImageSet, str]:
     """Every pair under a pairs folder or a Kaggle blur-dataset folder, for scoring without a config."""
     from deblur.data.sources import kaggle_blur
 
-    kinds = [kind for kind, folder in (("motion", "motion_blurred"), ("defocus", "defocused_blurred"))
-             if (root / folder).is_dir()]
+    layouts: list[tuple[Literal["motion", "defocus"], str]] = [("motion", "motion_blurred"),
+                                                              ("defocus", "defocused_blurred")]
+    kinds = [kind for kind, folder in layouts if (root / folder).is_dir()]
     if (root / "sharp").is_dir() and kinds:
         blur = "both" if len(kinds) == 2 else kinds[0]
         splits = kaggle_blur.load(str(root), seed=0, val_split=0.0, test_split=0.0, blur=blur)
