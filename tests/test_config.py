@@ -28,7 +28,7 @@ def test_defaults_are_complete_and_round_trip():
     ({"data": {"degradation": {"kind": "gaussian", "sigma": [0, float("inf")]}}}, ["sigma[1]", "finite"]),
     ({"train": {"optimizer": "sgdd"}}, ["train.optimizer", "'adam' | 'adamw'"]),
     ({"train": {"loss": "l3"}}, ["train.loss", "mae, mse"]),
-    ({"model": {"type": "unett"}}, ["model.type", "did you mean 'unet'", "conv_ae, dense_ae, nafnet, unet"]),
+    ({"model": {"type": "unett"}}, ["model.type", "did you mean 'unet'", "conv_ae, dense_ae, nafnet, refiner, unet"]),
     ({"model": {"type": "unet", "dept": 3}}, ["model.dept", "did you mean 'depth'"]),
     ({"model": {"type": "unet", "depth": 2.5}}, ["model.depth", "integer"]),
     ({"data": {"source": "imagenet"}}, ["data.source", "cifar10", "samples"]),
