@@ -2,9 +2,10 @@
 
 For every photo of ../shared/data/real-blur (real camera shake, real blurred images with a published
 method's kernel, dynamic scenes whose blur no single kernel explains, real defocus): the photo, what
-`deblur predict` makes of it, and the kernel it used (for the `dwdn_*` photos also the kernel their
-authors estimated). Written as docs/figures/blind_<name>.jpg (long side at most 1400 px, JPEG 85, to
-keep the repository small) and a table of what the restorer said, docs/blind_figures.md.
+`deblur predict --no-refiner` makes of it, what `deblur predict` makes of it (the refiner after the
+deconvolution; left out when the install ships no refiner), and the kernel it used (for the `dwdn_*`
+photos also the kernel their authors estimated). Written as docs/figures/blind_<name>.jpg (long side
+at most 1800 px, JPEG 85, to keep the repository small) and a table of what the restorer said, docs/blind_figures.md.
 
     python scripts/blind_figures.py --data ../shared/data/real-blur
 """
@@ -39,11 +40,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("docs"))
     args = ap.parse_args()
     (args.out / "figures").mkdir(parents=True, exist_ok=True)
+    from deblur.api import builtin_restorer
+
     restorer = BlindRestorer()
+    refiner = builtin_restorer().refiner
     rows = ["# The built-in restorer on genuinely blurred photos", "",
             "`python scripts/blind_figures.py --data ../shared/data/real-blur`: each figure shows the photo, the "
-            "result, the kernel the restorer used and, where the photo's source published one, that method's "
-            "kernel. No sharp reference exists, so there is no score: look at them.", "",
+            "result without the refiner (`--no-refiner`), the result with it (`deblur predict`), the kernel the "
+            "restorer used and, where the photo's source published one, that method's kernel. No sharp reference "
+            "exists, so there is no score: look at them.", "",
             "| photo | what it is | what the restorer did | seconds | figure |", "| --- | --- | --- | ---: | --- |"]
     kinds = {"selfdeblur": "real camera shake (Lai et al. 2016)", "dwdn": "real blur, published kernel (DWDN)",
              "deepdeblur": "dynamic scene (GoPro): blur varies", "restormer": "real defocus"}
@@ -52,6 +57,10 @@ def main() -> None:
         t = time.perf_counter()
         out, outcome = restorer(image)
         seconds = time.perf_counter() - t
+        results = [out]
+        if refiner is not None:  # the same estimate, then the refiner: what `deblur predict` writes
+            results.append(BlindRestorer(kernel=outcome.estimate.kernel, refiner=refiner)(image)[0]
+                           if outcome.changed and outcome.estimate is not None else image)
         h = image.shape[0]
         size = max(96, min(200, h // 3))
         used = outcome.estimate.kernel if outcome.changed and outcome.estimate is not None else None
@@ -62,8 +71,8 @@ def main() -> None:
         column = np.concatenate(panels, axis=0)
         column = np.pad(column, ((0, max(0, h - column.shape[0])), (0, 0), (0, 0)))[:h]
         gap = np.full((h, 6, 3), 255, np.uint8)
-        fig = np.concatenate([image[..., :3], gap, out[..., :3], gap, column], axis=1)
-        scale = min(1.0, 1400 / max(fig.shape[:2]))
+        fig = np.concatenate([image[..., :3], *[p for r in results for p in (gap, r[..., :3])], gap, column], axis=1)
+        scale = min(1.0, 1800 / max(fig.shape[:2]))
         if scale < 1:
             fig = cv2.resize(fig, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         name = f"blind_{src.stem}.jpg"
