@@ -26,9 +26,9 @@ SetOption = Annotated[list[str] | None, typer.Option(
 
 
 class Flags(Spelling):
-    """The library's messages as a command-line user reads them: arguments as flags."""
+    """The library's messages as a command-line user reads them: arguments as flags (`names`: a command's own)."""
 
-    def __init__(self, **names: str) -> None:  # a command's own: export's checkpoint is its CHECKPOINT argument
+    def __init__(self, **names: str) -> None:
         self.names = {"fmt": "--format", "json_path": "--json", "overrides": "--set", "refiner=False": "--no-refiner",
                       **names}
 
@@ -83,7 +83,7 @@ def progress(desc: str, unit: str) -> Callable[..., Iterable[Any]]:
 
     def wrap(items: Iterable[Any], total: int | None = None) -> Iterable[Any]:
         if total is None and hasattr(items, "__len__"):
-            total = len(items)
+            total = len(items)  # type: ignore[arg-type]
         return tqdm(items, desc=desc, unit=unit, total=total, file=sys.stderr, dynamic_ncols=True, disable=None)
 
     return wrap
@@ -94,17 +94,13 @@ def warn(line: str) -> None:
 
 
 def report(scores: Any) -> None:
-    """Print an evaluation's table and reports; exit 1 if a model failed (NaN or inf output: the reports
-    record it with null scores)."""
-    if scores is None:
-        return
-    typer.echo(scores.table())
-    if scores.reports:
-        typer.echo("reports: " + ", ".join(str(p) for p in scores.reports))
-    for line in scores.failures():
-        typer.echo(f"failed: {line}", err=True)
-    if scores.failures():
-        raise typer.Exit(1)
+    """Print an evaluation's table and reports; exit 1 if a model failed (NaN or inf output: null scores)."""
+    if scores is not None:
+        typer.echo(scores.table() + ("\nreports: " + ", ".join(map(str, scores.reports)) if scores.reports else ""))
+        for line in scores.failures():
+            typer.echo(f"failed: {line}", err=True)
+        if scores.failures():
+            raise typer.Exit(1)
 
 
 def summarise(summary: Any, verb: str, output: Path) -> None:

@@ -59,7 +59,7 @@ def big_shape(megapixels: float) -> tuple[int, int]:
 
 
 def run_benchmark(checkpoint: Path | None, formats: list[str] | None, size: int, big_mp: float, runs: int = 3,
-                  log: Callable[[str], None] = print) -> tuple[list[Row], dict[str, Any]]:
+                  log: Callable[[str], object] = print) -> tuple[list[Row], dict[str, Any]]:
     """Export and measure; returns the rows (Keras first) and the run's settings for the JSON report."""
     from deblur.restore.export import FORMATS, checkpoint_path, installed_formats, require_runtime
 

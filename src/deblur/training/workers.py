@@ -7,6 +7,7 @@ trains into a scratch folder of its own and skips the final evaluation.
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,8 +17,12 @@ from deblur.training import train as trainmod
 from deblur.training.distribute import is_chief, tf_config
 
 
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def worker_run_dir(run_dir: Path | None, name: str, evaluate_after: bool,
-                   warn: Callable[[str], object]) -> tuple[Path | None, bool]:
+                   warn: Callable[[str], object] = _to_stderr) -> tuple[Path | None, bool]:
     """(run folder, evaluate after training) for this worker: the chief's are the caller's own; another
     worker gets a new scratch folder (said through `warn`) and no evaluation."""
     if is_chief():
@@ -28,7 +33,7 @@ def worker_run_dir(run_dir: Path | None, name: str, evaluate_after: bool,
 
 
 def worker_resume_dir(run_dir: Path, overrides: Sequence[str], evaluate_after: bool,
-                      warn: Callable[[str], object]) -> tuple[Path, bool]:
+                      warn: Callable[[str], object] = _to_stderr) -> tuple[Path, bool]:
     """Under multi_worker, a worker other than the chief resumes from a scratch copy of the chief's run
     state (config, history, backup), so Keras's BackupAndRestore restores the same epoch and weights on
     every worker (and the time budget counts the same). The chief resumes its run folder itself."""
