@@ -5,8 +5,8 @@
     python scripts/benchmark.py --data ../shared/data --train    # training only (run it in the background)
     python scripts/benchmark.py --data ../shared/data --report   # scoring and BENCHMARKS.md only
 
-Each training is a plain `deblur train` command (quoted in the report) writing to runs/bench/<name>;
-an interrupted one is resumed with `--resume`, a finished one is never trained again (delete its
+Each training is `deblur.train` as the `deblur train` command (quoted in the report) runs it, writing to
+runs/bench/<name>; an interrupted one is resumed (`--resume`), a finished one is never trained again (delete its
 folder to retrain). Scoring uses the metric card of `deblur eval` on each protocol's test split,
 which no model trained on. Every figure in BENCHMARKS.md is computed here; none is typed in.
 """
@@ -21,7 +21,6 @@ import math
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -50,9 +49,11 @@ class Training:
     def scored(self, runs: Path) -> Path:
         return ROOT / self.checkpoint if self.checkpoint else run_dir(runs, self.name) / "best.keras"
 
+    def sets(self, data: Path) -> list[str]:
+        return [o.replace("{data}", str(data)) for o in self.overrides]
+
     def args(self, data: Path) -> list[str]:
-        sets = [o.replace("{data}", str(data)) for o in self.overrides]
-        return ["--config", self.config, *(x for o in sets for x in ("--set", o))]
+        return ["--config", self.config, *(x for o in self.sets(data) for x in ("--set", o))]
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ def train_command(t: Training, data: Path, runs: Path) -> list[str]:
 
 
 def train_all(names: list[str], data: Path, runs: Path) -> None:
+    import deblur
     from deblur.training.train import history_rows
 
     for name in names:
@@ -167,20 +169,21 @@ def train_all(names: list[str], data: Path, runs: Path) -> None:
             print(f"[{name}] already trained ({folder / DONE})")
             continue
         cmd = train_command(t, data, runs)
-        if (folder / "config.yaml").is_file():
-            run = ["deblur", "train", "--run-dir", str(folder), "--resume", "--no-eval"]
-            print(f"[{name}] resuming: {shlex.join(run)}")
-        else:
-            run = cmd
-            print(f"[{name}] training: {shlex.join(run)}")
+        resume = (folder / "config.yaml").is_file()
+        run = ["deblur", "train", "--run-dir", str(folder), "--resume", "--no-eval"] if resume else cmd
+        print(f"[{name}] {'resuming' if resume else 'training'}: {shlex.join(run)}")
         started = time.perf_counter()
-        code = subprocess.call([sys.executable, "-m", "deblur", *run[1:]], cwd=ROOT)
-        if code == 1 and evaluation_failed(folder):
+        try:
+            if resume:
+                trained = deblur.train(run_dir=folder, resume=True, evaluate_after=False, command=shlex.join(run))
+            else:
+                trained = deblur.train(ROOT / t.config, overrides=t.sets(data), run_dir=folder, command=shlex.join(cmd))
+        except (deblur.DeblurError, KeyboardInterrupt) as exc:
+            raise SystemExit(f"[{name}] deblur train stopped ({exc}); rerun this script to resume it") from None
+        if trained.scores is not None and trained.scores.failures():
             # training finished but its model failed its own test-split evaluation (NaN/inf output):
             # a result to report, not a training to resume
             print(f"[{name}] trained, but its model failed evaluation (non-finite output); it is reported as failed")
-        elif code != 0:
-            raise SystemExit(f"[{name}] deblur train exited with {code}; rerun this script to resume it")
         rows = history_rows(folder / "history.csv")
         record = {"command": shlex.join(cmd), "epochs": len(rows),
                   "train_seconds": float(rows[-1]["train_seconds"]) if rows else None,

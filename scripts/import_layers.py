@@ -39,6 +39,7 @@ LAYERS: list[list[str]] = [
     ["restore"],                  # engines, the checkpoint loader, predict, export, blind restoration
     ["training", "evaluation"],   # the workflows
     ["api"],                      # the facade: deblur.Restorer
+    ["workflows"],                # deblur.train, evaluate, compare, predict, export: what each command does
     ["cli"],                      # the typer app
     ["__main__"],                 # python -m deblur
 ]

@@ -1,7 +1,7 @@
 """Architecture sweep for the built-in model: validation PSNR against inference cost.
 
-Each candidate (NAFNet and U-Net family, a few widths and depths) is trained by a plain
-`deblur train` command on the same data, blur mix and seed, for the same number of epochs (the
+Each candidate (NAFNet and U-Net family, a few widths and depths) is trained by `deblur.train` (what
+the `deblur train` command runs) on the same data, blur mix and seed, for the same number of epochs (the
 same training patches; a wall-clock budget would be unfair on a machine whose load varies), from
 scratch. Its best validation PSNR (the training-time metric, on the same fixed validation tiles for
 every candidate) is then set against its inference time per megapixel at 1024x1024, measured for
@@ -23,7 +23,7 @@ import csv
 import json
 import math
 import os
-import subprocess
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -61,16 +61,20 @@ def _model_sets(settings: dict) -> list[str]:
 
 
 def train(name: str, epochs: int) -> None:
+    """Train (or resume) one candidate; a failed training is said and left for the next run to resume."""
+    import deblur
+
     run = RUNS / name
-    cmd = [sys.executable, "-m", "deblur", "train", "-c", str(CONFIG), "--run-dir", str(run), "--no-eval"]
     sets = [*PROTOCOL_SETS, *_model_sets(CANDIDATES[name]), f"train.epochs={epochs}",
             "train.time_limit_minutes=null", f"name=sweep_{name}"]
-    for s in sets:
-        cmd += ["--set", s]
-    if (run / "history.csv").exists():
-        cmd.append("--resume")
+    resume = (run / "history.csv").exists()
+    cmd = ["deblur", "train", "-c", str(CONFIG), "--run-dir", str(run), "--no-eval",
+           *(x for s in sets for x in ("--set", s)), *(["--resume"] if resume else [])]
     print("$", " ".join(cmd[1:]), flush=True)
-    subprocess.run(cmd, check=False, cwd=ROOT)
+    try:
+        deblur.train(CONFIG, overrides=sets, run_dir=run, resume=resume, evaluate_after=False, command=shlex.join(cmd))
+    except deblur.DeblurError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
 
 
 def best_val_psnr(name: str) -> tuple[float, int, float]:

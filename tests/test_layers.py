@@ -11,6 +11,7 @@ One rule per folder of src/deblur/: it may import only the folders on the floors
     restore                engines, the checkpoint loader, predict, export, blind restoration
     training | evaluation  the workflows
     api                    the facade (deblur.Restorer)
+    workflows              deblur.train, evaluate, compare, predict, export: what each command does
     cli, then __main__     the typer app; python -m deblur
 
 A function-level import counts like any other (it only delays the dependency); `if TYPE_CHECKING:`

@@ -108,7 +108,7 @@ def test_a_worker_reads_only_its_share_of_the_training_images(config: Path, monk
 
 
 def test_a_non_chief_resumes_from_a_copy_of_the_chiefs_state(tmp_path: Path, config: Path, monkeypatch):
-    from deblur.cli import _worker_resume_dir
+    from deblur.training.workers import worker_resume_dir as _worker_resume_dir  # the CLI's, moved (issue 19)
 
     run = tmp_path / "run"
     (run / "backup").mkdir(parents=True)

@@ -2,13 +2,21 @@
 
 Importing the package is cheap on purpose: TensorFlow and Keras are imported by the modules that
 need them, so `deblur --help` answers at once. `Restorer` (the Python API, `deblur.api`) and
-`load_model` (a checkpoint as a Keras model, `deblur.restore.loading`) are imported on first use. Load a
+`load_model` (a checkpoint as a Keras model, `deblur.restore.loading`) are imported on first use, as are
+the workflows, one per command (`deblur.train`, `evaluate`, `compare`, `predict`, `export`,
+`benchmark_formats`: `deblur.workflows`) and `DeblurError`, what they raise for a mistake. Load a
 checkpoint in your own code with `deblur.load_model(path)` (or `import deblur.models` before
 `keras.saving.load_model`: that import registers deblur's layers with Keras).
 """
 
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for type checkers only: at run time each name is imported on first use (_LAZY)
+    from deblur.api import Restorer, estimate_kernel
+    from deblur.core.errors import DeblurError
+    from deblur.restore.loading import load_model
+    from deblur.workflows import benchmark_formats, compare, evaluate, export, predict, train
 
 try:
     __version__ = version("deblur")
@@ -16,7 +24,10 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0+unknown"
 
 # name -> module it lives in, imported when first asked for
-_LAZY = {"Restorer": "deblur.api", "estimate_kernel": "deblur.api", "load_model": "deblur.restore.loading"}
+_LAZY = {"Restorer": "deblur.api", "estimate_kernel": "deblur.api", "load_model": "deblur.restore.loading",
+         "DeblurError": "deblur.core.errors",
+         **dict.fromkeys(("train", "evaluate", "compare", "predict", "export", "benchmark_formats"),
+                         "deblur.workflows")}
 
 
 def __getattr__(name: str) -> Any:
@@ -27,4 +38,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'deblur' has no attribute {name!r}")
 
 
-__all__ = ["Restorer", "__version__", "estimate_kernel", "load_model"]
+__all__ = ["DeblurError", "Restorer", "__version__", "benchmark_formats", "compare", "estimate_kernel", "evaluate",
+           "export", "load_model", "predict", "train"]

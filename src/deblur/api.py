@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur.core.errors import DeblurError
+from deblur.core.errors import DeblurError, arg
 from deblur.restore.blind import BlindRestorer
 from deblur.restore.engines import AUTO, ENGINES, KERAS, Engine, detect, engine_names, load_engine
 from deblur.restore.predict import DEFAULT_OVERLAP, DEFAULT_TILE, restore_image
@@ -267,7 +267,7 @@ def cached_export(checkpoint: Path, engine: str) -> Path:
     target = folder / spec.export_name
     if target.exists():
         return target
-    require_runtime(FORMATS.get(engine), "--engine")  # said as the option the user gave, before any work
+    require_runtime(FORMATS.get(engine), arg("engine"))  # said as the argument the user gave, before any work
     folder.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{engine}-"
     clean_stale_temp_dirs(folder.parent, prefix)

@@ -1,4 +1,4 @@
-"""The file that marks a folder as made by `deblur train`.
+"""The file that marks a folder as made by `deblur train`, and the checkpoint a run folder stands for.
 
 A leaf module: `deblur.training.train` writes the marker (and re-exports these names), and the folder data
 source skips run folders by it, without the data layer importing train (tests/test_layers.py).
@@ -11,3 +11,8 @@ MARKER = ".deblur-run"
 MARKER_LINE = "deblur-run-folder 1"
 MARKER_TEXT = (f"{MARKER_LINE}\nThis folder was made by `deblur train`; `deblur train --overwrite` deletes everything "
                "in it.\n")
+
+# The checkpoint a run folder stands for: `deblur eval RUN`, `compare RUN ...` and the loaders' hints
+# name it; `deblur.training.train.run_checkpoint` resolves a folder to it.
+BEST = "best.keras"
+LAST = "last.keras"

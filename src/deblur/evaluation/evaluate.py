@@ -28,7 +28,7 @@ import numpy as np
 from deblur import __version__
 from deblur.config import DataConfig, RunConfig, to_dict
 from deblur.core import owned
-from deblur.core.errors import DeblurError
+from deblur.core.errors import DeblurError, arg
 from deblur.core.owned import check_replaceable
 from deblur.data.base import ImageSet
 from deblur.data.degrade import PARAM_NAMES, describe, kernel_array, make, spec_list
@@ -146,21 +146,36 @@ class _Job:
         return ("real", "real") if self.paired else self.variant_labels[variant]
 
 
+SPLITS = ("test", "val")  # never "train": scores on the images a model learnt from would flatter it
+
+
+def check_split(split: str) -> str:
+    """`split` if it is one deblur scores on (test or val), else a DeblurError naming the argument."""
+    if split not in SPLITS:
+        raise DeblurError(f"{arg('split')}: {split!r} is not allowed; choose test or val")
+    return split
+
+
+def check_options(options: MetricOptions) -> MetricOptions:
+    """Refuse a negative crop border, before any model is loaded."""
+    if options.crop_border < 0:
+        raise DeblurError(f"{arg('crop_border')} {options.crop_border}: must be 0 or more")
+    return options
+
+
 def check_scorable(size: tuple[int, int], options: MetricOptions, what: str, fix: str) -> None:
     """Refuse, before any model runs, items too small for SSIM's window once --crop-border is taken off."""
     from deblur.imaging.metrics import SSIM_WIN
 
     h, w = size
-    c = options.crop_border
-    if c < 0:
-        raise DeblurError(f"--crop-border {c}: must be 0 or more")
+    c = check_options(options).crop_border
     if min(h, w) < SSIM_WIN:
         raise DeblurError(f"{what} is {w}x{h}, smaller than {SSIM_WIN}x{SSIM_WIN}, the window of SSIM; {fix}")
     if min(h, w) - 2 * c < SSIM_WIN:
         most = (min(h, w) - SSIM_WIN) // 2
         left = f"{max(0, w - 2 * c)}x{max(0, h - 2 * c)}"
-        raise DeblurError(f"--crop-border {c}: leaves {left} pixels of {what} ({w}x{h}), less than the "
-                          f"{SSIM_WIN}x{SSIM_WIN} SSIM needs; use --crop-border {most} or less")
+        raise DeblurError(f"{arg('crop_border')} {c}: leaves {left} pixels of {what} ({w}x{h}), less than the "
+                          f"{SSIM_WIN}x{SSIM_WIN} SSIM needs; use {arg('crop_border')} {most} or less")
 
 
 def restore_items(engine: Engine, blurred: np.ndarray) -> np.ndarray:
@@ -552,8 +567,7 @@ def evaluate(models: dict[str, Any] | Any, cfg: RunConfig, split: str = "test", 
     from deblur.data.base import load_splits
     from deblur.data.evalset import EvalSet
 
-    if split not in ("test", "val"):  # scores on the training split would flatter every model
-        raise DeblurError(f"split {split!r}: scores are computed on the test or val split only")
+    check_split(split)
     models = models if isinstance(models, dict) else {"model": models}
     splits = load_splits(cfg.data, cfg.seed)
     images = splits.get(split)

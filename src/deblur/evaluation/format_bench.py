@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from deblur.core.errors import DeblurError
+from deblur.core.errors import DeblurError, arg
 from deblur.restore.predict import DEFAULT_OVERLAP as OVERLAP
 from deblur.restore.predict import DEFAULT_TILE as TILE
 
@@ -59,21 +59,21 @@ def big_shape(megapixels: float) -> tuple[int, int]:
 
 
 def run_benchmark(checkpoint: Path | None, formats: list[str] | None, size: int, big_mp: float, runs: int = 3,
-                  log: Callable[[str], None] = print) -> tuple[list[Row], dict[str, Any]]:
+                  log: Callable[[str], object] = print) -> tuple[list[Row], dict[str, Any]]:
     """Export and measure; returns the rows (Keras first) and the run's settings for the JSON report."""
     from deblur.restore.export import FORMATS, checkpoint_path, installed_formats, require_runtime
 
     if size < 1 or runs < 1:
-        raise DeblurError("--size and --runs must be positive")
+        raise DeblurError(f"{arg('size')} and {arg('runs')} must be positive")
     if not math.isfinite(big_mp) or big_mp <= 0:  # NaN passed `<= 0` and failed only after every export
-        raise DeblurError(f"--big {big_mp}: must be a positive number of megapixels")
+        raise DeblurError(f"{arg('big')} {big_mp}: must be a positive number of megapixels")
     from deblur.core.limits import check_image_memory
 
-    check_image_memory((size, size), 3, "--size")  # float32 images the workers allocate, before any export
-    check_image_memory(big_shape(big_mp), 3, "--big")
+    check_image_memory((size, size), 3, arg("size"))  # float32 images the workers allocate, before any export
+    check_image_memory(big_shape(big_mp), 3, arg("big"))
     if formats:
         for name in formats:
-            require_runtime(FORMATS.get(name, "--formats"), "--formats")
+            require_runtime(FORMATS.get(name, arg("formats")), arg("formats"))
     else:
         formats = installed_formats()
     source = checkpoint_path(checkpoint)

@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from deblur.core.errors import DeblurError
+from deblur.core.errors import DeblurError, arg
 
 RestoreFn = Callable[[np.ndarray], np.ndarray]
 # The smallest tile `deblur predict` accepts. Each model call has a fixed cost, so tiny tiles multiply
@@ -40,16 +40,17 @@ def check_tile(tile: int, overlap: int, multiple: int = 1) -> None:
     less than half a tile, so that every tile adds new pixels.
     """
     if overlap < 0:
-        raise DeblurError(f"--overlap {overlap}: must be 0 or more")
+        raise DeblurError(f"{arg('overlap')} {overlap}: must be 0 or more")
     if tile == 0:
         return
     smallest = max(MIN_TILE, multiple)
     if tile < smallest:
         why = (f"this model needs multiples of {multiple} pixels" if multiple > MIN_TILE
                else "smaller tiles only run slower")
-        raise DeblurError(f"--tile {tile}: use 0 (the whole image at once) or at least {smallest} pixels ({why})")
+        raise DeblurError(f"{arg('tile')} {tile}: use 0 (the whole image at once) or at least {smallest} pixels "
+                          f"({why})")
     if overlap * 2 >= tile:
-        raise DeblurError(f"--overlap {overlap}: must be less than half of --tile {tile}")
+        raise DeblurError(f"{arg('overlap')} {overlap}: must be less than half of {arg('tile')} {tile}")
 
 
 def _ceil_to(value: int, multiple: int) -> int:
@@ -146,7 +147,7 @@ def plan_layout(height: int, width: int, tile: int, overlap: int, multiple: int 
         if best is None or key < best[0]:
             best = (key, layout)
     if best is None:  # only for a bound below MIN_TILE, which check_tile refuses
-        raise DeblurError(f"--tile {tile}: too small for --overlap {overlap}")
+        raise DeblurError(f"{arg('tile')} {tile}: too small for {arg('overlap')} {overlap}")
     return best[1]
 
 

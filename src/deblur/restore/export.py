@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from deblur.core.atomic import clean_stale_temp_dirs, locked_temp_dir
-from deblur.core.errors import DeblurError
+from deblur.core.errors import DeblurError, arg
 from deblur.core.registry import Registry
 from deblur.restore import exported
 
@@ -85,10 +85,20 @@ class ExportResult:
     export_seconds: float
     size_bytes: int
 
+    def lines(self) -> list[str]:
+        """What `deblur export` prints: the check against Keras, the input shape, what was written."""
+        shape = (f"fixed at {self.fixed_size[1]}x{self.fixed_size[0]} (the model's own size; images are resized)"
+                 if self.fixed_size else "dynamic height and width")
+        return [f"check: largest difference from Keras on the check photo: {self.max_diff_levels} 8-bit level(s) "
+                f"after rounding (allowed: {CHECK_LEVELS}), {self.raw_diff_levels:.2g} before", f"input: {shape}",
+                f"wrote {self.path} ({self.format}, {self.size_bytes / 2**20:.2f} MB, exported in "
+                f"{self.export_seconds:.1f} s) and {self.sidecar}"]
 
-def require_runtime(fmt: ExportFormat, option: str = "--format") -> None:
+
+def require_runtime(fmt: ExportFormat, option: str | None = None) -> None:
     """Refuse a format whose converter or runtime is not installed, naming the extra that installs it
-    and the option that asked for it (`--format`, `--formats`, or predict's `--engine`)."""
+    and the argument that asked for it (`fmt` by default, `formats`, or predict's `engine`)."""
+    option = option or arg("fmt")
     missing = fmt.missing_module()
     if missing is not None:
         how = f'pip install "deblur[{fmt.extra}]"' if fmt.extra else f"pip install {missing}"
@@ -102,7 +112,7 @@ def installed_formats() -> list[str]:
 def default_output(model_path: Path | None, fmt: str) -> Path:
     """`runs/x/best.keras` -> `runs/x/best.onnx` (a SavedModel: `runs/x/best_saved_model/`); the built-in
     model goes to the current folder as `deblur_default...`."""
-    spec = FORMATS.get(fmt, "--format")
+    spec = FORMATS.get(fmt, arg("fmt"))
     base = model_path.with_suffix("") if model_path is not None else Path("deblur_default")
     return base.with_name(base.name + (spec.suffix or "_saved_model"))
 
@@ -125,17 +135,18 @@ def check_output(fmt: ExportFormat, out: Path, overwrite: bool) -> None:
     """Refuse a target that exists (any of its files) unless --overwrite and it is deblur's own earlier
     export (`owned_export`), or whose folder is missing."""
     if out.name in ("", ".", ".."):  # `-o .` would make the current folder the export (and replace it)
-        raise DeblurError(f"--output {out}: name a new file or folder for the export, not an existing folder "
+        raise DeblurError(f"{arg('output')} {out}: name a new file or folder for the export, not an existing folder "
                           "like . or ..")
     if fmt.suffix and out.suffix != fmt.suffix:
-        raise DeblurError(f"--output: a {fmt.name} export must end in {fmt.suffix} (got {out.name})")
+        raise DeblurError(f"{arg('output')}: a {fmt.name} export must end in {fmt.suffix} (got {out.name})")
     if not out.parent.is_dir():
-        raise DeblurError(f"--output: the folder {out.parent} does not exist")
+        raise DeblurError(f"{arg('output')}: the folder {out.parent} does not exist")
     taken = [p for p in [*fmt.files(out), exported.sidecar_path(out)] if os.path.lexists(p)]
     if taken and not overwrite:
-        raise DeblurError(f"{taken[0]} already exists; pass --overwrite to replace it")
+        raise DeblurError(f"{taken[0]} already exists; pass {arg('overwrite=True')} to replace it")
     if out.exists() and out.is_dir() != (not fmt.suffix):
-        raise DeblurError(f"{out} exists and is a {'folder' if out.is_dir() else 'file'}; choose another --output")
+        raise DeblurError(f"{out} exists and is a {'folder' if out.is_dir() else 'file'}; choose another "
+                          f"{arg('output')}")
     owned_export(fmt, out)
 
 
@@ -146,7 +157,7 @@ _SAVED_MODEL_LAYOUT = re.compile(r"^(saved_model\.pb|fingerprint\.pb|keras_metad
 
 def _refuse(path: Path, why: str) -> DeblurError:
     return DeblurError(f"{path}: {why}; --overwrite replaces only an export deblur wrote (listed in its sidecar): "
-                       "move it aside or choose another --output")
+                       "move it aside or choose another {arg('output')}")
 
 
 def owned_export(fmt: ExportFormat, out: Path) -> None:
@@ -253,7 +264,7 @@ def export_model(model_path: Path | None, fmt: str, out: Path, *,
     """Export the checkpoint (None: the built-in model) to `out` in format `fmt`, check it, and return
     what was written. Raises DeblurError for the user's mistakes and ExportCheckError when the export
     does not reproduce Keras; in both cases nothing is left at `out`."""
-    spec = FORMATS.get(fmt, "--format")
+    spec = FORMATS.get(fmt, arg("fmt"))
     require_runtime(spec)
     out = Path(out)
     check_output(spec, out, overwrite)

@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 from deblur.core.errors import DeblurError
+from deblur.core.run_marker import BEST
 
 KERAS_SUFFIX = ".keras"
 
@@ -27,12 +28,12 @@ def check_checkpoint_file(path: Path) -> None:
     """Refuse what is not a `.keras` file before Keras is imported: folders (naming the run's
     best.keras when there is one), missing files, other formats."""
     if path.is_dir():
-        hint = f" (its checkpoint is {path / 'best.keras'})" if (path / "best.keras").is_file() else ""
+        hint = f" (its checkpoint is {path / BEST})" if (path / BEST).is_file() else ""
         raise DeblurError(f"{path}: is a folder, not a .keras checkpoint{hint}")
     if not path.is_file():
         raise DeblurError(f"{path}: checkpoint not found")
     if path.suffix != KERAS_SUFFIX or not zipfile.is_zipfile(path):
-        raise DeblurError(f"{path}: not a Keras .keras checkpoint (expected a file like runs/NAME/best.keras)")
+        raise DeblurError(f"{path}: not a Keras .keras checkpoint (expected a file like runs/NAME/{BEST})")
 
 
 def load_model(path: str | Path):

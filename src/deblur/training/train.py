@@ -31,14 +31,14 @@ from deblur.core.errors import ConfigError, DeblurError
 from deblur.core.locks import LOCK_FILE, FolderLock
 from deblur.core.oserror import describe as describe_os_error
 from deblur.core.owned import LEDGER
-from deblur.core.run_marker import MARKER, MARKER_LINE, MARKER_TEXT  # a leaf: the folder source reads it too
+from deblur.core.run_marker import BEST, LAST, MARKER, MARKER_LINE, MARKER_TEXT  # a leaf: data reads it too
 from deblur.imaging.imageio import atomic_write_text
 from deblur.restore.checkpoints import StopRequest
 from deblur.training import distribute as dist
 
 CONFIG_FILE = "config.yaml"
 # What a run folder from before the marker may hold, and still be recognised as one.
-RUN_FILES = frozenset({CONFIG_FILE, "best.keras", "last.keras", "history.csv", MARKER, LOCK_FILE})
+RUN_FILES = frozenset({CONFIG_FILE, BEST, LAST, "history.csv", MARKER, LOCK_FILE})
 REPORT_FILES = frozenset({"metrics.json", "per_image.csv", "gallery.png", "curves.png", LOCK_FILE, LEDGER})
 # What training writes inside a run folder in place (appended, or written by Keras or TensorFlow into
 # a folder) rather than through a temporary renamed over it: a link there would be written through.
@@ -79,11 +79,11 @@ class RunPaths:
 
     @property
     def best(self) -> Path:
-        return self.root / "best.keras"
+        return self.root / BEST
 
     @property
     def last(self) -> Path:
-        return self.root / "last.keras"
+        return self.root / LAST
 
     @property
     def history(self) -> Path:
@@ -92,6 +92,11 @@ class RunPaths:
     @property
     def backup(self) -> Path:
         return self.root / "backup"
+
+
+def run_checkpoint(path: Path) -> Path:
+    """The checkpoint `path` names: a run folder's best.keras, else `path` itself."""
+    return path / BEST if path.is_dir() else path
 
 
 def prepare_run_dir(root: Path, resume: bool, overwrite: bool) -> RunPaths:
@@ -142,7 +147,7 @@ def check_run_links(root: Path) -> None:
         return DeblurError(f"{path}: is {what}; deblur writes only inside the run folder, never through a link: "
                            "replace it with a plain file or folder (or delete it), then resume")
 
-    for name in (CONFIG_FILE, "best.keras", "last.keras", *IN_PLACE, "eval-test"):
+    for name in (CONFIG_FILE, BEST, LAST, *IN_PLACE, "eval-test"):
         path = root / name
         if path.is_symlink():
             raise refuse(path, "a symbolic link")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from deblur.core.errors import DeblurError
+from deblur.core.errors import DeblurError, arg
 from deblur.core.registry import Registry
 from deblur.restore.engines.base import Engine
 
@@ -107,14 +107,14 @@ def load_engine(path: str | Path, engine: str = AUTO, trust: bool = False) -> En
     loads it (see deblur.restore.engines.graphcheck)."""
     path = Path(path)
     if engine != AUTO:
-        ENGINES.get(engine, "--engine")
+        ENGINES.get(engine, arg("engine"))
     kind = detect(path)
     if engine not in (AUTO, kind):
         if kind == KERAS:
             raise DeblurError(f"{path}: a .keras checkpoint runs on another engine through deblur.api.open_engine "
                               "(which exports it first), not load_engine")
-        raise DeblurError(f"{path}: is a {kind} model; --engine {engine} runs it only from a .keras checkpoint "
-                          f"(use --engine auto or {kind})")
+        raise DeblurError(f"{path}: is a {kind} model; {arg('engine')} {engine} runs it only from a .keras "
+                          f"checkpoint (use {arg('engine')} auto or {kind})")
     return ENGINES.get(kind).load(path, trust)
 
 
