@@ -97,11 +97,11 @@ def test_ship_script_calibrates_the_gate_on_the_runs_validation_split(tmp_path, 
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     assert invoke("train", "-c", tmp_path / "tiny.yaml", "--run-dir", tmp_path / "run").exit_code == 0
     ship = load_script("ship_default_model")
-    monkeypatch.setattr(ship, "TARGET", tmp_path / "shipped.keras")  # never the package's own file
+    monkeypatch.setattr(ship, "PRETRAINED", tmp_path)  # never the package's own files
     monkeypatch.setattr("sys.argv", ["ship", str(tmp_path / "run" / "best.keras"), "--gate"])
     ship.main()
     out = capsys.readouterr().out
     assert "gate calibrated on the validation split" in out and "unblurred items" in out
-    shipped = load_model(tmp_path / "shipped.keras")
+    shipped = load_model(tmp_path / "default.keras")
     gate = shipped.get_layer("gate")
     assert 0.0 <= gate.low <= gate.high

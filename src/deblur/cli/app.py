@@ -75,7 +75,7 @@ def user_errors(fn: F, names: dict[str, str] | None = None) -> F:
 
 def command(name: str | None = None, **names: str) -> Callable[[F], F]:
     """A command of the app whose failures are one line (`user_errors`)."""
-    return lambda fn: app.command(name)(user_errors(fn, names))  # type: ignore[return-value]
+    return lambda fn: app.command(name)(user_errors(fn, names))
 
 
 def progress(desc: str, unit: str) -> Callable[..., Iterable[Any]]:
