@@ -56,8 +56,9 @@ class Restorer:
         """Load a restorer: None is the built-in one (blur estimation, deconvolution and the shipped
         refiner network; `kernel`, a 2-D array, deconvolves with a known kernel instead; `refiner`
         False leaves the refiner out, a path runs that refiner checkpoint or export instead);
-        "builtin-network" the network deblur shipped before it; else a `.keras` checkpoint, `.onnx`,
-        OpenVINO `.xml`, `.tflite` or SavedModel folder. `engine` as `deblur predict --engine` (see
+        "builtin-network" the network deblur shipped before it ("builtin-refiner" the refiner alone);
+        else a `.keras` checkpoint, `.onnx`, OpenVINO `.xml`, `.tflite` or SavedModel folder. `engine`
+        as `deblur predict --engine` (see
         `deblur.restore.engines`; for the built-in restorer it runs the refiner); `trust_model` as
         `--trust-model` (an export's operations are not checked)."""
         from deblur.imaging.tiling import check_tile
@@ -71,10 +72,9 @@ class Restorer:
         if kernel is not None:
             raise DeblurError("kernel=: only the built-in restorer (path=None) deconvolves with a given kernel")
         path = model_path(path)
-        if str(path) == BUILTIN_NETWORK:
-            from deblur.pretrained import default_checkpoint
+        from deblur.pretrained import shipped
 
-            path = default_checkpoint()
+        path = shipped(path) or path
         return cls(open_engine(path, engine, trust=bool(trust_model)), tile, overlap)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:

@@ -35,7 +35,8 @@ def models(
 
 
 ExportCheckpoint = Annotated[Path | None, typer.Argument(
-    help="A .keras checkpoint (e.g. runs/NAME/best.keras); omit it for the built-in model.", show_default=False)]
+    help="A .keras checkpoint (e.g. runs/NAME/best.keras), or builtin-refiner for the built-in restorer's refiner; "
+         "omit it for the previous built-in network.", show_default=False)]
 
 
 @command("export", checkpoint="CHECKPOINT")

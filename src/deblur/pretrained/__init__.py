@@ -19,6 +19,23 @@ DEFAULT_NAME = "default.keras"
 REFINER_NAME = "refiner.keras"
 
 
+# names that stand for a shipped network wherever a checkpoint path is asked for (predict, export,
+# benchmark-formats, Restorer.load)
+SHIPPED = {"builtin-network": DEFAULT_NAME, "builtin-refiner": REFINER_NAME}
+
+
+def shipped(name: str | Path) -> Path | None:
+    """The file a shipped network's name stands for (None if `name` is no such name)."""
+    if str(name) not in SHIPPED:
+        return None
+    if str(name) == "builtin-network":
+        return default_checkpoint()
+    path = refiner_checkpoint()
+    if path is None:
+        raise DeblurError("this install has no built-in refiner (src/deblur/pretrained/refiner.keras is missing)")
+    return path
+
+
 def refiner_checkpoint() -> Path | None:
     """Path of the shipped refiner, or None if this install has none."""
     path = Path(str(resources.files(__package__) / REFINER_NAME))

@@ -111,17 +111,23 @@ def installed_formats() -> list[str]:
 
 def default_output(model_path: Path | None, fmt: str) -> Path:
     """`runs/x/best.keras` -> `runs/x/best.onnx` (a SavedModel: `runs/x/best_saved_model/`); the built-in
-    model goes to the current folder as `deblur_default...`."""
+    model goes to the current folder as `deblur_default...`, a shipped one named by `builtin-refiner` as
+    `deblur_refiner...`."""
+    from deblur.pretrained import SHIPPED
+
     spec = FORMATS.get(fmt, arg("fmt"))
-    base = model_path.with_suffix("") if model_path is not None else Path("deblur_default")
+    if model_path is not None and str(model_path) in SHIPPED:  # never into the installed package's folder
+        base = Path("deblur_" + str(model_path).removeprefix("builtin-"))
+    else:
+        base = model_path.with_suffix("") if model_path is not None else Path("deblur_default")
     return base.with_name(base.name + (spec.suffix or "_saved_model"))
 
 
 def checkpoint_path(model_path: Path | None) -> Path:
-    if model_path is not None:
-        return Path(model_path)
-    from deblur.pretrained import default_checkpoint
+    from deblur.pretrained import default_checkpoint, shipped
 
+    if model_path is not None:
+        return shipped(model_path) or Path(model_path)
     return default_checkpoint()
 
 
