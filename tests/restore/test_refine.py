@@ -93,3 +93,18 @@ def test_predict_says_whether_the_refiner_ran(tmp_path: Path) -> None:
         result = invoke("predict", src, "-o", tmp_path / "b")
         assert result.exit_code == 0, result.output
         assert "then the refiner network" in result.output
+
+
+def test_shipped_names_stand_for_the_package_files_and_export_beside_the_user() -> None:
+    from deblur.pretrained import default_checkpoint, refiner_checkpoint, shipped
+    from deblur.restore.export import default_output
+
+    assert shipped("runs/x/best.keras") is None
+    assert shipped("builtin-network") == default_checkpoint()
+    if refiner_checkpoint() is not None:
+        assert shipped("builtin-refiner") == refiner_checkpoint()
+    else:
+        with pytest.raises(DeblurError, match="no built-in refiner"):
+            shipped("builtin-refiner")
+    assert default_output(Path("builtin-refiner"), "onnx") == Path("deblur_refiner.onnx")
+    assert default_output(Path("runs/x/best.keras"), "onnx") == Path("runs/x/best.onnx")
