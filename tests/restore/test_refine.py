@@ -108,3 +108,17 @@ def test_shipped_names_stand_for_the_package_files_and_export_beside_the_user() 
             shipped("builtin-refiner")
     assert default_output(Path("builtin-refiner"), "onnx") == Path("deblur_refiner.onnx")
     assert default_output(Path("runs/x/best.keras"), "onnx") == Path("runs/x/best.onnx")
+
+
+@pytest.mark.parametrize("engine", ["onnx", "openvino", "litert"])
+def test_the_refiner_runs_on_another_engine_as_on_keras(identity_refiner: Path, engine: str) -> None:
+    """--engine with the built-in restorer exports the refiner once into the cache and runs that."""
+    from deblur import Restorer
+    from deblur.restore.export import FORMATS
+
+    if FORMATS.get(engine).missing_module() is not None:
+        pytest.skip(f"{engine} is not installed (the export extra)")
+    blurred, kernel = _shaken()
+    keras_out = Restorer.load(kernel=kernel, refiner=identity_refiner)(blurred)
+    other = Restorer.load(kernel=kernel, refiner=identity_refiner, engine=engine)(blurred)
+    assert np.abs(keras_out - other).max() <= 1.5 / 255
