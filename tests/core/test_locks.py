@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from deblur.core.locks import FolderLock
+from deblur.core.locks import FolderBusy, FolderLock
 
 
 def test_the_lock_of_a_killed_process_does_not_block(tmp_path: Path):
     folder = tmp_path / "run"
     folder.mkdir()
-    code = ("import sys, time; from deblur.core.locks import FolderLock; FolderLock(sys.argv[1]); "
+    code = ("import sys, time; from deblur.core.locks import FolderBusy, FolderLock; FolderLock(sys.argv[1]); "
             "print('held', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "held"
-        with pytest.raises(Exception, match="in use"):
+        with pytest.raises(FolderBusy, match="in use"):
             FolderLock(folder)
     finally:
         proc.send_signal(signal.SIGKILL)

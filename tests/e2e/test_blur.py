@@ -154,11 +154,11 @@ def test_names_follow_the_format_so_a_jpg_and_a_png_collide_only_in_one_format(t
     items = [("a", folder / "a.png"), ("a", folder / "a.jpg")]
     plan = outputs.plan(items, tmp_path / "out")
     assert [j.targets[0].name for j in plan.jobs] == ["a.png", "a.jpg"]
-    with pytest.raises(Exception, match="would both be written to"):
+    with pytest.raises(DeblurError, match="would both be written to"):
         outputs.plan(items, tmp_path / "out", fmt="png")
     (tmp_path / "out").mkdir()
     Image.new("RGB", (4, 4)).save(tmp_path / "out" / "a.jpg")  # a JPEG there from an earlier run
-    with pytest.raises(Exception, match=r"a\.jpg already exists"):
+    with pytest.raises(DeblurError, match=r"a\.jpg already exists"):
         outputs.plan(items, tmp_path / "out")
     plan = outputs.plan(items, tmp_path / "out", skip_existing=True)  # continues with the one not written yet
     assert [j.targets[0].name for j in plan.jobs] == ["a.png"] and plan.skipped == 1

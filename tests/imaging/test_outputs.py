@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import smooth_image, write_png
+from deblur.core.errors import DeblurError
 from deblur.imaging import outputs
 from deblur.imaging.imageio import read_image
 
@@ -18,7 +19,7 @@ def test_an_output_never_replaces_any_input_even_through_a_hard_link(tmp_path: P
     write_png(tmp_path / "src" / "x.jpg.png", smooth_image(rng, 8, 8))
     (tmp_path / "out").mkdir()
     os.link(tmp_path / "src" / "x.jpg.png", tmp_path / "out" / "x.png")  # out/x.png *is* the input
-    with pytest.raises(Exception, match="would replace its input"):
+    with pytest.raises(DeblurError, match="would replace its input"):
         outputs.plan([("x", tmp_path / "src" / "x.jpg.png")], tmp_path / "out", overwrite=True)
 
 

@@ -131,6 +131,6 @@ def test_a_marked_run_folder_is_emptied_and_an_old_unmarked_one_only_if_all_its_
     (old / "config.yaml").write_text("x")
     (old / "eval-test").mkdir()
     (old / "eval-test" / "my-notes.md").write_text("mine")
-    with pytest.raises(Exception, match="not made by deblur"):
+    with pytest.raises(DeblurError, match="not made by deblur"):
         prepare_run_dir(old, resume=False, overwrite=True)
     assert (old / "eval-test" / "my-notes.md").read_text() == "mine"
