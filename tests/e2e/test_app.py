@@ -17,16 +17,6 @@ from deblur.core import atomic
 from deblur.core.locks import FolderLock
 
 
-def _one_error_line(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error: ")]
-    assert len(errors) == 1 and lines[-1] == errors[0], result.output  # one line, and the last word
-    assert "Traceback" not in result.output
-    return errors[0]
-
-one_error = cli_error
-
 @pytest.fixture
 def images(tmp_path: Path, rng) -> Path:
     folder = tmp_path / "in"
@@ -44,7 +34,7 @@ def images(tmp_path: Path, rng) -> Path:
     (["blur", "--sample", "chelsea", "--kind", "motion", "--sigma", "2"], "--sigma does not apply"),
 ])
 def test_user_mistakes_are_one_line(args, expected):
-    assert expected in _one_error_line(invoke(*args))
+    assert expected in cli_error(invoke(*args))
 
 
 def test_models_lists_models_and_sources():
@@ -71,7 +61,7 @@ def test_predict_blur_and_eval_refuse_a_folder_another_job_is_writing(tmp_path: 
     try:
         for args in (["predict", images, "-c", model_file, "-o", out], ["blur", images, "-o", out],
                      ["eval", model_file, "--pairs", images, sharp, "-o", out]):
-            assert "in use by another deblur process" in one_error(invoke(*args))
+            assert "in use by another deblur process" in cli_error(invoke(*args))
     finally:
         lock.release()
     assert list(out.iterdir()) == []
@@ -81,11 +71,11 @@ def test_output_that_is_a_file_or_a_folder_where_an_image_goes(tmp_path: Path, i
     afile = tmp_path / "afile.png"
     afile.write_bytes(b"precious")
     for cmd in (["predict", images, "-c", model_file], ["blur", images]):
-        assert "is a file, not a folder" in one_error(invoke(*cmd, "-o", afile))
-        assert "is a file" in one_error(invoke(*cmd, "-o", afile / "deeper"))
+        assert "is a file, not a folder" in cli_error(invoke(*cmd, "-o", afile))
+        assert "is a file" in cli_error(invoke(*cmd, "-o", afile / "deeper"))
     (tmp_path / "out" / "img0.png").mkdir(parents=True)
     for cmd in (["predict", images, "-c", model_file], ["blur", images]):
-        assert "is a folder; an image cannot be written there" in one_error(
+        assert "is a folder; an image cannot be written there" in cli_error(
             invoke(*cmd, "-o", tmp_path / "out", "--overwrite"))
     assert afile.read_bytes() == b"precious"
 
@@ -106,6 +96,6 @@ def test_a_full_or_read_only_disk_stops_with_how_many_were_written(tmp_path: Pat
     for cmd in (["predict", images, "-c", model_file], ["blur", images]):
         calls.clear()
         out = tmp_path / cmd[0]
-        line = one_error(invoke(*cmd, "-o", out))
+        line = cli_error(invoke(*cmd, "-o", out))
         assert os.strerror(code) in line and "stopped after 1 of 3 image(s)" in line and "--skip-existing" in line
         assert len(calls) == 2  # it stopped at the first failure instead of failing every image

@@ -36,7 +36,6 @@ def two_images(tmp_path: Path, rng) -> Path:
         write_png(folder / f"img{i}.png", smooth_image(rng, 12, 16))
     return folder
 
-one_error = cli_error
 
 def tree(root: Path) -> dict[str, tuple[str, int]]:
     """Every file under root (links not followed): its content hash and mode."""
@@ -103,12 +102,12 @@ def test_blur_refuses_two_inputs_with_one_stem_and_writing_over_its_inputs(tmp_p
     assert cv2.imwrite(str(folder / "a.jpg"), smooth_image(rng, 10, 10))
     before = tree(folder)
     # a.png and a.jpg give a.png and a.jpg (photos stay photos); written in one format, they collide
-    assert "would both be written to" in one_error(invoke("blur", folder, "-o", tmp_path / "o", "--format", "png"))
+    assert "would both be written to" in cli_error(invoke("blur", folder, "-o", tmp_path / "o", "--format", "png"))
     assert not (tmp_path / "o").exists()  # refused before any work, and the folder it made is gone
-    line = one_error(invoke("blur", folder / "a.png", "-o", folder, "--overwrite"))
+    line = cli_error(invoke("blur", folder / "a.png", "-o", folder, "--overwrite"))
     assert "would replace its input" in line
     write_png(tmp_path / "chelsea.png", smooth_image(rng, 10, 10))
-    assert "would both be written" in one_error(invoke("blur", tmp_path / "chelsea.png", "--sample", "chelsea",
+    assert "would both be written" in cli_error(invoke("blur", tmp_path / "chelsea.png", "--sample", "chelsea",
                                                        "-o", tmp_path / "o"))
     assert tree(folder) == before
 
@@ -116,14 +115,14 @@ def test_blur_refuses_two_inputs_with_one_stem_and_writing_over_its_inputs(tmp_p
 def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path: Path, images: Path, monkeypatch):
     real = os.access
     monkeypatch.setattr(os, "access", lambda p, mode, **k: False if str(p).endswith("readonly") else real(p, mode, **k))
-    assert "cannot write there" in one_error(invoke("blur", images, "-o", tmp_path / "readonly"))
+    assert "cannot write there" in cli_error(invoke("blur", images, "-o", tmp_path / "readonly"))
     assert not (tmp_path / "readonly").exists()
 
     def no_mkdir(self, *a, **k):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
 
     monkeypatch.setattr(Path, "mkdir", no_mkdir)
-    assert "Read-only file system" in one_error(invoke("blur", images, "-o", tmp_path / "new"))
+    assert "Read-only file system" in cli_error(invoke("blur", images, "-o", tmp_path / "new"))
 
 
 @pytest.mark.parametrize(("args", "words"), [
@@ -132,7 +131,7 @@ def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path: Path, 
     (["--kind", "motion", "--angle", "inf"], "finite"), (["--noise", "nan"], "finite"), (["--seed", "-1"], "--seed"),
 ])
 def test_blur_parameters_the_machine_cannot_do_are_one_line(tmp_path: Path, images: Path, args, words):
-    assert words in one_error(invoke("blur", images, "-o", tmp_path / "o", *args))
+    assert words in cli_error(invoke("blur", images, "-o", tmp_path / "o", *args))
     assert not (tmp_path / "o").exists()
 
 

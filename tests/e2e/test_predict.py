@@ -1,10 +1,9 @@
-"""`deblur predict`: checkpoints, exports and the built-in network, photos kept photos (format, EXIF, ICC),
-hostile inputs and failures costing one file only."""
+"""`deblur predict`: checkpoints and the built-in network, photos kept photos (format, EXIF, ICC), hostile
+inputs, exports that do not match their sidecar, and failures costing one file only."""
 
 from __future__ import annotations
 
 import errno
-import importlib.util
 import io
 import json
 import os
@@ -22,7 +21,7 @@ import pytest
 from PIL import Image, ImageCms, JpegImagePlugin
 from typer.testing import CliRunner
 
-from conftest import REPO, cli_error, invoke, smooth_image, write_png
+from conftest import cli_error, invoke, smooth_image, write_png
 from deblur.cli import app
 from deblur.core.errors import DataError, DeblurError
 from deblur.imaging.imageio import encode_image, read_image
@@ -30,55 +29,6 @@ from deblur.imaging.imagemeta import MAX_EXIF_BYTES, Metadata, read_metadata
 from deblur.models import MODELS
 from deblur.restore.exported import sidecar_path
 from deblur.training.train import MARKER, prepare_run_dir
-
-
-def _one_error_line(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error: ")]
-    assert len(errors) == 1 and lines[-1] == errors[0], result.output  # one line, and the last word
-    assert "Traceback" not in result.output
-    return errors[0]
-
-NO_TF = REPO / "tests" / "no_tensorflow"
-
-# engine -> (Keras export format, file name, the module that runs it)
-EXPORTS = {
-    "onnx": ("onnx", "m.onnx", "onnxruntime"),
-    "openvino": ("openvino", "m.xml", "openvino"),
-    "litert": ("litert", "m.tflite", "ai_edge_litert"),
-    "saved_model": ("tf_saved_model", "saved", "tensorflow"),
-}
-
-LIGHT = ["onnx", "openvino", "litert"]  # the engines that must run without TensorFlow
-
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory) -> dict[str, Path]:
-    """A tiny residual U-Net (size multiple 2) as .keras and exported by Keras itself to every format
-    whose converter is installed, each with a sidecar giving its multiple."""
-    import keras
-
-    from deblur.models import MODELS
-
-    root = tmp_path_factory.mktemp("exports")
-    model = MODELS.get("unet")(3, depth=1, base_filters=2, residual=True)
-    found = {"keras": root / "m.keras"}
-    model.save(found["keras"])
-    signature = [keras.InputSpec(shape=(None, None, None, 3), dtype="float32")]
-    for engine, (fmt, name, module) in EXPORTS.items():
-        if importlib.util.find_spec(module) is None:
-            continue
-        model.export(str(root / name), format=fmt, input_signature=signature, verbose=False)
-        sidecar_path(root / name).write_text(json.dumps({"format": engine, "channels": 3, "multiple": 2,
-                                                         "fixed_size": None}))
-        found[engine] = root / name
-    return found
-
-
-def _export(exports: dict[str, Path], engine: str) -> Path:
-    if engine not in exports:
-        pytest.skip(f"{EXPORTS[engine][2]} is not installed")
-    return exports[engine]
 
 
 def quiet_error(result, status: int = 2) -> str:
@@ -104,13 +54,6 @@ def png_claiming(width: int, height: int) -> bytes:
     data[12:29] = ihdr
     data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)) & 0xFFFFFFFF)
     return bytes(data)
-
-
-def _one_error(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert lines[-1].startswith("error: ") and "Traceback" not in result.output, result.output
-    return lines[-1]
 
 
 @pytest.fixture
@@ -175,7 +118,6 @@ def _export_saved_model(keras_file: Path, out: Path) -> Path:
 
 
 def _edit_sidecar(export: Path, **changes: object) -> None:
-    from deblur.restore.exported import sidecar_path
 
     path = sidecar_path(export)
     path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
@@ -208,7 +150,6 @@ def nan_checkpoint(tmp_path: Path) -> Path:
     nan_unet().save(path)
     return path
 
-one_error = cli_error
 
 @pytest.fixture
 def images(tmp_path: Path, rng) -> Path:
@@ -312,7 +253,7 @@ def test_checkpoint_that_is_not_a_model(tmp_path: Path, rng):
     fake = tmp_path / "fake.keras"
     fake.write_text("hello")
     write_png(tmp_path / "a.png", smooth_image(rng, 8, 8))
-    line = _one_error_line(invoke("predict", tmp_path / "a.png", "-c", fake, "-o", tmp_path / "o"))
+    line = cli_error(invoke("predict", tmp_path / "a.png", "-c", fake, "-o", tmp_path / "o"))
     assert "not a Keras .keras checkpoint" in line
 
 
@@ -327,7 +268,7 @@ def test_checkpoints_with_code_or_of_the_wrong_kind_are_refused(tmp_path: Path, 
     write_png(tmp_path / "a.png", smooth_image(rng, 16, 16))
     for name, expected in (("lambda", "Lambda layer"), ("classifier", "not an image restoration model"),
                            ("corrupt", "not a Keras .keras checkpoint")):
-        line = _one_error_line(invoke("predict", tmp_path / "a.png", "-c", tmp_path / f"{name}.keras",
+        line = cli_error(invoke("predict", tmp_path / "a.png", "-c", tmp_path / f"{name}.keras",
                                       "-o", tmp_path / "o"))
         assert expected in line, line
 
@@ -344,63 +285,9 @@ def test_predict_with_the_builtin_network_name(tmp_path: Path, rng, monkeypatch)
     import deblur.pretrained
 
     monkeypatch.setattr(deblur.pretrained, "DEFAULT_NAME", "missing.keras")
-    line = _one_error_line(invoke("predict", tmp_path / "in.png", "-c", "builtin-network", "--output",
+    line = cli_error(invoke("predict", tmp_path / "in.png", "-c", "builtin-network", "--output",
                                   tmp_path / "other"))
     assert "no built-in model" in line and "--checkpoint" in line
-
-
-def test_exported_models_run_without_tensorflow_or_keras(exports, tmp_path: Path, rng):
-    runnable = [str(exports[e]) for e in LIGHT if e in exports]
-    if not runnable:
-        pytest.skip("no light runtime installed")
-    code = ("import sys, numpy as np\nfrom deblur import Restorer\n"
-            f"for path in {runnable!r}:\n"
-            "    out = Restorer.load(path, tile=32, overlap=8)(np.zeros((40, 50, 3), np.uint8))\n"
-            "    assert out.shape == (40, 50, 3), out.shape\n"
-            "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
-            "assert not bad, bad\nprint('ok')\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
-    # and the command, with TensorFlow made unimportable (tests/no_tensorflow)
-    write_png(tmp_path / "in" / "a.png", smooth_image(rng, 20, 30))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(NO_TF), str(REPO / "src")])}
-    cmd = [sys.executable, "-m", "deblur", "predict", str(tmp_path / "in"), "-c", runnable[0], "-o",
-           str(tmp_path / "out")]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert (tmp_path / "out" / "a.png").is_file()
-
-
-def test_the_command_runs_an_export_and_refuses_a_mismatched_engine(exports, tmp_path: Path, rng):
-    path = _export(exports, "onnx")
-    write_png(tmp_path / "in" / "a.png", smooth_image(rng, 20, 30))
-    result = invoke("predict", tmp_path / "in", "-c", path, "-o", tmp_path / "out", "--engine", "onnx")
-    assert result.exit_code == 0, result.output
-    assert "--engine litert runs it only from a .keras" in cli_error(
-        invoke("predict", tmp_path / "in", "-c", path, "-o", tmp_path / "o2", "--engine", "litert"))
-    assert "unknown engine 'onx'" in cli_error(
-        invoke("predict", tmp_path / "in", "-c", path, "-o", tmp_path / "o3", "--engine", "onx"))
-    other = tmp_path / "model.pt"
-    other.write_bytes(b"x")
-    assert "not a model deblur can run" in cli_error(invoke("predict", tmp_path / "in", "-c", other, "-o",
-                                                            tmp_path / "o4"))
-
-
-def test_auto_notes_once_that_it_runs_keras_until_measured(exports, tmp_path: Path, monkeypatch, rng):
-    from deblur.restore.engines import store_choice
-
-    monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path / "cache"))
-    write_png(tmp_path / "in" / "a.png", smooth_image(rng, 20, 30))
-    write_png(tmp_path / "in" / "b.png", smooth_image(rng, 20, 30))
-    note = "note: --engine auto uses Keras until `deblur benchmark-formats` has measured the runtimes"
-    first = invoke("predict", tmp_path / "in", "-c", exports["keras"], "-o", tmp_path / "o1")
-    assert first.exit_code == 0, first.output
-    assert first.output.count(note) == 1  # once for the job, not per image
-    keras_run = invoke("predict", tmp_path / "in", "-c", exports["keras"], "-o", tmp_path / "o2", "--engine", "keras")
-    assert keras_run.exit_code == 0 and note not in keras_run.output  # asked for Keras: nothing to say
-    store_choice(exports["keras"], "keras")
-    measured = invoke("predict", tmp_path / "in", "-c", exports["keras"], "-o", tmp_path / "o3")
-    assert measured.exit_code == 0 and note not in measured.output
 
 
 def test_a_pipe_or_device_named_like_an_image_is_refused_without_reading(tmp_path: Path, model_file: Path):
@@ -486,9 +373,9 @@ def test_predict_takes_the_pixel_limit_from_the_environment_unless_the_option_is
     result = run("o2", "--max-megapixels", "1")  # the option, when given, wins over the environment
     assert result.exit_code == 0 and (tmp_path / "o2" / "a.png").is_file(), result.output
     for bad in ("nan", "-1", "0", "inf"):
-        assert "--max-megapixels" in _one_error(run("o3", "--max-megapixels", bad)), bad
+        assert "--max-megapixels" in cli_error(run("o3", "--max-megapixels", bad)), bad
     monkeypatch.setenv("DEBLUR_MAX_MEGAPIXELS", "nan")
-    assert "DEBLUR_MAX_MEGAPIXELS" in _one_error(run("o4"))
+    assert "DEBLUR_MAX_MEGAPIXELS" in cli_error(run("o4"))
     assert not (tmp_path / "o3").exists() and not (tmp_path / "o4").exists()
 
 
@@ -501,11 +388,11 @@ def test_tiles_smaller_than_the_model_needs_are_refused(tmp_path: Path, rng, tin
         return CliRunner().invoke(app, ["predict", str(tmp_path / "in"), "-c", str(ckpt), "-o", str(tmp_path / "o"),
                                         "--overwrite", *options])
 
-    assert "--tile 1: use 0 (the whole image at once) or at least 32" in _one_error(run(tiny_checkpoint, "--tile", "1",
+    assert "--tile 1: use 0 (the whole image at once) or at least 32" in cli_error(run(tiny_checkpoint, "--tile", "1",
                                                                                          "--overlap", "0"))
-    assert "less than half of --tile 32" in _one_error(run(tiny_checkpoint, "--tile", "32", "--overlap", "16"))
-    assert "--overlap -1" in _one_error(run(tiny_checkpoint, "--overlap", "-1"))
-    assert "multiples of 64" in _one_error(run(deep, "--tile", "48", "--overlap", "8"))
+    assert "less than half of --tile 32" in cli_error(run(tiny_checkpoint, "--tile", "32", "--overlap", "16"))
+    assert "--overlap -1" in cli_error(run(tiny_checkpoint, "--overlap", "-1"))
+    assert "multiples of 64" in cli_error(run(deep, "--tile", "48", "--overlap", "8"))
     assert not (tmp_path / "o").exists()
     for ok in (("--tile", "0"), ("--tile", "32", "--overlap", "8")):
         assert run(tiny_checkpoint, *ok).exit_code == 0
@@ -524,7 +411,7 @@ def test_checkpoint_zip_bombs_are_refused_from_the_directory_before_anything_is_
     with pytest.raises(DeblurError, match=r"model.weights.h5 would inflate from .* to 16,777,216 bytes"):
         load_model(bomb)
     result = CliRunner().invoke(app, ["predict", str(bomb), "-c", str(bomb), "-o", str(tmp_path / "o")])
-    assert "decompression bomb" in _one_error(result)
+    assert "decompression bomb" in cli_error(result)
 
     many = _zip(tmp_path / "many.keras", {f"assets/{i}": b"x" for i in range(300)})
     with pytest.raises(DeblurError, match="holds 300 files"):
@@ -564,7 +451,6 @@ def test_a_sidecar_with_the_wrong_multiple_is_one_line(model_file: Path, tmp_pat
 
 def test_a_deep_model_exported_without_its_sidecar_is_one_line(tmp_path: Path, odd_image: Path):
     from deblur.models import MODELS
-    from deblur.restore.exported import sidecar_path
 
     keras_file = tmp_path / "deep.keras"
     MODELS.get("unet")(3, depth=5, base_filters=2).save(keras_file)  # needs a multiple of 32
@@ -656,7 +542,7 @@ def test_skip_existing_continues_an_interrupted_folder_job(tmp_path: Path, image
     assert "restored 2 image(s)" in result.output and "1 already there, skipped" in result.output
     assert (out / "img1.png").read_bytes() == b"done before the interruption"
     assert read_image(out / "img0.png").shape == (12, 16, 3)
-    assert "contradict" in one_error(invoke("predict", images, "-c", model_file, "-o", out, "--skip-existing",
+    assert "contradict" in cli_error(invoke("predict", images, "-c", model_file, "-o", out, "--skip-existing",
                                             "--overwrite"))
     result = invoke("blur", images, "-o", out / "b", "--skip-existing")
     assert result.exit_code == 0 and "blurred 3 image(s)" in result.output
@@ -683,7 +569,7 @@ def test_every_remaining_failure_is_one_line_at_the_command_boundary(tmp_path: P
     result = invoke("predict", images, "-c", model_file, "-o", tmp_path / "o")
     assert result.exit_code == status and "Traceback" not in result.output
     if status != 130:
-        assert words in one_error(result, status)
+        assert words in cli_error(result, status)
     assert not (tmp_path / "o").exists()
 
 
