@@ -165,7 +165,7 @@ def run_in(root: Path, scratch: str, args: list[str], output: str):
 
 @pytest.fixture(scope="module")
 def arena(sandbox: Path) -> Path:
-    """test_hostile_work's sandbox plus a checked SavedModel export of its model and a pack."""
+    """The sandbox (the generated-commands test's) plus a checked SavedModel export of its model and a pack."""
     result = invoke("export", sandbox / "m.keras", "--format", "saved_model", "-o", sandbox / "exp")
     assert result.exit_code == 0, result.output
     result = invoke("pack", sandbox / "photos", sandbox / "packed")
@@ -234,7 +234,7 @@ predict_args = st.builds(lambda i, o, opts: ["predict", *i, "-c", "{root}/exp", 
 @pytest.fixture(scope="module")
 def journal_case(arena: Path) -> dict:
     """An evaluation's config, the reports of an uninterrupted run, and the journal of one stopped after
-    2 of its 6 batches (test_eval_resume's split: 4 test images of 32x48 in 16x16 tiles, 4 a batch)."""
+    2 of its 6 batches (conftest's eval_config: 4 test images of 32x48 in 16x16 tiles, 4 a batch)."""
     rng = np.random.default_rng(3)
     photos = arena / "journal-photos"
     for i in range(8):

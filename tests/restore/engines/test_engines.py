@@ -125,7 +125,7 @@ def test_auto_runs_the_measured_choice_and_exports_once_into_the_cache(exports, 
     monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path / "cache"))
     made = []
 
-    def fake_export(checkpoint, fmt, out):  # deblur export's work is tested in test_export.py
+    def fake_export(checkpoint, fmt, out):  # deblur export's work is tested in tests/e2e/test_export.py
         made.append((Path(checkpoint), fmt))
         shutil.copy(onnx, out)
         shutil.copy(sidecar_path(onnx), sidecar_path(out))
