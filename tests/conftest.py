@@ -222,3 +222,27 @@ def interrupt_eval_after(monkeypatch: pytest.MonkeyPatch, batches: int) -> None:
         return original(model, blurred)
 
     monkeypatch.setattr(ev, "restore_items", restore)
+
+
+DEEP = "[" * 100_000 + "]" * 100_000  # JSON past the parser's recursion limit
+
+
+def finishes(fn, seconds: float = 20.0) -> object:
+    """Run `fn` in a daemon thread and fail (rather than hang the suite) if it blocks, e.g. on a FIFO."""
+    import threading
+
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the caller below, whatever it is
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"{fn} blocked for {seconds} s"
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box.get("value")

@@ -6,39 +6,17 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import invoke
+from conftest import DEEP, finishes, invoke
 from deblur.config import from_dict
 from deblur.core.errors import DataError
 from deblur.data import packed
 from deblur.data.base import SOURCES, load_splits
 from deblur.data.skips import SKIPS
-
-DEEP = "[" * 100_000 + "]" * 100_000  # past the JSON parser's recursion limit
-
-def finishes(fn: Callable[[], object], seconds: float = 20.0) -> object:
-    """Run `fn` in a daemon thread and fail (rather than hang the suite) if it blocks, e.g. on a FIFO."""
-    box: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"{fn} blocked for {seconds} s"
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box.get("value")
 
 
 def _pack(data: Path, out: Path, *extra: object) -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +17,16 @@ import yaml
 from typer.testing import CliRunner
 
 import deblur
-from conftest import EVAL_BATCH, cli_error, eval_metrics, interrupt_eval_after, invoke, smooth_image, write_png
+from conftest import (
+    EVAL_BATCH,
+    cli_error,
+    eval_metrics,
+    finishes,
+    interrupt_eval_after,
+    invoke,
+    smooth_image,
+    write_png,
+)
 from deblur.cli import app
 from deblur.core import owned
 from deblur.core.errors import DeblurError, Stopped
@@ -59,23 +67,6 @@ def _pairs(root: Path, blurred: np.ndarray, sharp: np.ndarray) -> tuple[Path, Pa
 
 
 
-def finishes(fn: Callable[[], object], seconds: float = 20.0) -> object:
-    """Run `fn` in a daemon thread and fail (rather than hang the suite) if it blocks, e.g. on a FIFO."""
-    box: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"{fn} blocked for {seconds} s"
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box.get("value")
 
 
 @pytest.fixture

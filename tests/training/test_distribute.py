@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import DEEP, REPO
 from deblur.core.errors import ConfigError, DeblurError
 from deblur.training import distribute as dist
 
@@ -129,7 +129,6 @@ for name in ("none", "mirrored"):
 print("RESULT " + json.dumps(out))
 """
 
-DEEP = "[" * 100_000 + "]" * 100_000  # past the JSON parser's recursion limit
 
 def _tf_config(monkeypatch, index: int, workers: int = 2, kind: str = "worker", chief: bool = False) -> None:
     cluster: dict = {"worker": [f"127.0.0.1:{2000 + i}" for i in range(workers)]}

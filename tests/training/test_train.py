@@ -4,34 +4,14 @@ are one line."""
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from conftest import finishes
 from deblur.core.errors import ConfigError, DeblurError
 from deblur.models import MODELS
 from deblur.training.train import MARKER, prepare_run_dir
-
-
-def finishes(fn: Callable[[], object], seconds: float = 20.0) -> object:
-    """Run `fn` in a daemon thread and fail (rather than hang the suite) if it blocks, e.g. on a FIFO."""
-    box: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"{fn} blocked for {seconds} s"
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box.get("value")
 
 
 def _run_folder(tmp_path: Path) -> Path:

@@ -3,29 +3,9 @@
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
-DEEP = "[" * 100_000 + "]" * 100_000  # past the JSON parser's recursion limit
-
-def finishes(fn: Callable[[], object], seconds: float = 20.0) -> object:
-    """Run `fn` in a daemon thread and fail (rather than hang the suite) if it blocks, e.g. on a FIFO."""
-    box: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"{fn} blocked for {seconds} s"
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box.get("value")
+from conftest import DEEP, finishes
 
 
 def test_engine_choice_cache_as_a_fifo_or_deep_json_does_not_stop_predict(model_file: Path, tmp_path: Path,
