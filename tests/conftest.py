@@ -175,3 +175,74 @@ def load_script(name: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+EVAL_BATCH = 4  # eval_config's batch: 4 test images x 6 tiles of 16x16 = 24 items, 6 batches, some starting mid-image
+
+
+@pytest.fixture
+def eval_config(tmp_path: Path, rng: np.random.Generator) -> Path:
+    """A folder of eight 32x48 photos and a config that scores them in 16x16 tiles, EVAL_BATCH a batch."""
+    import yaml
+
+    photos = tmp_path / "photos"
+    for i in range(8):  # 32x48: 6 tiles of 16x16 each
+        write_png(photos / f"img{i}.png", smooth_image(rng, 32, 48))
+    cfg = {"name": "resume", "seed": 3,
+           "data": {"source": "folder", "path": str(photos), "crop": 16, "eval_crop": 16,
+                    "eval_batch_size": EVAL_BATCH, "val_split": 0.25, "test_split": 0.5,
+                    "degradation": {"kind": "gaussian", "sigma": [0.5, 2.5]}},
+           "model": {"type": "unet", "depth": 1, "base_filters": 2, "residual": True}}
+    path = tmp_path / "resume.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def eval_metrics(folder: Path) -> dict:
+    """metrics.json less what a resumed run may report differently: its timing and its notes."""
+    import json
+
+    m = json.loads((folder / "metrics.json").read_text())
+    for model in m["models"].values():
+        model.pop("ms_per_megapixel")
+    m.pop("notes"), m.pop("resumed", None)
+    return m
+
+
+def interrupt_eval_after(monkeypatch: pytest.MonkeyPatch, batches: int) -> None:
+    """Ctrl-C in the model call of batch number `batches` (0-based): that many batches are scored."""
+    from deblur.evaluation import evaluate as ev
+
+    original, calls = ev.restore_items, []
+
+    def restore(model, blurred):
+        calls.append(1)
+        if len(calls) > batches:
+            raise KeyboardInterrupt
+        return original(model, blurred)
+
+    monkeypatch.setattr(ev, "restore_items", restore)
+
+
+DEEP = "[" * 100_000 + "]" * 100_000  # JSON past the parser's recursion limit
+
+
+def finishes(fn, seconds: float = 20.0) -> object:
+    """Run `fn` in a daemon thread and fail (rather than hang the suite) if it blocks, e.g. on a FIFO."""
+    import threading
+
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the caller below, whatever it is
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"{fn} blocked for {seconds} s"
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box.get("value")
