@@ -11,6 +11,7 @@ from deblur.restore.predict import restore_batch
 
 TINY = {
     "nafnet": {"width": 4, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]},
+    "refiner": {"width": 4, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]},
     "unet": {"depth": 2, "base_filters": 4},
     "conv_ae": {"filters": [8, 4], "latent_filters": 2},
     "dense_ae": {"input_size": [16, 16], "filters": [4, 8], "latent_dim": 8},

@@ -165,7 +165,8 @@ def test_a_static_shape_export_without_fixed_size_is_refused_in_one_line(exports
 @pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("onnxruntime", "onnx")),
                     reason="onnxruntime or onnx is not installed (the error names it before tf2onnx)")
 def test_the_missing_runtime_of_an_engine_names_the_engine_option(exports, tmp_path: Path, monkeypatch):
-    """`predict --engine onnx` on a .keras file exports it first: a missing converter is said as --engine."""
+    """`engine="onnx"` on a .keras file exports it first: a missing converter is said as the argument
+    (`deblur predict` spells it --engine: tests/e2e)."""
     import deblur.restore.export
     from deblur.api import open_engine
 
@@ -174,7 +175,7 @@ def test_the_missing_runtime_of_an_engine_names_the_engine_option(exports, tmp_p
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "tf2onnx" else find_spec(name, *a))
     monkeypatch.setattr(deblur.restore.export, "export_model", lambda *a, **k: pytest.fail("exported"))
-    with pytest.raises(DeblurError, match=r"^--engine onnx needs the Python package 'tf2onnx'.*deblur\[onnx\]"):
+    with pytest.raises(DeblurError, match=r"^engine onnx needs the Python package 'tf2onnx'.*deblur\[onnx\]"):
         open_engine(exports["keras"], "onnx")
 
 
