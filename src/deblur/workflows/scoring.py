@@ -53,8 +53,9 @@ def evaluate(checkpoint: PathLike, *, config: PathLike | None = None, overrides:
     beside the checkpoint (eval-test, eval-<config name>-test or eval-pairs-<folder>). `resume`
     continues an interrupted evaluation from its journal; Ctrl-C raises `deblur.core.errors.Stopped`.
     """
+    from deblur.evaluation.evaljob import MetricOptions, check_options, check_split
     from deblur.evaluation.evaljournal import Partial
-    from deblur.evaluation.evaluate import PAIRS_BASELINES, MetricOptions, check_options, check_split, evaluate_pairs
+    from deblur.evaluation.evaluate import PAIRS_BASELINES, evaluate_pairs
     from deblur.restore.loading import load_model
     from deblur.training.train import BEST
 
@@ -127,8 +128,9 @@ def compare(runs: Sequence[PathLike], *, config: PathLike | None = None, overrid
     """Score several runs (run folders or `.keras` checkpoints) on the same split with the same seed, in
     one table, as `deblur compare` does; the data is the first run's config unless `config` is given.
     Reports are written only to `output`; `resume` continues an interrupted compare journaled there."""
+    from deblur.evaluation.evaljob import MetricOptions, check_options, check_split
     from deblur.evaluation.evaljournal import Partial
-    from deblur.evaluation.evaluate import DEFAULT_BASELINES, MetricOptions, check_options, check_split
+    from deblur.evaluation.evaluate import DEFAULT_BASELINES
     from deblur.evaluation.evaluate import evaluate as evaluate_models
     from deblur.restore.loading import load_model
 
