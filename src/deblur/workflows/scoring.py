@@ -27,7 +27,7 @@ def run_config(checkpoint: Path, config: PathLike | None, overrides: Sequence[st
     """The config to score on (`config` if given, else the one saved beside the checkpoint) and the name
     of the reports folder beside the checkpoint."""
     from deblur import config as cfgmod
-    from deblur.training.train import CONFIG_FILE, RunPaths, resume_config
+    from deblur.training.rundir import CONFIG_FILE, RunPaths, resume_config
 
     if config is not None:
         cfg = cfgmod.load(as_path("config", config), list(overrides))
@@ -57,7 +57,7 @@ def evaluate(checkpoint: PathLike, *, config: PathLike | None = None, overrides:
     from deblur.evaluation.evaljournal import Partial
     from deblur.evaluation.evaluate import PAIRS_BASELINES, evaluate_pairs
     from deblur.restore.loading import load_model
-    from deblur.training.train import BEST
+    from deblur.training.rundir import BEST
 
     start_backend()
     check_split(split)
@@ -104,7 +104,7 @@ def distinct_checkpoints(runs: Sequence[PathLike]) -> dict[str, Path]:
     """label -> checkpoint of each run (a run folder means its best.keras), each one file once: the same
     file twice (by inode: a link or another spelling of its path) would print one row under one name.
     Labels are the run folders' (or files') names, or the paths when two names coincide."""
-    from deblur.training.train import BEST, run_checkpoint
+    from deblur.training.rundir import BEST, run_checkpoint
 
     checkpoints = [run_checkpoint(as_path("runs", r)) for r in runs]
     seen: dict[tuple[int, int], Path] = {}
