@@ -1,7 +1,7 @@
 """The file that marks a folder as made by `deblur train`, and the checkpoint a run folder stands for.
 
-A leaf module: `deblur.training.train` writes the marker (and re-exports these names), and the folder data
-source skips run folders by it, without the data layer importing train (tests/test_layers.py).
+A leaf module: `deblur.training.rundir` writes the marker (and re-exports these names), and the folder data
+source skips run folders by it, without the data layer importing training/ (tests/test_layers.py).
 """
 
 from __future__ import annotations
@@ -13,6 +13,6 @@ MARKER_TEXT = (f"{MARKER_LINE}\nThis folder was made by `deblur train`; `deblur 
                "in it.\n")
 
 # The checkpoint a run folder stands for: `deblur eval RUN`, `compare RUN ...` and the loaders' hints
-# name it; `deblur.training.train.run_checkpoint` resolves a folder to it.
+# name it; `deblur.training.rundir.run_checkpoint` resolves a folder to it.
 BEST = "best.keras"
 LAST = "last.keras"

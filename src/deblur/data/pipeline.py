@@ -15,6 +15,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -197,6 +198,104 @@ def _to_float(image: tf.Tensor) -> tf.Tensor:
     return tf.cast(image, tf.float32) / 255.0
 
 
+@dataclass
+class _Examples:
+    """One training example from (element, random seed), on each of the four paths: synthetic blur or
+    real pairs, from images in memory or streamed from disk. Streamed images are cut at the offset the
+    in-memory crop would draw, so both train on the same patches. Synthetic examples are blurred on a
+    crop enlarged by the kernel radius (`margin`), which `finish` cuts off again."""
+
+    degs: list[Degradation]
+    crop: tuple[int, int] | None
+    flip: bool
+    channels: int
+    margin: int
+    paired: bool
+    sharp: _Images | None = None  # in memory
+    blurred: _Images | None = None  # in memory, paired
+    stored: _Stored | None = None  # streamed
+
+    def __call__(self, e: tf.Tensor, r: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        n_var = max(1, len(self.degs))
+        i, v = e // n_var, e % n_var
+        seed_pair = tf.stack([r, e])
+        s_crop, s_flip, s_deg = _split_seeds(seed_pair, 3)
+        if self.stored is not None:
+            if self.paired:
+                return self.paired_streamed(self.stored, i, s_crop, s_flip)
+            return self.synthetic_streamed(self.stored, i, v, s_crop, s_flip, s_deg)
+        assert self.sharp is not None  # in memory
+        if self.paired:
+            assert self.blurred is not None  # paired: every image has its blurred twin
+            return self.paired_in_memory(self.sharp, self.blurred, i, s_crop, s_flip)
+        return self.synthetic_in_memory(self.sharp, i, v, s_crop, s_flip, s_deg)
+
+    def paired_in_memory(self, sharp: _Images, blurred: _Images, i: tf.Tensor, s_crop: tf.Tensor,
+                         s_flip: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        crop, channels = self.crop, self.channels
+        target = _to_float(sharp(i))
+        both = tf.concat([_to_float(blurred(i)), target], axis=-1)
+        if crop:
+            both = tf.image.stateless_random_crop(both, [crop[0], crop[1], 2 * channels], seed=s_crop)
+        if self.flip:
+            both = tf.image.stateless_random_flip_left_right(both, seed=s_flip)
+        return both[..., :channels], both[..., channels:]
+
+    def synthetic_in_memory(self, sharp: _Images, i: tf.Tensor, v: tf.Tensor, s_crop: tf.Tensor, s_flip: tf.Tensor,
+                            s_deg: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        crop, margin = self.crop, self.margin
+        target = _to_float(sharp(i))
+        shape = tf.shape(target)
+        if crop:
+            big = tf.minimum(shape[:2], tf.constant([crop[0] + 2 * margin, crop[1] + 2 * margin]))
+            target = tf.image.stateless_random_crop(target, tf.concat([big, [self.channels]], 0), seed=s_crop)
+        return self.finish(target, v, s_flip, s_deg)
+
+    def _window(self, stored: _Stored, i: tf.Tensor, shape: tf.Tensor, size: tf.Tensor,
+                s_crop: tf.Tensor) -> tf.Tensor:
+        """The `size` window of image `i` (of `shape`) read from disk, where the in-memory crop would cut it."""
+        offset = (_crop_offset(tf.concat([shape[:2], [size[2]]], 0), size, s_crop) if self.crop
+                  else tf.zeros([3], tf.int32))
+        return _to_float(stored.window(i, offset[0], offset[1], size[0], size[1]))
+
+    def paired_streamed(self, stored: _Stored, i: tf.Tensor, s_crop: tf.Tensor,
+                        s_flip: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        crop, channels = self.crop, self.channels
+        shape = stored.shape(i)
+        size = tf.constant([crop[0], crop[1], 2 * channels]) if crop else tf.concat([shape[:2], [2 * channels]], 0)
+        window = self._window(stored, i, shape, size, s_crop)
+        if crop:
+            window.set_shape([crop[0], crop[1], 2 * channels])
+        if self.flip:
+            window = tf.image.stateless_random_flip_left_right(window, seed=s_flip)
+        return window[..., :channels], window[..., channels:]
+
+    def synthetic_streamed(self, stored: _Stored, i: tf.Tensor, v: tf.Tensor, s_crop: tf.Tensor, s_flip: tf.Tensor,
+                           s_deg: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        crop, margin = self.crop, self.margin
+        shape = stored.shape(i)
+        big = tf.minimum(shape[:2], tf.constant([crop[0] + 2 * margin, crop[1] + 2 * margin])) if crop \
+            else shape[:2]
+        size = tf.concat([big, [self.channels]], 0)
+        return self.finish(self._window(stored, i, shape, size, s_crop), v, s_flip, s_deg)
+
+    def finish(self, target: tf.Tensor, v: tf.Tensor, s_flip: tf.Tensor,
+               s_deg: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Flip, blur (degradation `v`) and cut the margin off a synthetic example."""
+        crop, channels = self.crop, self.channels
+        if self.flip:
+            target = tf.image.stateless_random_flip_left_right(target, seed=s_flip)
+        top = (tf.shape(target)[0] - crop[0]) // 2 if crop else 0
+        left = (tf.shape(target)[1] - crop[1]) // 2 if crop else 0
+        degraded, _ = _apply_variant(self.degs, v, target, s_deg, (top, left))
+        if crop:
+            target = target[top:top + crop[0], left:left + crop[1]]
+            degraded = degraded[top:top + crop[0], left:left + crop[1]]
+            target.set_shape([crop[0], crop[1], channels])
+            degraded.set_shape([crop[0], crop[1], channels])
+        return degraded, target
+
+
 def train_dataset(images: ImageSet, data_cfg: DataConfig, seed: int, paired: bool,
                   steps_per_epoch: int | None = None) -> tf.data.Dataset:
     """Batches of (blurred, sharp) float32 patches, new random crops and kernels every epoch."""
@@ -208,67 +307,12 @@ def train_dataset(images: ImageSet, data_cfg: DataConfig, seed: int, paired: boo
     if images.streamed:
         stores = [images.blurred, images.sharp] if paired else [images.sharp]
         stored = _Stored(cast("list[ImageStore]", stores))  # streamed: every image list is an ImageStore
-        channels = stored.channels
+        example = _Examples(degs, crop, data_cfg.flip, stored.channels, margin, paired, stored=stored)
     else:  # in memory: lists or stacked arrays
         sharp = _Images(cast("list[np.ndarray] | np.ndarray", images.sharp))
         blurred = _Images(cast("list[np.ndarray] | np.ndarray", images.blurred)) if paired else None
-        channels = sharp.channels
+        example = _Examples(degs, crop, data_cfg.flip, sharp.channels, margin, paired, sharp=sharp, blurred=blurred)
     count = len(images) * n_var * data_cfg.crops_per_image
-
-    def example(e: tf.Tensor, r: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        i, v = e // n_var, e % n_var
-        seed_pair = tf.stack([r, e])
-        s_crop, s_flip, s_deg = _split_seeds(seed_pair, 3)
-        if images.streamed:
-            return streamed(i, v, s_crop, s_flip, s_deg)
-        target = _to_float(sharp(i))
-        if paired:
-            assert blurred is not None  # paired: every image has its blurred twin
-            both = tf.concat([_to_float(blurred(i)), target], axis=-1)
-            if crop:
-                both = tf.image.stateless_random_crop(both, [crop[0], crop[1], 2 * channels], seed=s_crop)
-            if data_cfg.flip:
-                both = tf.image.stateless_random_flip_left_right(both, seed=s_flip)
-            return both[..., :channels], both[..., channels:]
-        shape = tf.shape(target)
-        if crop:
-            big = tf.minimum(shape[:2], tf.constant([crop[0] + 2 * margin, crop[1] + 2 * margin]))
-            target = tf.image.stateless_random_crop(target, tf.concat([big, [channels]], 0), seed=s_crop)
-        return finish(target, v, s_flip, s_deg)
-
-    def streamed(i: tf.Tensor, v: tf.Tensor, s_crop: tf.Tensor, s_flip: tf.Tensor,
-                 s_deg: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """`example` for images on disk: the same crop, read from the file, then the same steps."""
-        shape = stored.shape(i)
-        if paired:
-            size = tf.constant([crop[0], crop[1], 2 * channels]) if crop else tf.concat([shape[:2], [2 * channels]], 0)
-        else:
-            big = tf.minimum(shape[:2], tf.constant([crop[0] + 2 * margin, crop[1] + 2 * margin])) if crop \
-                else shape[:2]
-            size = tf.concat([big, [channels]], 0)
-        offset = _crop_offset(tf.concat([shape[:2], [size[2]]], 0), size, s_crop) if crop else tf.zeros([3], tf.int32)
-        window = _to_float(stored.window(i, offset[0], offset[1], size[0], size[1]))
-        if not paired:
-            return finish(window, v, s_flip, s_deg)
-        if crop:
-            window.set_shape([crop[0], crop[1], 2 * channels])
-        if data_cfg.flip:
-            window = tf.image.stateless_random_flip_left_right(window, seed=s_flip)
-        return window[..., :channels], window[..., channels:]
-
-    def finish(target: tf.Tensor, v: tf.Tensor, s_flip: tf.Tensor, s_deg: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Flip, blur (degradation `v`) and cut the margin off a synthetic example."""
-        if data_cfg.flip:
-            target = tf.image.stateless_random_flip_left_right(target, seed=s_flip)
-        top = (tf.shape(target)[0] - crop[0]) // 2 if crop else 0
-        left = (tf.shape(target)[1] - crop[1]) // 2 if crop else 0
-        degraded, _ = _apply_variant(degs, v, target, s_deg, (top, left))
-        if crop:
-            target = target[top:top + crop[0], left:left + crop[1]]
-            degraded = degraded[top:top + crop[0], left:left + crop[1]]
-            target.set_shape([crop[0], crop[1], channels])
-            degraded.set_shape([crop[0], crop[1], channels])
-        return degraded, target
 
     order = tf.data.Dataset.range(len(images) * n_var).repeat(data_cfg.crops_per_image)
     order = order.shuffle(min(count, data_cfg.shuffle_buffer), seed=seed, reshuffle_each_iteration=True)

@@ -1,41 +1,50 @@
 """Reading and writing images without losing what the user's file had.
 
-Channel order is RGB(A) everywhere in deblur (OpenCV's BGR stops at this module). Bit depth and
-alpha are kept so that `deblur predict` can return an image of the same kind as it was given.
+Channel order is RGB(A) everywhere in deblur (OpenCV's BGR stops at this module and at
+deblur.imaging.imagewrite, which encodes and writes them). Bit depth and alpha are kept so that
+`deblur predict` can return an image of the same kind as it was given.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import stat
 import struct
-import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from deblur.core import atomic
 from deblur.core.errors import DataError, DeblurError
-from deblur.imaging.imagemeta import (
-    EXIF_PREFIX,
-    NO_METADATA,
-    PNG_ICC_NAME,
-    Metadata,
-    encode_gray_alpha_png,
-    icc_fits,
-    image_facts,
-    orient,
-    png_ihdr,
+from deblur.imaging.imagemeta import image_facts, orient, png_ihdr
+from deblur.imaging.imagewrite import (
+    JPEG_QUALITY,
+    JPEG_SUFFIX,
+    PNG_SUFFIX,
+    add_png_metadata,
+    atomic_write_bytes,
+    atomic_write_text,
+    encode_image,
+    encode_jpeg,
+    encode_png,
+    jpeg_ready,
+    write_image,
+    write_png,
 )
 
 # OpenCV logs a decoder's complaint (e.g. a 5-channel TIFF) as several lines on stderr; deblur reports
 # every unreadable image itself, in one line naming the file. DEBLUR_DEBUG=1 keeps OpenCV's lines.
 if os.environ.get("DEBLUR_DEBUG") != "1" and hasattr(cv2, "utils") and hasattr(cv2.utils, "logging"):
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+# with encoding and writing, which moved to deblur.imaging.imagewrite: callers import them from here
+__all__ = ["DEFAULT_MAX_MEGAPIXELS", "FILE_SLACK", "IMAGE_EXTENSIONS", "JPEG_QUALITY", "JPEG_SUFFIX",
+           "MAX_BYTES_PER_PIXEL", "PNG_SUFFIX", "add_png_metadata", "atomic_write_bytes", "atomic_write_text",
+           "check_finite", "check_megapixels", "convert_channels", "encode_image", "encode_jpeg", "encode_png",
+           "expand_inputs", "from_float", "header_size", "is_image_file", "jpeg_ready", "list_images",
+           "max_megapixels", "read_image", "resize", "to_float", "write_image", "write_png"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_MAX_MEGAPIXELS = 100.0  # a 24 MP photo is fine; a 50,000 x 50,000 "bomb" is refused before decoding
@@ -273,97 +282,6 @@ def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     shrinking = h * w < image.shape[0] * image.shape[1]
     out = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
     return out if out.ndim == 3 else out[:, :, None]
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    if image.ndim == 3 and image.shape[2] == 2:
-        return encode_gray_alpha_png(image)
-    if image.ndim == 3 and image.shape[2] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(image))
-    if not ok:
-        raise DeblurError("could not encode PNG")
-    return buf.tobytes()
-
-
-def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
-    """Write to a temporary file beside `path` and rename it into place (see `deblur.core.atomic`).
-
-    A crash or Ctrl-C therefore never leaves a half-written file under the final name.
-    """
-    atomic.atomic_write_bytes(path, payload)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    # surrogateescape: a file name that is not UTF-8 (a lone surrogate in Python) is written as its own
-    # bytes, as the file system has it, instead of failing the whole report
-    atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"))
-
-
-def write_png(path: str | Path, image: np.ndarray) -> None:
-    atomic_write_bytes(path, encode_png(image))
-
-
-# Outputs of photos: 95 keeps a restored photo's detail at a third of a PNG's size, and 4:4:4 (no
-# chroma subsampling) keeps colour edges as sharp as the luma that deblurring just sharpened.
-JPEG_QUALITY = 95
-JPEG_SUFFIX, PNG_SUFFIX = ".jpg", ".png"
-
-
-def jpeg_ready(image: np.ndarray) -> bool:
-    """Whether JPEG can hold `image` without loss of kind: 8 bits, gray or colour, no alpha."""
-    return image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] in (1, 3)
-
-
-def _png_chunk(tag: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", zlib.crc32(tag + payload))
-
-
-def encode_jpeg(image: np.ndarray, meta: Metadata = NO_METADATA) -> bytes:
-    """An 8-bit gray or RGB image as a quality-95, 4:4:4 JPEG, with `meta`'s EXIF and ICC profile."""
-    from PIL import Image
-
-    if not jpeg_ready(image):
-        raise DeblurError(f"a {image.dtype} image of {image.shape[2]} channel(s) cannot be written as JPEG")
-    extra: dict[str, bytes] = {}
-    if meta.exif:
-        extra["exif"] = EXIF_PREFIX + meta.exif
-    if meta.icc:
-        extra["icc_profile"] = meta.icc
-    buf = io.BytesIO()
-    pixels = image[:, :, 0] if image.shape[2] == 1 else image
-    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, "JPEG", quality=JPEG_QUALITY, subsampling=0, **extra)
-    return buf.getvalue()
-
-
-def add_png_metadata(png: bytes, meta: Metadata) -> bytes:
-    """`png` with `meta` as an iCCP and an eXIf chunk right after IHDR (both must precede the pixels)."""
-    chunks = b""
-    if meta.icc:
-        chunks += _png_chunk(b"iCCP", PNG_ICC_NAME + b"\x00\x00" + zlib.compress(meta.icc, 9))
-    if meta.exif:
-        chunks += _png_chunk(b"eXIf", meta.exif)
-    ihdr_end = 8 + 8 + 13 + 4  # signature, IHDR's length and type, its 13 bytes, its CRC
-    return png[:ihdr_end] + chunks + png[ihdr_end:]
-
-
-def encode_image(image: np.ndarray, suffix: str, meta: Metadata = NO_METADATA) -> bytes:
-    """`image` as the format `suffix` names (.jpg or .png), with the metadata of `meta` that fits it.
-
-    An ICC profile of another colour space than the output's is left out (see `imagemeta.icc_fits`).
-    """
-    if meta.icc and not icc_fits(meta.icc, image.shape[2]):
-        meta = Metadata(meta.exif, None)
-    if suffix == JPEG_SUFFIX:
-        return encode_jpeg(image, meta)
-    return add_png_metadata(encode_png(image), meta)
-
-
-def write_image(path: str | Path, image: np.ndarray, meta: Metadata = NO_METADATA) -> None:
-    """Write `image` atomically as JPEG or PNG, by the path's suffix, with `meta` (see `encode_image`)."""
-    atomic_write_bytes(path, encode_image(image, Path(path).suffix.lower(), meta))
 
 
 def _resolved(path: Path) -> Path | None:

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from deblur.core.errors import DeblurError, arg
-from deblur.training import train as trainmod
 from deblur.training.distribute import is_chief, tf_config
+from deblur.training.rundir import CONFIG_FILE, RunPaths, resume_config
 
 
 def _to_stderr(line: str) -> None:
@@ -39,18 +39,18 @@ def worker_resume_dir(run_dir: Path, overrides: Sequence[str], evaluate_after: b
     every worker (and the time budget counts the same). The chief resumes its run folder itself."""
     if not tf_config() or is_chief():
         return run_dir, evaluate_after
-    source = trainmod.RunPaths(run_dir)
+    source = RunPaths(run_dir)
     if not source.config.is_file():
         raise DeblurError(f"{arg('resume=True')}: this worker cannot read {source.config}: under multi_worker every "
                           "worker resumes from the chief's run folder, so it must be on a file system all workers "
                           "share")
-    cfg = trainmod.resume_config(source, list(overrides))
+    cfg = resume_config(source, list(overrides))
     if cfg.train.distribute != "multi_worker":
         return run_dir, evaluate_after
     scratch, _ = worker_run_dir(None, cfg.name, False, warn)
     assert scratch is not None
     scratch.mkdir(parents=True)
-    for name in (trainmod.CONFIG_FILE, source.history.name):
+    for name in (CONFIG_FILE, source.history.name):
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, scratch / name)
     if source.backup.is_dir():

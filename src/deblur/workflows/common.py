@@ -18,7 +18,7 @@ from deblur.core.errors import DeblurError, Stopped, again, arg
 
 if TYPE_CHECKING:
     from deblur.evaluation.evaljournal import Partial
-    from deblur.evaluation.evaluate import Evaluation
+    from deblur.evaluation.results import Evaluation
 
 # progress(items, total=None) wraps an iterable to show progress (tqdm does); None shows none
 Progress = Callable[..., Iterable[Any]]
@@ -135,7 +135,7 @@ def resumable(partial: Partial | None, how: str) -> Iterator[None]:
 
 def scored(evaluation: Evaluation, output: Path | None, overwrite: bool) -> Scores:
     """The evaluation with its reports written into `output` (none when None)."""
-    from deblur.evaluation.evaluate import write_reports
+    from deblur.evaluation.results import write_reports
 
     return Scores(evaluation, write_reports(evaluation, output, overwrite=overwrite) if output is not None else [])
 

@@ -14,7 +14,7 @@ from deblur.workflows.common import to_stderr as _to_stderr
 
 if TYPE_CHECKING:
     from deblur.config import RunConfig
-    from deblur.training.train import RunPaths
+    from deblur.training.rundir import RunPaths
 
 
 @dataclass
@@ -59,7 +59,7 @@ def train(config: str | Path | RunConfig | None = None, *, overrides: Sequence[s
     Progress lines go to `echo`, warnings to `warn`; `command` is recorded in the run's config.yaml.
     Ctrl-C raises `deblur.core.errors.Stopped`, saying how to continue.
     """
-    from deblur.training import train as trainmod
+    from deblur.training.rundir import new_run, prepare_run_dir, resume_config
     from deblur.training.workers import worker_resume_dir, worker_run_dir
 
     start_backend()
@@ -72,17 +72,17 @@ def train(config: str | Path | RunConfig | None = None, *, overrides: Sequence[s
                                   "runs/<name>)")
             folder = Path("runs") / _config(config, overrides).name
         folder, evaluate_after = worker_resume_dir(folder, overrides, evaluate_after, warn)
-        paths = trainmod.prepare_run_dir(folder, resume=True, overwrite=overwrite)
+        paths = prepare_run_dir(folder, resume=True, overwrite=overwrite)
     else:
         if config is None:
             raise DeblurError(f"{arg('config')} is required (for example {arg('config')} configs/quickstart.yaml)")
         cfg = _config(config, overrides)
         if cfg.train.distribute == "multi_worker":
             folder, evaluate_after = worker_run_dir(folder, cfg.name, evaluate_after, warn)
-        paths = trainmod.new_run(cfg, folder, overwrite)
+        paths = new_run(cfg, folder, overwrite)
     with paths:  # the run folder stays locked until training and its evaluation are done
         if resume:
-            cfg = trainmod.resume_config(paths, list(overrides))
+            cfg = resume_config(paths, list(overrides))
             echo(f"resuming {paths.root} with its saved config")
         return _train_and_evaluate(cfg, paths, resume, command, evaluate_after, echo, progress)
 

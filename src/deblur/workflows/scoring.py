@@ -27,7 +27,7 @@ def run_config(checkpoint: Path, config: PathLike | None, overrides: Sequence[st
     """The config to score on (`config` if given, else the one saved beside the checkpoint) and the name
     of the reports folder beside the checkpoint."""
     from deblur import config as cfgmod
-    from deblur.training.train import CONFIG_FILE, RunPaths, resume_config
+    from deblur.training.rundir import CONFIG_FILE, RunPaths, resume_config
 
     if config is not None:
         cfg = cfgmod.load(as_path("config", config), list(overrides))
@@ -53,10 +53,11 @@ def evaluate(checkpoint: PathLike, *, config: PathLike | None = None, overrides:
     beside the checkpoint (eval-test, eval-<config name>-test or eval-pairs-<folder>). `resume`
     continues an interrupted evaluation from its journal; Ctrl-C raises `deblur.core.errors.Stopped`.
     """
+    from deblur.evaluation.evaljob import MetricOptions, check_options, check_split
     from deblur.evaluation.evaljournal import Partial
-    from deblur.evaluation.evaluate import PAIRS_BASELINES, MetricOptions, check_options, check_split, evaluate_pairs
+    from deblur.evaluation.evaluate import PAIRS_BASELINES, evaluate_pairs
     from deblur.restore.loading import load_model
-    from deblur.training.train import BEST
+    from deblur.training.rundir import BEST
 
     start_backend()
     check_split(split)
@@ -103,7 +104,7 @@ def distinct_checkpoints(runs: Sequence[PathLike]) -> dict[str, Path]:
     """label -> checkpoint of each run (a run folder means its best.keras), each one file once: the same
     file twice (by inode: a link or another spelling of its path) would print one row under one name.
     Labels are the run folders' (or files') names, or the paths when two names coincide."""
-    from deblur.training.train import BEST, run_checkpoint
+    from deblur.training.rundir import BEST, run_checkpoint
 
     checkpoints = [run_checkpoint(as_path("runs", r)) for r in runs]
     seen: dict[tuple[int, int], Path] = {}
@@ -127,8 +128,9 @@ def compare(runs: Sequence[PathLike], *, config: PathLike | None = None, overrid
     """Score several runs (run folders or `.keras` checkpoints) on the same split with the same seed, in
     one table, as `deblur compare` does; the data is the first run's config unless `config` is given.
     Reports are written only to `output`; `resume` continues an interrupted compare journaled there."""
+    from deblur.evaluation.evaljob import MetricOptions, check_options, check_split
     from deblur.evaluation.evaljournal import Partial
-    from deblur.evaluation.evaluate import DEFAULT_BASELINES, MetricOptions, check_options, check_split
+    from deblur.evaluation.evaluate import DEFAULT_BASELINES
     from deblur.evaluation.evaluate import evaluate as evaluate_models
     from deblur.restore.loading import load_model
 
