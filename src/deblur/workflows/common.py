@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from deblur.core.errors import DeblurError, Stopped, again, arg
 
 if TYPE_CHECKING:
+    from deblur.core.settings import RunConfig
+    from deblur.evaluation.evaljob import MetricOptions
     from deblur.evaluation.evaljournal import Partial
     from deblur.evaluation.results import Evaluation
 
@@ -140,8 +142,8 @@ def scored(evaluation: Evaluation, output: Path | None, overwrite: bool) -> Scor
     return Scores(evaluation, write_reports(evaluation, output, overwrite=overwrite) if output is not None else [])
 
 
-def score_checkpoint(checkpoint: Path, cfg: Any, split: str, output: Path, overwrite: bool, *,
-                     baselines: str | None = None, options: Any = None, resume: bool = False,
+def score_checkpoint(checkpoint: Path, cfg: RunConfig, split: str, output: Path, overwrite: bool, *,
+                     baselines: str | None = None, options: MetricOptions | None = None, resume: bool = False,
                      progress: Progress | None = None, how: str | None = None) -> Scores:
     """Score `checkpoint` on `split` of `cfg`'s data into `output`; `how` says how to continue after
     Ctrl-C (default: the same call, resuming)."""
