@@ -38,8 +38,7 @@ LAYERS: list[list[str]] = [
     ["config"],                   # the YAML loader, validated against the registries of data/ and models/
     ["restore"],                  # engines, the checkpoint loader, predict, export, blind restoration
     ["training", "evaluation"],   # the workflows
-    ["api"],                      # the facade: deblur.Restorer
-    ["workflows"],                # deblur.train, evaluate, compare, predict, export: what each command does
+    ["api"],                      # the facade: deblur.Restorer and the workflows (deblur.train, evaluate, ...)
     ["cli"],                      # the typer app
     ["__main__"],                 # python -m deblur
 ]

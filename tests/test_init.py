@@ -34,14 +34,15 @@ def test_import_deblur_is_cheap_and_has_no_other_names():
 
     with pytest.raises(AttributeError):
         deblur.nothing_here  # noqa: B018
-    code = "import sys, deblur; print(sorted(m for m in ('keras', 'tensorflow', 'deblur.api') if m in sys.modules))"
+    code = ("import sys, deblur; "
+            "print(sorted(m for m in ('keras', 'tensorflow', 'deblur.api.restorer') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr[-2000:]
 
 
 def test_the_facade_is_lazy_and_names_the_workflows():
-    code = ("import sys, deblur; assert 'deblur.workflows' not in sys.modules; "
-            "assert deblur.train is deblur.workflows.train and callable(deblur.export); "
+    code = ("import sys, deblur; assert 'deblur.api.workflows' not in sys.modules; "
+            "assert deblur.train is deblur.api.workflows.train and callable(deblur.export); "
             "assert not any(m in sys.modules for m in ('keras', 'tensorflow', 'typer')), 'heavy import'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

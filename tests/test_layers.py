@@ -10,8 +10,8 @@ One rule per folder of src/deblur/: it may import only the folders on the floors
     config                 the YAML loader, validated against the registries of data/ and models/
     restore                engines, the checkpoint loader, predict, export, blind restoration
     training | evaluation  the workflows
-    api                    the facade (deblur.Restorer)
-    workflows              deblur.train, evaluate, compare, predict, export: what each command does
+    api                    the facade: deblur.Restorer and the workflows (deblur.train, evaluate, compare,
+                           predict, export: what each command does)
     cli, then __main__     the typer app; python -m deblur
 
 A function-level import counts like any other (it only delays the dependency); `if TYPE_CHECKING:`

@@ -4,7 +4,7 @@ Importing the package is cheap on purpose: TensorFlow and Keras are imported by 
 need them, so `deblur --help` answers at once. `Restorer` (the Python API, `deblur.api`) and
 `load_model` (a checkpoint as a Keras model, `deblur.restore.loading`) are imported on first use, as are
 the workflows, one per command (`deblur.train`, `evaluate`, `compare`, `predict`, `export`,
-`benchmark_formats`: `deblur.workflows`) and `DeblurError`, what they raise for a mistake. Load a
+`benchmark_formats`: `deblur.api.workflows`) and `DeblurError`, what they raise for a mistake. Load a
 checkpoint in your own code with `deblur.load_model(path)` (or `import deblur.models` before
 `keras.saving.load_model`: that import registers deblur's layers with Keras).
 """
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for type checkers only: at run time each name is imported on first use (_LAZY)
     from deblur.api import Restorer, estimate_kernel
+    from deblur.api.workflows import benchmark_formats, compare, evaluate, export, predict, train
     from deblur.core.errors import DeblurError
     from deblur.restore.loading import load_model
-    from deblur.workflows import benchmark_formats, compare, evaluate, export, predict, train
 
 try:
     __version__ = version("deblur")
@@ -27,7 +27,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 _LAZY = {"Restorer": "deblur.api", "estimate_kernel": "deblur.api", "load_model": "deblur.restore.loading",
          "DeblurError": "deblur.core.errors",
          **dict.fromkeys(("train", "evaluate", "compare", "predict", "export", "benchmark_formats"),
-                         "deblur.workflows")}
+                         "deblur.api.workflows")}
 
 
 def __getattr__(name: str) -> Any:

@@ -52,7 +52,7 @@ def test_train_evaluate_compare_predict_in_python(tmp_path: Path, tiny_config: P
 
 
 def test_a_run_folder_is_one_checkpoint_even_by_another_path(tmp_path: Path, model_file: Path):
-    from deblur.workflows.scoring import distinct_checkpoints
+    from deblur.api.workflows.scoring import distinct_checkpoints
 
     run = model_file.parent
     (run / "best.keras").symlink_to(model_file)

@@ -1,6 +1,6 @@
 """The `deblur` command: train, eval, compare, predict, blur, pack, models, export, benchmark-formats.
 
-Each command parses its options, calls the library (`deblur.workflows`: `deblur.train`, `evaluate`,
+Each command parses its options, calls the library (`deblur.api.workflows`: `deblur.train`, `evaluate`,
 `compare`, `predict`, `export`) and prints what it returns; what a command does lives there. A mistake
 the user can fix (bad config, missing files, existing outputs) is printed as one line starting with
 `error:` and exits with status 2, naming the flags (the library names its arguments; `app.Flags`

@@ -20,9 +20,9 @@ def models(
 
         typer.echo("built-in sample photos (from scikit-image): " + ", ".join(sorted(PHOTOS)))
         return
+    from deblur.api.workflows import start_backend
     from deblur.data.sources import SOURCES
     from deblur.models.catalog import describe_models
-    from deblur.workflows import start_backend
 
     start_backend()
     typer.echo("models (3-channel images, default settings; CPU/GPU time per megapixel measured now, "
@@ -54,8 +54,8 @@ def export_command(
     Converts with Keras's model.export, then runs the export on a fixed blurred photo and keeps it only
     if it matches Keras within one 8-bit level; `deblur predict` runs the file directly. Writes
     <output>.deblur.json beside it (a SavedModel: deblur.json inside) with what deblur needs to run it."""
+    from deblur.api.workflows import export
     from deblur.restore.export import ExportCheckError
-    from deblur.workflows import export
 
     try:
         result = export(checkpoint, fmt=fmt, output=output, overwrite=overwrite, warn=warn)
@@ -86,7 +86,7 @@ def benchmark_formats(
     (each in its own process), difference from Keras and PSNR on a fixed blurred photo. The fastest on
     the tiled photo becomes what `deblur predict --engine auto` runs for this checkpoint here (only
     when every installed format was measured: --formats with a subset just shows the table)."""
-    from deblur.workflows import benchmark_formats as measure
+    from deblur.api.workflows import benchmark_formats as measure
 
     bench = measure(checkpoint, formats=formats, size=size, big=big, runs=runs, json_path=json_path,
                     overwrite=overwrite, log=warn)

@@ -66,7 +66,7 @@ def predict(
 ) -> None:
     """Restore images at full resolution: same size and channels as each input, written as JPEG for a
     JPEG (quality 95) and PNG for the rest, keeping the input's EXIF (dates, GPS) and ICC profile."""
-    from deblur.workflows import predict as restore
+    from deblur.api.workflows import predict as restore
 
     summary = restore(inputs, checkpoint=checkpoint, engine=engine, output=output, overwrite=overwrite,
                       skip_existing=skip_existing, recursive=recursive, tile=tile, overlap=overlap,
@@ -104,8 +104,8 @@ def blur(
 ) -> None:
     """Make blurred test images with exactly the degradations training uses (a JPEG input gives a
     JPEG, with its metadata, as `deblur predict` writes)."""
+    from deblur.api.workflows import start_backend
     from deblur.data.blur import blur_files, blur_spec
-    from deblur.workflows import start_backend
 
     start_backend()
     spec = blur_spec(kind, noise=noise, shot=shot, jpeg=jpeg, sigma=sigma, length=length, angle=angle,

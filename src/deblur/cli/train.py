@@ -1,4 +1,4 @@
-"""`deblur train`, `eval` and `compare`: options in, `deblur.workflows` called, scores printed."""
+"""`deblur train`, `eval` and `compare`: options in, `deblur.api.workflows` called, scores printed."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def train(
                                                  "end.")] = True,
 ) -> None:
     """Train a model as a config describes; writes runs/<name>/ (config, checkpoints, history)."""
-    from deblur.workflows import train as run
+    from deblur.api.workflows import train as run
 
     sets = set_ or []
     line = " ".join(["deblur train", *(["--config", str(config)] if config else []), *(f"--set {o}" for o in sets),
@@ -70,7 +70,7 @@ def eval_(
     resume: ResumeOption = False,
 ) -> None:
     """Score a checkpoint (PSNR, SSIM, MSE) beside the blurred input and classical baselines."""
-    from deblur.workflows import evaluate
+    from deblur.api.workflows import evaluate
 
     bar = progress("scoring pairs", "pair") if pairs or data else progress(f"scoring {split}", "batch")
     report(evaluate(checkpoint, config=config, overrides=set_ or [], split=split, output=output, overwrite=overwrite,
@@ -95,7 +95,7 @@ def compare(
     resume: ResumeOption = False,
 ) -> None:
     """Score several runs on the same test set with the same seed, in one table."""
-    from deblur.workflows import compare as score
+    from deblur.api.workflows import compare as score
 
     report(score(runs, config=config, overrides=set_ or [], split=split, output=output, overwrite=overwrite,
                  baselines=baselines, y_channel=y_channel, crop_border=crop_border, resume=resume,

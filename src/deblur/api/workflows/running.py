@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deblur.api.workflows.common import Progress, Say, Scores, as_path, optional_path, score_checkpoint, start_backend
+from deblur.api.workflows.common import to_stderr as _to_stderr
 from deblur.core.errors import DeblurError, Stopped, again, arg
-from deblur.workflows.common import Progress, Say, Scores, as_path, optional_path, score_checkpoint, start_backend
-from deblur.workflows.common import to_stderr as _to_stderr
 
 if TYPE_CHECKING:
     from deblur.config import RunConfig

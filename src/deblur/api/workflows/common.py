@@ -1,6 +1,6 @@
 """What the workflows share: starting the Keras backend, reporting scores, stopping cleanly.
 
-Nothing heavy is imported here at module level: `import deblur.workflows` stays as cheap as
+Nothing heavy is imported here at module level: `import deblur.api.workflows` stays as cheap as
 `import deblur`, and Keras (TensorFlow) starts only inside a workflow that needs it.
 """
 

@@ -13,11 +13,11 @@ Ctrl-C while training or scoring raises `deblur.core.errors.Stopped` (a Keyboard
 what was kept and how to continue. Keras starts only inside the workflows that need it.
 """
 
-from deblur.workflows.common import Scores, start_backend
-from deblur.workflows.exporting import FormatBench, benchmark_formats, export
-from deblur.workflows.restoring import predict
-from deblur.workflows.running import Trained, train
-from deblur.workflows.scoring import compare, evaluate
+from deblur.api.workflows.common import Scores, start_backend
+from deblur.api.workflows.exporting import FormatBench, benchmark_formats, export
+from deblur.api.workflows.restoring import predict
+from deblur.api.workflows.running import Trained, train
+from deblur.api.workflows.scoring import compare, evaluate
 
 __all__ = ["FormatBench", "Scores", "Trained", "benchmark_formats", "compare", "evaluate", "export", "predict",
            "start_backend", "train"]

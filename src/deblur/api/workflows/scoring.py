@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from deblur.core.errors import DeblurError, again, arg
-from deblur.workflows.common import (
+from deblur.api.workflows.common import (
     Progress,
     Scores,
     as_path,
@@ -19,6 +18,7 @@ from deblur.workflows.common import (
     scored,
     start_backend,
 )
+from deblur.core.errors import DeblurError, again, arg
 
 PathLike = str | Path
 

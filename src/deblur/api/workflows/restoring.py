@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from deblur.api.workflows.common import Progress, Say, as_path, optional_path, start_backend
+from deblur.api.workflows.common import to_stderr as _to_stderr
 from deblur.core.errors import DeblurError, arg
-from deblur.workflows.common import Progress, Say, as_path, optional_path, start_backend
-from deblur.workflows.common import to_stderr as _to_stderr
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,7 +50,7 @@ def predict(inputs: Sequence[str | Path], *, checkpoint: str | Path | None = Non
     100). What was done per image is in the summary's notes; what could not be, in its `failed`.
     Notes said before the work (which restorer runs, which runtime) go to `warn`.
     """
-    from deblur.api import BUILTIN_NETWORK, Restorer, builtin_restorer, open_engine
+    from deblur.api.restorer import BUILTIN_NETWORK, Restorer, builtin_restorer, open_engine
     from deblur.imaging.imageio import check_megapixels
     from deblur.imaging.imageio import max_megapixels as env_megapixels
     from deblur.imaging.outputs import output_folder

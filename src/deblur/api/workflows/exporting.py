@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deblur.api.workflows.common import Say, optional_path, start_backend
+from deblur.api.workflows.common import to_stderr as _to_stderr
 from deblur.core.errors import DeblurError, arg
-from deblur.workflows.common import Say, optional_path, start_backend
-from deblur.workflows.common import to_stderr as _to_stderr
 
 if TYPE_CHECKING:
     from deblur.evaluation.format_bench import Row
