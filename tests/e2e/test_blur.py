@@ -4,7 +4,6 @@ cannot do, and outputs that never replace inputs."""
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import subprocess
 import sys
@@ -16,52 +15,12 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import cli_error, invoke, smooth_image, write_png
+from conftest import cli_error, invoke, quiet_error, save_photo, smooth_image, tree, write_png
 from deblur.cli import app
 from deblur.core.errors import DataError, DeblurError
 from deblur.data.blur import blur_spec
 from deblur.imaging import outputs
 from deblur.imaging.imageio import from_float, read_image
-
-
-def quiet_error(result, status: int = 2) -> str:
-    assert "Warning" not in result.output, result.output  # and no library warning either
-    return cli_error(result, status)
-
-
-@pytest.fixture
-def two_images(tmp_path: Path, rng) -> Path:
-    folder = tmp_path / "in"
-    for i in range(2):
-        write_png(folder / f"img{i}.png", smooth_image(rng, 12, 16))
-    return folder
-
-
-def tree(root: Path) -> dict[str, tuple[str, int]]:
-    """Every file under root (links not followed): its content hash and mode."""
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            p = Path(dirpath) / name
-            if p.is_symlink():
-                out[str(p.relative_to(root))] = (os.readlink(p), 0)
-            else:
-                out[str(p.relative_to(root))] = (hashlib.sha1(p.read_bytes()).hexdigest(), p.stat().st_mode)
-    return out
-
-
-@pytest.fixture
-def images(tmp_path: Path, rng) -> Path:
-    folder = tmp_path / "in"
-    for i in range(3):
-        write_png(folder / f"img{i}.png", smooth_image(rng, 12, 16))
-    return folder
-
-
-def save_photo(path: Path, image: np.ndarray, **kwargs: object) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(path, **kwargs)
-    return path
 
 
 def _psnr(a, b):
