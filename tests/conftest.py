@@ -631,3 +631,16 @@ def write_image(path: Path, image: np.ndarray) -> None:
         image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
     params = [cv2.IMWRITE_JPEG_QUALITY, 90] if path.suffix == ".jpg" else [cv2.IMWRITE_PNG_COMPRESSION, 3]
     assert cv2.imwrite(str(path), image, params)
+
+
+def load_source(source: str, path, **options):
+    """A data source's splits (seed 1, 20% val and test) from `path` (None: the source's own images)."""
+    from deblur.data.sources import SOURCES
+
+    return SOURCES.get(source).load(None if path is None else str(path), seed=1, val_split=0.2,
+                                    test_split=0.2, **options)
+
+
+def psnr_of(a, b) -> float:
+    """PSNR in dB of `a` against `b`, both in [0, 1]."""
+    return 10 * np.log10(1.0 / np.mean((np.asarray(a, np.float64) - b) ** 2))

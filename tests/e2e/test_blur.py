@@ -15,16 +15,12 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import cli_error, invoke, quiet_error, save_photo, smooth_image, tree, write_png
+from conftest import cli_error, invoke, psnr_of, quiet_error, save_photo, smooth_image, tree, write_png
 from deblur.cli import app
 from deblur.core.errors import DataError, DeblurError
 from deblur.data.blur import blur_spec
 from deblur.imaging import outputs
 from deblur.imaging.imageio import from_float, read_image
-
-
-def _psnr(a, b):
-    return 10 * np.log10(1.0 / np.mean((np.asarray(a, np.float64) - b) ** 2))
 
 
 def test_blur_writes_test_images(tmp_path: Path):
@@ -140,7 +136,7 @@ def test_blur_command_makes_camera_shake_with_noise_and_jpeg(tmp_path, rng):
         assert result.exit_code == 0, result.output
         runs[name] = read_image(tmp_path / name / "photo.png").astype(np.float32) / 255
     sharp = read_image(tmp_path / "in" / "photo.png").astype(np.float32) / 255
-    assert _psnr(runs["a"], sharp) < 35  # blurred
+    assert psnr_of(runs["a"], sharp) < 35  # blurred
     np.testing.assert_array_equal(runs["a"], runs["b"])  # seeded
     assert np.abs(runs["a"] - runs["c"]).mean() > 1e-3  # another seed: another path and noise
     result = CliRunner().invoke(app, ["blur", str(tmp_path / "in"), "-o", str(tmp_path / "d"), "--kind", "shake",
