@@ -8,15 +8,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from conftest import smooth_image
 from deblur.core.errors import ConfigError
-from deblur.data.base import ImageSet
 from deblur.data.degrade import N_UNIFORMS, convolve, describe, make
-
-
-@pytest.fixture
-def images(rng):
-    return ImageSet(sharp=[smooth_image(rng, 40 + 3 * i, 44) for i in range(4)], names=[f"i{i}" for i in range(4)])
 
 
 def _apply(spec, image, u=None):

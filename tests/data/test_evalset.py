@@ -12,8 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import shared
-from deblur.config import from_dict
+from conftest import noisy_image, shared, stream_cfg, stream_digest, truncate, write_image
 from deblur.data.base import ImageSet, load_splits
 from deblur.data.evalset import EvalSet
 
@@ -37,22 +36,6 @@ EXPECTED: dict[str, str] = {
 
 SIZES = [(40, 48), (36, 52), (48, 40), (44, 44), (50, 38), (38, 60), (42, 46), (46, 34), (34, 50), (52, 42)]
 
-def _image(rng: np.random.Generator, h: int, w: int, c: int = 3) -> np.ndarray:
-    base = rng.random((max(2, h // 6), max(2, w // 6), c)).astype(np.float32)
-    img = cv2.resize(base, (w, h), interpolation=cv2.INTER_CUBIC).reshape(h, w, c)
-    return (np.clip(img + rng.random((h, w, c), dtype=np.float32) * 0.1, 0, 1) * 255).astype(np.uint8)
-
-
-def _write(path: Path, image: np.ndarray) -> None:
-    """PNG or JPEG by suffix, through OpenCV with fixed settings (RGB(A) in)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if image.ndim == 3 and image.shape[2] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
-    params = [cv2.IMWRITE_JPEG_QUALITY, 90] if path.suffix == ".jpg" else [cv2.IMWRITE_PNG_COMPRESSION, 3]
-    assert cv2.imwrite(str(path), image, params)
-
 
 def _write_oriented(path: Path, image: np.ndarray, orientation: int) -> None:
     """An image stored sideways with an EXIF orientation tag (JPEG, or a PNG eXIf chunk), via Pillow."""
@@ -72,19 +55,19 @@ def _photo_folder(root: Path, rng: np.random.Generator) -> Path:
     for k, (h, w) in enumerate(SIZES):
         name = root / f"p{k:02d}"
         if k in (1, 6):
-            _write(name.with_suffix(".png"), _image(rng, h, w, 1))  # gray
+            write_image(name.with_suffix(".png"), noisy_image(rng, h, w, 1))  # gray
         elif k == 2:
-            _write(name.with_suffix(".png"), _image(rng, h, w, 4))  # RGBA: alpha dropped
+            write_image(name.with_suffix(".png"), noisy_image(rng, h, w, 4))  # RGBA: alpha dropped
         elif k == 3:
-            _write(name.with_suffix(".png"), _image(rng, h, w).astype(np.uint16) * 257 + 3)  # 16-bit
+            write_image(name.with_suffix(".png"), noisy_image(rng, h, w).astype(np.uint16) * 257 + 3)  # 16-bit
         elif k == 4:
-            _write_oriented(name.with_suffix(".jpg"), _image(rng, h, w), 6)
+            _write_oriented(name.with_suffix(".jpg"), noisy_image(rng, h, w), 6)
         elif k == 5:
-            _write_oriented(name.with_suffix(".png"), _image(rng, h, w), 8)
+            _write_oriented(name.with_suffix(".png"), noisy_image(rng, h, w), 8)
         elif k in (7, 8):
-            _write(name.with_suffix(".jpg"), _image(rng, h, w))
+            write_image(name.with_suffix(".jpg"), noisy_image(rng, h, w))
         else:
-            _write(name.with_suffix(".png"), _image(rng, h, w))
+            write_image(name.with_suffix(".png"), noisy_image(rng, h, w))
     return root
 
 
@@ -95,19 +78,19 @@ def _blur(image: np.ndarray) -> np.ndarray:
 
 def _pairs_folder(root: Path, rng: np.random.Generator) -> Path:
     for k, (h, w) in enumerate(SIZES[:8]):
-        sharp = _image(rng, h, w, 1 if k == 3 else 3)
+        sharp = noisy_image(rng, h, w, 1 if k == 3 else 3)
         suffix = ".jpg" if k == 5 else ".png"
-        _write(root / "sharp" / f"{k:03d}{suffix}", sharp)
-        _write(root / "blur" / f"{k:03d}{suffix}", _blur(sharp))
+        write_image(root / "sharp" / f"{k:03d}{suffix}", sharp)
+        write_image(root / "blur" / f"{k:03d}{suffix}", _blur(sharp))
     return root
 
 
 def _kaggle_folder(root: Path, rng: np.random.Generator) -> Path:
     for k, (h, w) in enumerate(SIZES[:7]):
-        sharp = _image(rng, h, w)
-        _write(root / "sharp" / f"{k}_PHONE_S.jpg", sharp)
-        _write(root / "motion_blurred" / f"{k}_PHONE_M.jpg", _blur(sharp))
-        _write(root / "defocused_blurred" / f"{k}_PHONE_F.JPG", _blur(_blur(sharp)))
+        sharp = noisy_image(rng, h, w)
+        write_image(root / "sharp" / f"{k}_PHONE_S.jpg", sharp)
+        write_image(root / "motion_blurred" / f"{k}_PHONE_M.jpg", _blur(sharp))
+        write_image(root / "defocused_blurred" / f"{k}_PHONE_F.JPG", _blur(_blur(sharp)))
     return root
 
 
@@ -159,35 +142,12 @@ def compute(tmp: Path) -> dict[str, str]:
     return out
 
 
-
-
-
-
-def _stream_cfg(source: str, path: Path, **data):
-    base = {"source": source, "path": str(path), "crop": 16, "eval_crop": 16, "batch_size": 4,
-            "eval_batch_size": 3, "val_split": 0.2, "test_split": 0.2,
-            "degradation": {"kind": "gaussian", "sigma": [0.5, 2.0]}}
-    return from_dict({"data": {**base, **data}})
-
-
-def _stream_digest(batches) -> str:
-    h = hashlib.sha256()
-    for batch in batches:
-        for part in (batch.values() if isinstance(batch, dict) else batch):
-            h.update(np.ascontiguousarray(np.asarray(part)).tobytes())
-    return h.hexdigest()
-
-
-def _truncate(path: Path) -> None:
-    path.write_bytes(path.read_bytes()[:60])
-
-
 def _eval_digests(path: Path, **data) -> tuple[str, str]:
     out = []
     for in_memory in (False, True):
-        cfg = _stream_cfg("folder", path, in_memory=in_memory, **data)
+        cfg = stream_cfg("folder", path, in_memory=in_memory, **data)
         splits = load_splits(cfg.data, cfg.seed)
-        out.append(_stream_digest(EvalSet(splits.test, cfg.data, cfg.seed, "test", False)))
+        out.append(stream_digest(EvalSet(splits.test, cfg.data, cfg.seed, "test", False)))
     return out[0], out[1]
 
 
@@ -242,26 +202,26 @@ def test_eval_set_of_real_photos_is_bit_identical(tmp_path):
 
 
 def test_validation_batches_are_made_on_demand_in_order(photo_folder):
-    cfg = _stream_cfg("folder", photo_folder, val_split=0.4)
+    cfg = stream_cfg("folder", photo_folder, val_split=0.4)
     splits = load_splits(cfg.data, cfg.seed)
     evalset = EvalSet(splits.val, cfg.data, cfg.seed, "val", False)
     pairs = evalset.pairs(multiple=4)
     whole = [(b["blurred"], b["sharp"]) for b in evalset]
     assert len(pairs) == len(whole) > 1
-    assert _stream_digest(pairs) == _stream_digest(whole) == _stream_digest(list(pairs))
-    assert _stream_digest(pairs) == _stream_digest(pairs[i] for i in range(len(pairs)))
+    assert stream_digest(pairs) == stream_digest(whole) == stream_digest(list(pairs))
+    assert stream_digest(pairs) == stream_digest(pairs[i] for i in range(len(pairs)))
     lean = EvalSet(splits.val, cfg.data, cfg.seed, "val", False).pairs(multiple=4)
     lean.budget = 0  # nothing kept: every access makes its batch again, the same
-    assert _stream_digest(lean[i] for i in reversed(range(len(lean)))) == _stream_digest(reversed(whole))
+    assert stream_digest(lean[i] for i in reversed(range(len(lean)))) == stream_digest(reversed(whole))
 
 
 def test_eval_set_skips_and_reports_an_unreadable_image(photo_folder, caplog):
-    cfg = _stream_cfg("folder", photo_folder, val_split=0.0, test_split=0.5)
+    cfg = stream_cfg("folder", photo_folder, val_split=0.0, test_split=0.5)
     splits = load_splits(cfg.data, cfg.seed)
     whole = EvalSet(splits.test, cfg.data, cfg.seed, "test", False)
     before = sum(len(b["sharp"]) for b in whole)
     bad = splits.test.sharp.label(1)
-    _truncate(Path(bad))
+    truncate(Path(bad))
     evalset = EvalSet(splits.test, cfg.data, cfg.seed, "test", False)
     after = list(evalset)
     assert [label for label, _ in evalset.skipped] == [bad]

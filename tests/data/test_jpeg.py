@@ -7,13 +7,9 @@ import numpy as np
 import pytest
 from keras import ops
 
-from conftest import smooth_image
+from conftest import psnr_of, smooth_image
 from deblur.data import jpeg
 from deblur.data.degrade import describe, make
-
-
-def _psnr(a, b):
-    return 10 * np.log10(1.0 / np.mean((np.asarray(a, np.float64) - b) ** 2))
 
 
 def test_jpeg_matches_opencv_encoder(rng):
@@ -23,12 +19,12 @@ def test_jpeg_matches_opencv_encoder(rng):
         ours = ops.convert_to_numpy(jpeg.compress(ops.convert_to_tensor(x), quality))[0]
         _, buf = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
         theirs = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255.0
-        assert _psnr(ours, theirs) > 35  # the same codec steps; libjpeg rounds its DCT in integers
-        assert abs(_psnr(ours, x[0]) - _psnr(theirs, x[0])) < 0.5  # and the same loss of quality
+        assert psnr_of(ours, theirs) > 35  # the same codec steps; libjpeg rounds its DCT in integers
+        assert abs(psnr_of(ours, x[0]) - psnr_of(theirs, x[0])) < 0.5  # and the same loss of quality
         np.testing.assert_allclose(ours * 255, np.round(ours * 255), atol=1e-3)
     gray = x[..., :1]
-    low = _psnr(ops.convert_to_numpy(jpeg.compress(ops.convert_to_tensor(gray), 10)), gray)
-    high = _psnr(ops.convert_to_numpy(jpeg.compress(ops.convert_to_tensor(gray), 90)), gray)
+    low = psnr_of(ops.convert_to_numpy(jpeg.compress(ops.convert_to_tensor(gray), 10)), gray)
+    high = psnr_of(ops.convert_to_numpy(jpeg.compress(ops.convert_to_tensor(gray), 90)), gray)
     assert high > low + 5
 
 
@@ -47,7 +43,7 @@ def test_jpeg_quality_is_drawn_per_image_and_recorded(rng):
 def test_jpeg_of_images_smaller_than_a_block_and_a_shifted_grid(rng):
     tiny = (smooth_image(rng, 5, 6) / 255.0).astype(np.float32)[None]
     out = ops.convert_to_numpy(jpeg.compress(ops.convert_to_tensor(tiny), 80))
-    assert out.shape == tiny.shape and _psnr(out, tiny) > 15  # no crash; a 5x6 crop of strong colour edges
+    assert out.shape == tiny.shape and psnr_of(out, tiny) > 15  # no crash; a 5x6 crop of strong colour edges
     # a crop cut at (top, left) from a window compressed with that origin equals the crop compressed alone
     window = (smooth_image(rng, 64, 64) / 255.0).astype(np.float32)[None]
     whole = ops.convert_to_numpy(jpeg.compress(ops.convert_to_tensor(window), 70, origin=(18, 18)))

@@ -5,13 +5,9 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
-from conftest import smooth_image
+from conftest import psnr_of, smooth_image
 from deblur.data.degrade import N_UNIFORMS
 from deblur.data.on_device import Degrade
-
-
-def _psnr(a, b):
-    return 10 * np.log10(1.0 / np.mean((np.asarray(a, np.float64) - b) ** 2))
 
 
 def test_on_device_blur_matches_the_reference_blur(rng):
@@ -49,4 +45,4 @@ def test_on_device_blur_matches_the_reference_for_the_new_kinds(rng):
         ref = ops.convert_to_numpy(ref)[m:-m, m:-m]
         # equal up to a rare DCT coefficient rounded the other way (the convolutions sum in another order),
         # away from the crop's edge, where chroma upsampling sees the window's pixels or repeated ones
-        assert _psnr(out[i, 2:-2, 2:-2], ref[2:-2, 2:-2]) > 45
+        assert psnr_of(out[i, 2:-2, 2:-2], ref[2:-2, 2:-2]) > 45

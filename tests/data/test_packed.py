@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DEEP, finishes, invoke
+from conftest import DEEP, finishes, pack_cli, packed_photos
 from deblur.config import from_dict
 from deblur.core.errors import DataError
 from deblur.data import packed
@@ -19,23 +19,8 @@ from deblur.data.base import SOURCES, load_splits
 from deblur.data.skips import SKIPS
 
 
-def _pack(data: Path, out: Path, *extra: object) -> Path:
-    result = invoke("pack", data, out, *extra)
-    assert result.exit_code == 0, result.output
-    return out
-
-
 def _manifest(out: Path) -> dict:
     return json.loads((out / "pack.json").read_text())
-
-
-def _packed(tmp_path: Path, photo_folder: Path) -> tuple[Path, object]:
-    from deblur.data import packed
-
-    out = tmp_path / "pack"
-    result = invoke("pack", photo_folder, out)
-    assert result.exit_code == 0, result.output
-    return out, packed.load(out, "folder", seed=0, val_split=0.0, test_split=0.0)
 
 
 def _first_shard(pack: Path) -> Path:
@@ -51,7 +36,7 @@ def _read_all(pack: Path) -> None:
 @pytest.mark.parametrize("shard", ["/dev/zero", "../elsewhere.npy", "shard-00000.npy/../../x"])
 def test_a_pack_shard_outside_the_pack_is_refused(tmp_path: Path, photo_folder: Path, shard: str):
     out = tmp_path / "pack"
-    _pack(photo_folder, out)
+    pack_cli(photo_folder, out)
     manifest = _manifest(out)
     manifest["shards"][0].update({"file": shard, "bytes": 0})  # /dev/zero: size 0, then hashed for ever
     (out / "pack.json").write_text(json.dumps(manifest))
@@ -61,7 +46,7 @@ def test_a_pack_shard_outside_the_pack_is_refused(tmp_path: Path, photo_folder: 
 
 def test_a_pack_item_beyond_its_shard_is_refused(tmp_path: Path, photo_folder: Path):
     out = tmp_path / "pack"
-    _pack(photo_folder, out)
+    pack_cli(photo_folder, out)
     manifest = _manifest(out)
     manifest["items"][0]["sharp"]["shape"] = [-1, 1, 1]  # np.fromfile(count=-1) read the whole shard
     (out / "pack.json").write_text(json.dumps(manifest))
@@ -71,7 +56,7 @@ def test_a_pack_item_beyond_its_shard_is_refused(tmp_path: Path, photo_folder: P
 
 def test_a_deep_or_fifo_pack_manifest_is_one_line(tmp_path: Path, photo_folder: Path):
     out = tmp_path / "pack"
-    _pack(photo_folder, out)
+    pack_cli(photo_folder, out)
     (out / "pack.json").write_text(DEEP)  # was `internal error: RecursionError`
     with pytest.raises(DataError, match="nested too deeply"):
         packed.read_manifest(out)
@@ -86,7 +71,7 @@ def test_a_shard_rewritten_with_zeros_mid_training_is_never_read(tmp_path: Path,
                                                                  keep_mtime: bool):
     import os
 
-    out, splits = _packed(tmp_path, photo_folder)
+    out, splits = packed_photos(tmp_path, photo_folder)
     train = splits.train.sharp
     assert train[0].any()  # verified and read once: the checksum was checked on first read only
     shard = next(out.glob("shard-*.npy"))
@@ -101,7 +86,7 @@ def test_a_shard_rewritten_with_zeros_mid_training_is_never_read(tmp_path: Path,
 
 
 def test_a_shard_replaced_by_the_same_bytes_still_reads(tmp_path: Path, photo_folder: Path):
-    out, splits = _packed(tmp_path, photo_folder)
+    out, splits = packed_photos(tmp_path, photo_folder)
     first = splits.train.sharp[0]
     shard = next(out.glob("shard-*.npy"))
     data = shard.read_bytes()
@@ -113,7 +98,7 @@ def test_a_shard_replaced_by_the_same_bytes_still_reads(tmp_path: Path, photo_fo
 def test_a_manifest_item_in_the_shards_header_room_is_refused_before_training(tmp_path: Path, photo_folder: Path):
     from deblur.data import packed
 
-    out, splits = _packed(tmp_path, photo_folder)
+    out, splits = packed_photos(tmp_path, photo_folder)
     del splits
     manifest = json.loads((out / "pack.json").read_text())
     shard = manifest["shards"][0]
@@ -143,7 +128,7 @@ def test_interrupted_pack_leaves_no_manifest(tmp_path: Path, photo_folder: Path,
 
 
 def test_a_corrupted_byte_is_named_in_one_line(tmp_path: Path, photo_folder: Path):
-    pack = _pack(photo_folder, tmp_path / "pack")
+    pack = pack_cli(photo_folder, tmp_path / "pack")
     shard = _first_shard(pack)
     data = bytearray(shard.read_bytes())
     data[-100] ^= 0x01
@@ -155,7 +140,7 @@ def test_a_corrupted_byte_is_named_in_one_line(tmp_path: Path, photo_folder: Pat
 
 
 def test_a_truncated_shard_is_named(tmp_path: Path, photo_folder: Path):
-    pack = _pack(photo_folder, tmp_path / "pack")
+    pack = pack_cli(photo_folder, tmp_path / "pack")
     shard = _first_shard(pack)
     shard.write_bytes(shard.read_bytes()[:-10])
     with pytest.raises(DataError, match="truncated") as err:
@@ -164,7 +149,7 @@ def test_a_truncated_shard_is_named(tmp_path: Path, photo_folder: Path):
 
 
 def test_a_pack_of_another_format_version_is_refused(tmp_path: Path, photo_folder: Path):
-    pack = _pack(photo_folder, tmp_path / "pack")
+    pack = pack_cli(photo_folder, tmp_path / "pack")
     manifest = json.loads((pack / "pack.json").read_text())
     manifest["version"] = packed.PACK_VERSION + 1
     (pack / "pack.json").write_text(json.dumps(manifest))
@@ -177,7 +162,7 @@ def test_a_pack_of_another_format_version_is_refused(tmp_path: Path, photo_folde
 
 
 def test_a_damaged_manifest_is_one_line(tmp_path: Path, photo_folder: Path):
-    pack = _pack(photo_folder, tmp_path / "pack")
+    pack = pack_cli(photo_folder, tmp_path / "pack")
     manifest = json.loads((pack / "pack.json").read_text())
     del manifest["items"][0]["sharp"]
     (pack / "pack.json").write_text(json.dumps(manifest))

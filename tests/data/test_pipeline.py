@@ -3,25 +3,15 @@ streamed batches, and sizes checked before training."""
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
-import cv2
 import numpy as np
 import pytest
 
-from conftest import smooth_image, write_png
+from conftest import blur_sharp_folder, smooth_image, stream_cfg, stream_digest, streamed_and_held
 from deblur.config import from_dict
 from deblur.core.errors import ConfigError, DataError
 from deblur.data.base import ImageSet, load_splits
 from deblur.data.evalset import EvalSet
 from deblur.data.pipeline import train_dataset
-from deblur.data.store import ImageStore
-
-
-@pytest.fixture
-def images(rng):
-    return ImageSet(sharp=[smooth_image(rng, 40 + 3 * i, 44) for i in range(4)], names=[f"i{i}" for i in range(4)])
 
 
 def _cfg(**data):
@@ -32,40 +22,6 @@ def _cfg(**data):
 
 def _epoch(ds):
     return [tuple(np.asarray(t) for t in batch) for batch in ds]
-
-
-def _stream_cfg(source: str, path: Path, **data):
-    base = {"source": source, "path": str(path), "crop": 16, "eval_crop": 16, "batch_size": 4,
-            "eval_batch_size": 3, "val_split": 0.2, "test_split": 0.2,
-            "degradation": {"kind": "gaussian", "sigma": [0.5, 2.0]}}
-    return from_dict({"data": {**base, **data}})
-
-
-def _pairs_folder(root: Path, rng: np.random.Generator, gopro: bool) -> Path:
-    """blur/ + sharp/ (flat) or GoPro's train|test/<sequence>/blur|sharp, of small PNG pairs."""
-    layout = [("train/seqA", 3), ("train/seqB", 3), ("train/seqC", 2), ("test/seqD", 2)] if gopro else [("", 8)]
-    for folder, n in layout:
-        for k in range(n):
-            sharp = smooth_image(rng, 36, 40)
-            write_png(root / folder / "sharp" / f"{k:03d}.png", sharp)
-            write_png(root / folder / "blur" / f"{k:03d}.png", cv2.GaussianBlur(sharp, (5, 5), 0))
-    return root
-
-
-def _stream_digest(batches) -> str:
-    h = hashlib.sha256()
-    for batch in batches:
-        for part in (batch.values() if isinstance(batch, dict) else batch):
-            h.update(np.ascontiguousarray(np.asarray(part)).tobytes())
-    return h.hexdigest()
-
-
-def _both(path: Path, **data):
-    cfg = _stream_cfg("folder", path, **data)
-    streamed = load_splits(cfg.data, cfg.seed)
-    held = load_splits(_stream_cfg("folder", path, in_memory=True, **data).data, cfg.seed)
-    assert isinstance(streamed.train.sharp, ImageStore) and not isinstance(held.train.sharp, ImageStore)
-    return cfg, streamed, held
 
 
 def test_training_draws_new_kernels_each_epoch_but_repeats_for_a_seed(images):
@@ -137,21 +93,21 @@ def test_sizes_are_checked_before_training(images):
 def test_tf_data_streams_the_same_batches(photo_folder):
     from deblur.data.pipeline import train_dataset
 
-    cfg, streamed, held = _both(photo_folder)
+    cfg, streamed, held = streamed_and_held(photo_folder)
     a = list(train_dataset(streamed.train, cfg.data, 1, paired=False).as_numpy_iterator())
     b = list(train_dataset(held.train, cfg.data, 1, paired=False).as_numpy_iterator())
-    assert a[0][0].shape == (4, 16, 16, 3) and _stream_digest(a) == _stream_digest(b)
+    assert a[0][0].shape == (4, 16, 16, 3) and stream_digest(a) == stream_digest(b)
 
 
 def test_tf_data_streams_pairs(tmp_path, rng):
     from deblur.data.pipeline import train_dataset
 
-    cfg = _stream_cfg("pairs", _pairs_folder(tmp_path / "p", rng, gopro=False))
+    cfg = stream_cfg("pairs", blur_sharp_folder(tmp_path / "p", rng, gopro=False))
     streamed = load_splits(cfg.data, cfg.seed)
-    held = load_splits(_stream_cfg("pairs", tmp_path / "p", in_memory=True).data, cfg.seed)
+    held = load_splits(stream_cfg("pairs", tmp_path / "p", in_memory=True).data, cfg.seed)
     a = list(train_dataset(streamed.train, cfg.data, 2, paired=True).as_numpy_iterator())
     b = list(train_dataset(held.train, cfg.data, 2, paired=True).as_numpy_iterator())
-    assert a[0][0].shape == (4, 16, 16, 3) and _stream_digest(a) == _stream_digest(b)
+    assert a[0][0].shape == (4, 16, 16, 3) and stream_digest(a) == stream_digest(b)
 
 
 def test_pipeline_data_error_is_a_data_error_again():

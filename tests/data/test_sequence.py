@@ -2,54 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import numpy as np
-import pytest
 from keras import ops
 
-from conftest import smooth_image
+from conftest import smooth_image, stream_digest, streamed_and_held
 from deblur.config import from_dict
-from deblur.data.base import ImageSet, load_splits
+from deblur.data.base import ImageSet
 from deblur.data.evalset import EvalSet
 from deblur.data.on_device import Degrade
 from deblur.data.sequence import PairBatches, TrainBatches
-from deblur.data.store import ImageStore
 
 
 def _data_cfg(**data):
     base = {"source": "samples", "crop": 16, "eval_crop": 16, "batch_size": 4, "eval_batch_size": 5,
             "degradation": [{"kind": "gaussian", "sigma": [0.5, 2.5]}, {"kind": "motion", "length": [3, 9]}]}
     return from_dict({"data": {**base, **data}}).data
-
-
-@pytest.fixture
-def images(rng):
-    return ImageSet(sharp=[smooth_image(rng, 40 + 3 * i, 44) for i in range(4)], names=[f"i{i}" for i in range(4)])
-
-
-def _stream_cfg(source: str, path: Path, **data):
-    base = {"source": source, "path": str(path), "crop": 16, "eval_crop": 16, "batch_size": 4,
-            "eval_batch_size": 3, "val_split": 0.2, "test_split": 0.2,
-            "degradation": {"kind": "gaussian", "sigma": [0.5, 2.0]}}
-    return from_dict({"data": {**base, **data}})
-
-
-def _stream_digest(batches) -> str:
-    h = hashlib.sha256()
-    for batch in batches:
-        for part in (batch.values() if isinstance(batch, dict) else batch):
-            h.update(np.ascontiguousarray(np.asarray(part)).tobytes())
-    return h.hexdigest()
-
-
-def _both(path: Path, **data):
-    cfg = _stream_cfg("folder", path, **data)
-    streamed = load_splits(cfg.data, cfg.seed)
-    held = load_splits(_stream_cfg("folder", path, in_memory=True, **data).data, cfg.seed)
-    assert isinstance(streamed.train.sharp, ImageStore) and not isinstance(held.train.sharp, ImageStore)
-    return cfg, streamed, held
 
 
 def test_keras_pipeline_batches_repeat_for_a_seed_and_cover_each_epoch(images):
@@ -85,7 +52,7 @@ def test_validation_pairs_pass_through_the_blur_layer_unchanged(images):
 def test_keras_pipeline_streams_the_same_batches(photo_folder):
     from deblur.data.sequence import TrainBatches
 
-    cfg, streamed, held = _both(photo_folder)
+    cfg, streamed, held = streamed_and_held(photo_folder)
     a, b = TrainBatches(streamed.train, cfg.data, 1, False), TrainBatches(held.train, cfg.data, 1, False)
-    assert _stream_digest(a[i][0].values() for i in range(3)) == _stream_digest(b[i][0].values() for i in range(3))
+    assert stream_digest(a[i][0].values() for i in range(3)) == stream_digest(b[i][0].values() for i in range(3))
     assert a[0][1].shape == (4, 16, 16, 3)

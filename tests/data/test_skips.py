@@ -7,28 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from deblur.config import from_dict
+from conftest import stream_cfg, truncate
 from deblur.data.base import load_splits
 from deblur.data.skips import SKIPS
 
 
-def _stream_cfg(source: str, path: Path, **data):
-    base = {"source": source, "path": str(path), "crop": 16, "eval_crop": 16, "batch_size": 4,
-            "eval_batch_size": 3, "val_split": 0.2, "test_split": 0.2,
-            "degradation": {"kind": "gaussian", "sigma": [0.5, 2.0]}}
-    return from_dict({"data": {**base, **data}})
-
-
-def _truncate(path: Path) -> None:
-    path.write_bytes(path.read_bytes()[:60])
-
-
 @pytest.mark.parametrize("pipeline", ["tf_data", "keras"])
 def test_file_broken_mid_run_is_skipped_named_and_counted(pipeline, photo_folder, caplog):
-    cfg = _stream_cfg("folder", photo_folder, val_split=0.0, test_split=0.0)
+    cfg = stream_cfg("folder", photo_folder, val_split=0.0, test_split=0.0)
     splits = load_splits(cfg.data, cfg.seed)
     bad = Path(splits.train.sharp.label(2))
-    _truncate(bad)
+    truncate(bad)
     SKIPS.take()
     caplog.set_level(logging.WARNING, logger="deblur.data")
     if pipeline == "tf_data":

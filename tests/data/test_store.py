@@ -6,12 +6,11 @@ import gc
 import weakref
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 import deblur.data.store as store_module
-from conftest import smooth_image, write_png
+from conftest import blur_sharp_folder, smooth_image, stream_cfg, write_png
 from deblur.config import from_dict
 from deblur.data.base import ImageSet, load_splits
 from deblur.data.evalset import EvalSet
@@ -32,32 +31,14 @@ def count_decodes(monkeypatch):
     return calls
 
 
-def _stream_cfg(source: str, path: Path, **data):
-    base = {"source": source, "path": str(path), "crop": 16, "eval_crop": 16, "batch_size": 4,
-            "eval_batch_size": 3, "val_split": 0.2, "test_split": 0.2,
-            "degradation": {"kind": "gaussian", "sigma": [0.5, 2.0]}}
-    return from_dict({"data": {**base, **data}})
-
-
-def _pairs_folder(root: Path, rng: np.random.Generator, gopro: bool) -> Path:
-    """blur/ + sharp/ (flat) or GoPro's train|test/<sequence>/blur|sharp, of small PNG pairs."""
-    layout = [("train/seqA", 3), ("train/seqB", 3), ("train/seqC", 2), ("test/seqD", 2)] if gopro else [("", 8)]
-    for folder, n in layout:
-        for k in range(n):
-            sharp = smooth_image(rng, 36, 40)
-            write_png(root / folder / "sharp" / f"{k:03d}.png", sharp)
-            write_png(root / folder / "blur" / f"{k:03d}.png", cv2.GaussianBlur(sharp, (5, 5), 0))
-    return root
-
-
 @pytest.mark.parametrize("source", ["folder", "pairs", "pairs_gopro", "kaggle_blur"])
 def test_startup_decodes_nothing_and_sources_stream(source, tmp_path, rng, photo_folder, kaggle_folder,
                                                     count_decodes):
     path = {"folder": photo_folder, "kaggle_blur": kaggle_folder,
             "pairs": tmp_path / "flat", "pairs_gopro": tmp_path / "gopro"}[source]
     if source.startswith("pairs"):
-        _pairs_folder(path, rng, gopro=source == "pairs_gopro")
-    cfg = _stream_cfg(source.removesuffix("_gopro"), path)
+        blur_sharp_folder(path, rng, gopro=source == "pairs_gopro")
+    cfg = stream_cfg(source.removesuffix("_gopro"), path)
     splits = load_splits(cfg.data, cfg.seed)
     assert count_decodes == []  # listing, splitting and size checks read headers only
     assert isinstance(splits.train.sharp, ImageStore)
@@ -87,7 +68,7 @@ def test_a_store_keeps_no_decoded_image(tmp_path, rng):
 
 
 def test_in_memory_true_decodes_at_startup(photo_folder, count_decodes):
-    cfg = _stream_cfg("folder", photo_folder, in_memory=True)
+    cfg = stream_cfg("folder", photo_folder, in_memory=True)
     splits = load_splits(cfg.data, cfg.seed)
     assert len(count_decodes) == 8 and isinstance(splits.train.sharp, list | np.ndarray)
 
@@ -116,7 +97,7 @@ def test_quiesce_stops_a_streamed_pipeline_from_reading(photo_folder, count_deco
     closed: no more file reads, batches of the right shape still, so no tf.data thread is left in Python."""
     from deblur.data import pipeline
 
-    cfg = _stream_cfg("folder", photo_folder, val_split=0.0, test_split=0.0)
+    cfg = stream_cfg("folder", photo_folder, val_split=0.0, test_split=0.0)
     splits = load_splits(cfg.data, cfg.seed)
     it = iter(pipeline.train_dataset(splits.train, cfg.data, 0, paired=False, steps_per_epoch=50))
     next(it)

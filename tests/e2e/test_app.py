@@ -12,17 +12,9 @@ from pathlib import Path
 import cv2
 import pytest
 
-from conftest import cli_error, invoke, smooth_image, write_png
+from conftest import cli_error, invoke, write_png
 from deblur.core import atomic
 from deblur.core.locks import FolderLock
-
-
-@pytest.fixture
-def images(tmp_path: Path, rng) -> Path:
-    folder = tmp_path / "in"
-    for i in range(3):
-        write_png(folder / f"img{i}.png", smooth_image(rng, 12, 16))
-    return folder
 
 
 @pytest.mark.parametrize(("args", "expected"), [

@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from conftest import REPO
+from conftest import no_tf_env
 from deblur.data.evalset import EvalSet
-
-NO_TF = REPO / "tests" / "no_tensorflow"
-
 
 BACKENDS = [pytest.param(b, marks=pytest.mark.skipif(importlib.util.find_spec(m) is None,
                                                      reason=f"{m} is not installed"))
@@ -33,50 +28,33 @@ splits = load_splits(cfg.data, cfg.seed)
 np.save(sys.argv[2], np.concatenate([b["blurred"] for b in EvalSet(splits.test, cfg.data, cfg.seed, "test", False)]))
 """
 
-def _env(backend: str, **extra: str) -> dict[str, str]:
-    path = os.pathsep.join([str(NO_TF), os.environ.get("PYTHONPATH", "")])
-    return {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": path, "CUDA_VISIBLE_DEVICES": "-1", **extra}
-
 
 def _deblur(backend: str, *args: str, **extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "deblur", *args], capture_output=True, text=True, timeout=300,
-                          env=_env(backend, **extra))
-
-
-@pytest.fixture
-def tiny_config(tmp_path: Path, photo_folder: Path) -> Path:
-    cfg = {"name": "tiny", "seed": 4,
-           "data": {"source": "folder", "path": str(photo_folder), "crop": 16, "eval_crop": 16, "batch_size": 4,
-                    "val_split": 0.25, "test_split": 0.25,
-                    "degradation": [{"kind": "gaussian", "sigma": [0.5, 2.5], "noise": 0.01},
-                                    {"kind": "motion", "length": [3, 7]}]},
-           "model": {"type": "unet", "depth": 2, "base_filters": 4, "residual": True},
-           "train": {"epochs": 2, "reduce_lr": {"enabled": False}}}
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+                          env=no_tf_env(backend, **extra))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_train_eval_predict_without_tensorflow(backend: str, tmp_path: Path, tiny_config: Path, photo_folder: Path):
+def test_train_eval_predict_without_tensorflow(backend: str, tmp_path: Path, mixed_blur_config: Path,
+                                               photo_folder: Path):
     blocked = subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True, text=True,
-                             env=_env(backend))
+                             env=no_tf_env(backend))
     assert blocked.returncode != 0 and "ModuleNotFoundError" in blocked.stderr  # the guard works
     run = tmp_path / "run"
-    done = _deblur(backend, "train", "-c", str(tiny_config), "--run-dir", str(run))
+    done = _deblur(backend, "train", "-c", str(mixed_blur_config), "--run-dir", str(run))
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"input pipeline: keras (Keras backend {backend})" in done.stdout
     assert (run / "best.keras").is_file() and (run / "eval-test" / "metrics.json").is_file()
 
     # the test set is the one every backend blurs: the same images as TensorFlow makes, to the last bit
     theirs = tmp_path / "theirs.npy"
-    made = subprocess.run([sys.executable, "-c", EVAL_SET, str(tiny_config), str(theirs)], capture_output=True,
-                          text=True, env=_env(backend), timeout=300)
+    made = subprocess.run([sys.executable, "-c", EVAL_SET, str(mixed_blur_config), str(theirs)], capture_output=True,
+                          text=True, env=no_tf_env(backend), timeout=300)
     assert made.returncode == 0, made.stderr
     from deblur.config import load
     from deblur.data.base import load_splits
 
-    cfg = load(tiny_config)
+    cfg = load(mixed_blur_config)
     splits = load_splits(cfg.data, cfg.seed)
     ours = np.concatenate([b["blurred"] for b in EvalSet(splits.test, cfg.data, cfg.seed, "test", False)])
     diff = np.abs(np.load(theirs) - ours)
@@ -92,9 +70,10 @@ def test_train_eval_predict_without_tensorflow(backend: str, tmp_path: Path, tin
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_tf_only_choices_are_refused_on_other_backends(backend: str, tmp_path: Path, tiny_config: Path):
+def test_tf_only_choices_are_refused_on_other_backends(backend: str, tmp_path: Path, mixed_blur_config: Path):
     for setting, message in (("data.pipeline=tf_data", "data.pipeline: tf_data needs the TensorFlow backend"),
                              ("train.distribute=mirrored", "train.distribute=mirrored needs the tensorflow backend")):
-        done = _deblur(backend, "train", "-c", str(tiny_config), "--run-dir", str(tmp_path / "x"), "--set", setting)
+        done = _deblur(backend, "train", "-c", str(mixed_blur_config), "--run-dir", str(tmp_path / "x"),
+                       "--set", setting)
         assert done.returncode == 2 and message in done.stderr, done.stdout + done.stderr
         assert "Traceback" not in done.stderr

@@ -7,27 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli_error, invoke
-from deblur.restore.export import FORMATS, installed_formats
+from conftest import cli_error, invoke, needs
+from deblur.restore.export import installed_formats
 
 INSTALLED = installed_formats()
-
-def needs(fmt: str) -> None:
-    if fmt not in INSTALLED:
-        pytest.skip(f"{fmt}: its runtime is not installed ({FORMATS.get(fmt).missing_module()})")
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny residual U-Net (pooling factor 2) saved as a .keras checkpoint, shared by the module."""
-    import keras
-
-    from deblur.models import MODELS
-
-    keras.utils.set_random_seed(0)  # the same weights every run
-    path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    MODELS.get("unet")(3, depth=1, base_filters=2, residual=True).save(path)
-    return path
 
 
 def test_benchmark_formats_measures_and_chooses(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

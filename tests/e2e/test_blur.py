@@ -4,7 +4,6 @@ cannot do, and outputs that never replace inputs."""
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import subprocess
 import sys
@@ -16,56 +15,12 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import cli_error, invoke, smooth_image, write_png
+from conftest import cli_error, invoke, psnr_of, quiet_error, save_photo, smooth_image, tree, write_png
 from deblur.cli import app
 from deblur.core.errors import DataError, DeblurError
 from deblur.data.blur import blur_spec
 from deblur.imaging import outputs
 from deblur.imaging.imageio import from_float, read_image
-
-
-def quiet_error(result, status: int = 2) -> str:
-    assert "Warning" not in result.output, result.output  # and no library warning either
-    return cli_error(result, status)
-
-
-@pytest.fixture
-def two_images(tmp_path: Path, rng) -> Path:
-    folder = tmp_path / "in"
-    for i in range(2):
-        write_png(folder / f"img{i}.png", smooth_image(rng, 12, 16))
-    return folder
-
-
-def tree(root: Path) -> dict[str, tuple[str, int]]:
-    """Every file under root (links not followed): its content hash and mode."""
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            p = Path(dirpath) / name
-            if p.is_symlink():
-                out[str(p.relative_to(root))] = (os.readlink(p), 0)
-            else:
-                out[str(p.relative_to(root))] = (hashlib.sha1(p.read_bytes()).hexdigest(), p.stat().st_mode)
-    return out
-
-
-@pytest.fixture
-def images(tmp_path: Path, rng) -> Path:
-    folder = tmp_path / "in"
-    for i in range(3):
-        write_png(folder / f"img{i}.png", smooth_image(rng, 12, 16))
-    return folder
-
-
-def save_photo(path: Path, image: np.ndarray, **kwargs: object) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(path, **kwargs)
-    return path
-
-
-def _psnr(a, b):
-    return 10 * np.log10(1.0 / np.mean((np.asarray(a, np.float64) - b) ** 2))
 
 
 def test_blur_writes_test_images(tmp_path: Path):
@@ -181,7 +136,7 @@ def test_blur_command_makes_camera_shake_with_noise_and_jpeg(tmp_path, rng):
         assert result.exit_code == 0, result.output
         runs[name] = read_image(tmp_path / name / "photo.png").astype(np.float32) / 255
     sharp = read_image(tmp_path / "in" / "photo.png").astype(np.float32) / 255
-    assert _psnr(runs["a"], sharp) < 35  # blurred
+    assert psnr_of(runs["a"], sharp) < 35  # blurred
     np.testing.assert_array_equal(runs["a"], runs["b"])  # seeded
     assert np.abs(runs["a"] - runs["c"]).mean() > 1e-3  # another seed: another path and noise
     result = CliRunner().invoke(app, ["blur", str(tmp_path / "in"), "-o", str(tmp_path / "d"), "--kind", "shake",

@@ -2,59 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import keras
-import numpy as np
 import pytest
-import yaml
 
-from conftest import cli_error, invoke
+from conftest import invoke, quiet_error, strict_json, tiny_unet
 from deblur.models import MODELS
-
-
-def quiet_error(result, status: int = 2) -> str:
-    assert "Warning" not in result.output, result.output  # and no library warning either
-    return cli_error(result, status)
-
-
-def strict_json(path: Path) -> dict:
-    """json.loads that fails on NaN/Infinity, which Python writes by default and JSON does not allow."""
-    def refuse(token: str) -> None:
-        raise AssertionError(f"{path} holds {token}, which is not JSON")
-
-    return json.loads(path.read_text(), parse_constant=refuse)
-
-
-def tiny_unet(depth: int = 1) -> keras.Model:
-    return MODELS.get("unet")(3, depth=depth, base_filters=2, residual=True)
-
-
-def nan_unet() -> keras.Model:
-    """What `train.learning_rate=1e12` leaves in last.keras: every weight NaN, so every output NaN."""
-    model = tiny_unet()
-    model.set_weights([np.full(w.shape, np.nan, w.dtype) for w in model.get_weights()])
-    return model
-
-
-@pytest.fixture
-def scored_config(tmp_path: Path, photo_folder: Path) -> Path:
-    cfg = {"name": "hostile", "seed": 1,
-           "data": {"source": "folder", "path": str(photo_folder), "eval_crop": 16, "val_split": 0.25,
-                    "test_split": 0.25, "degradation": {"kind": "gaussian", "sigma": [0.5, 2.5]}},
-           "model": {"type": "unet", "depth": 1, "base_filters": 2, "residual": True}}
-    path = tmp_path / "hostile.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
-@pytest.fixture
-def nan_checkpoint(tmp_path: Path) -> Path:
-    path = tmp_path / "nan" / "last.keras"
-    path.parent.mkdir()
-    nan_unet().save(path)
-    return path
 
 
 def test_compare_refuses_one_checkpoint_given_twice(tmp_path: Path, model_file: Path):

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import cv2
-import keras
 import numpy as np
 import pytest
 import yaml
@@ -24,7 +23,10 @@ from conftest import (
     finishes,
     interrupt_eval_after,
     invoke,
+    quiet_error,
+    shifted_pair,
     smooth_image,
+    strict_json,
     write_png,
 )
 from deblur.cli import app
@@ -35,38 +37,11 @@ from deblur.evaluation.evaljournal import PARTIAL_NAME
 from deblur.models import MODELS
 
 
-def _shifted_pair(rng, dx: float, dy: float, h: int = 120, w: int = 160):
-    sharp = smooth_image(rng, h, w).astype(np.float32) / 255
-    moved = cv2.warpAffine(sharp, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), borderMode=cv2.BORDER_REFLECT)
-    return cv2.GaussianBlur(moved, (5, 5), 1.0), sharp
-
-
-
-
-
-
-
-
-def quiet_error(result, status: int = 2) -> str:
-    assert "Warning" not in result.output, result.output  # and no library warning either
-    return cli_error(result, status)
-
-
 def _pairs(root: Path, blurred: np.ndarray, sharp: np.ndarray) -> tuple[Path, Path]:
     for name, image in (("blur", blurred), ("sharp", sharp)):
         (root / name).mkdir(parents=True, exist_ok=True)
         assert cv2.imwrite(str(root / name / "a.png"), image)
     return root / "blur", root / "sharp"
-
-
-
-
-
-
-
-
-
-
 
 
 @pytest.fixture
@@ -108,60 +83,9 @@ def _commit_999(lines: list[str]) -> list[str]:
     return [*lines[:-1], json.dumps(commit) + "\n"]
 
 
-def strict_json(path: Path) -> dict:
-    """json.loads that fails on NaN/Infinity, which Python writes by default and JSON does not allow."""
-    def refuse(token: str) -> None:
-        raise AssertionError(f"{path} holds {token}, which is not JSON")
-
-    return json.loads(path.read_text(), parse_constant=refuse)
-
-
-def tiny_unet(depth: int = 1) -> keras.Model:
-    return MODELS.get("unet")(3, depth=depth, base_filters=2, residual=True)
-
-
-def nan_unet() -> keras.Model:
-    """What `train.learning_rate=1e12` leaves in last.keras: every weight NaN, so every output NaN."""
-    model = tiny_unet()
-    model.set_weights([np.full(w.shape, np.nan, w.dtype) for w in model.get_weights()])
-    return model
-
-
-@pytest.fixture
-def scored_config(tmp_path: Path, photo_folder: Path) -> Path:
-    cfg = {"name": "hostile", "seed": 1,
-           "data": {"source": "folder", "path": str(photo_folder), "eval_crop": 16, "val_split": 0.25,
-                    "test_split": 0.25, "degradation": {"kind": "gaussian", "sigma": [0.5, 2.5]}},
-           "model": {"type": "unet", "depth": 1, "base_filters": 2, "residual": True}}
-    path = tmp_path / "hostile.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
-@pytest.fixture
-def nan_checkpoint(tmp_path: Path) -> Path:
-    path = tmp_path / "nan" / "last.keras"
-    path.parent.mkdir()
-    nan_unet().save(path)
-    return path
-
-
-@pytest.fixture
-def tiny_config(tmp_path: Path, photo_folder: Path) -> Path:
-    cfg = {"name": "tiny", "seed": 1,
-           "data": {"source": "folder", "path": str(photo_folder), "crop": 16, "eval_crop": 16, "crops_per_image": 2,
-                    "batch_size": 8, "val_split": 0.25, "test_split": 0.25,
-                    "degradation": {"kind": "gaussian", "sigma": [0.5, 2.5]}},
-           "model": {"type": "unet", "depth": 1, "base_filters": 2, "residual": True},
-           "train": {"epochs": 1, "learning_rate": 0.003}}
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
 def test_eval_pairs_align_cli(tmp_path: Path, rng):
     for i, (dx, dy) in enumerate([(4, 2), (-3, 5), (2, -2)]):
-        blurred, sharp = _shifted_pair(rng, dx, dy)
+        blurred, sharp = shifted_pair(rng, dx, dy)
         write_png(tmp_path / "sharp" / f"{i}_CAM_S.png", (sharp * 255).round().astype(np.uint8))
         write_png(tmp_path / "blur" / f"{i}_CAM_M.png", (blurred * 255).round().astype(np.uint8))
     write_png(tmp_path / "sharp" / "9_CAM_S.png", smooth_image(rng, 120, 160))
@@ -276,8 +200,6 @@ def test_eval_takes_a_run_folder_and_names_a_folder_given_as_a_checkpoint(tmp_pa
     (model_file.parent / "best.keras").write_bytes(model_file.read_bytes())
     with pytest.raises(DeblurError, match=r"is a folder.*best\.keras"):
         load_model(model_file.parent)
-
-
 
 
 def test_eval_overwrite_replaces_only_deblurs_own_reports(model_file: Path, pairs: tuple[Path, Path], tmp_path: Path):

@@ -11,40 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import cli_error, invoke, smooth_image, write_png
+from conftest import cli_error, invoke, needs
 from deblur.restore import exported
 from deblur.restore.engines import graphcheck
 from deblur.restore.export import FORMATS, installed_formats, sha256
 
 INSTALLED = installed_formats()
 
-def needs(fmt: str) -> None:
-    if fmt not in INSTALLED:
-        pytest.skip(f"{fmt}: its runtime is not installed ({FORMATS.get(fmt).missing_module()})")
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny residual U-Net (pooling factor 2) saved as a .keras checkpoint, shared by the module."""
-    import keras
-
-    from deblur.models import MODELS
-
-    keras.utils.set_random_seed(0)  # the same weights every run
-    path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    MODELS.get("unet")(3, depth=1, base_filters=2, residual=True).save(path)
-    return path
-
 
 def target(folder: Path, fmt: str) -> Path:
     return folder / f"tiny{FORMATS.get(fmt).suffix or '_saved_model'}"
-
-
-@pytest.fixture
-def image(tmp_path: Path, rng: np.random.Generator) -> Path:
-    path = tmp_path / "in" / "a.png"
-    write_png(path, smooth_image(rng, 32, 32))
-    return path
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS.names()))

@@ -4,10 +4,8 @@ contents give a result or deblur's own one-line error, and write only their outp
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,7 +19,16 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from typer.testing import CliRunner
 
-from conftest import EVAL_BATCH, cli_error, eval_metrics, interrupt_eval_after, invoke, smooth_image, write_png
+from conftest import (
+    cli_error,
+    eval_metrics,
+    interrupt_eval_after,
+    invoke,
+    smooth_image,
+    tree,
+    write_png,
+    write_resume_config,
+)
 from deblur.cli import app
 from deblur.core.errors import DeblurError
 from deblur.evaluation.evaljournal import PARTIAL_NAME
@@ -29,19 +36,6 @@ from deblur.models import MODELS
 from deblur.restore.exported import SIDECAR_KEYS, sidecar_path
 
 runner = CliRunner()
-
-def tree(root: Path) -> dict[str, tuple[str, int]]:
-    """Every file under root (links not followed): its content hash and mode."""
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            p = Path(dirpath) / name
-            if p.is_symlink():
-                out[str(p.relative_to(root))] = (os.readlink(p), 0)
-            else:
-                out[str(p.relative_to(root))] = (hashlib.sha1(p.read_bytes()).hexdigest(), p.stat().st_mode)
-    return out
-
 
 
 NUMBERS = ["0", "1", "-1", "3", "16", "nan", "inf", "-inf", "1e6", "1e300", "0.5", "2.5", "99999999999999999999",
@@ -235,17 +229,7 @@ predict_args = st.builds(lambda i, o, opts: ["predict", *i, "-c", "{root}/exp", 
 def journal_case(arena: Path) -> dict:
     """An evaluation's config, the reports of an uninterrupted run, and the journal of one stopped after
     2 of its 6 batches (conftest's eval_config: 4 test images of 32x48 in 16x16 tiles, 4 a batch)."""
-    rng = np.random.default_rng(3)
-    photos = arena / "journal-photos"
-    for i in range(8):
-        write_png(photos / f"img{i}.png", smooth_image(rng, 32, 48))
-    cfg = {"name": "resume", "seed": 3,
-           "data": {"source": "folder", "path": str(photos), "crop": 16, "eval_crop": 16,
-                    "eval_batch_size": EVAL_BATCH, "val_split": 0.25, "test_split": 0.5,
-                    "degradation": {"kind": "gaussian", "sigma": [0.5, 2.5]}},
-           "model": {"type": "unet", "depth": 1, "base_filters": 2, "residual": True}}
-    config = arena / "journal.yaml"
-    config.write_text(yaml.safe_dump(cfg))
+    config = write_resume_config(arena / "journal-photos", arena / "journal.yaml", np.random.default_rng(3))
     whole, part = arena / "journal-whole", arena / "journal-part"
     assert invoke("eval", arena / "m.keras", "--config", config, "--output", whole).exit_code == 0
     with pytest.MonkeyPatch.context() as m:
@@ -390,7 +374,6 @@ def _only_deblur_errors(fn, *args, **kwargs):
     except DeblurError as exc:
         assert "\n" not in str(exc), str(exc)
         return None
-
 
 
 @settings(max_examples=5, **SETTINGS)  # an export takes seconds

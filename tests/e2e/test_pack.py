@@ -8,24 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import cli_error, invoke, smooth_image, write_png
+from conftest import cli_error, invoke, pack_cli, packed_photos, smooth_image, write_png
 from deblur.data import packed
 from deblur.data.base import SOURCES
-
-
-def _pack(data: Path, out: Path, *extra: object) -> Path:
-    result = invoke("pack", data, out, *extra)
-    assert result.exit_code == 0, result.output
-    return out
-
-
-def _packed(tmp_path: Path, photo_folder: Path) -> tuple[Path, object]:
-    from deblur.data import packed
-
-    out = tmp_path / "pack"
-    result = invoke("pack", photo_folder, out)
-    assert result.exit_code == 0, result.output
-    return out, packed.load(out, "folder", seed=0, val_split=0.0, test_split=0.0)
 
 
 def _same(original, pack) -> None:
@@ -42,25 +27,25 @@ def _same(original, pack) -> None:
 
 def test_pack_overwrite_deletes_only_the_packs_own_files(tmp_path: Path, photo_folder: Path):
     out = tmp_path / "pack"
-    _pack(photo_folder, out)
+    pack_cli(photo_folder, out)
     assert (out / packed.PACK_MARKER).is_file()
     (out / "shard-notes.npy").write_bytes(b"mine")  # named like a shard: was deleted
     line = cli_error(invoke("pack", photo_folder, out, "--overwrite"))
     assert "shard-notes.npy" in line and (out / "shard-notes.npy").read_bytes() == b"mine"
     (out / "shard-notes.npy").unlink()
-    _pack(photo_folder, out, "--overwrite")
+    pack_cli(photo_folder, out, "--overwrite")
     # a pack from before the marker: only the shards its manifest lists are its own
     (out / packed.PACK_MARKER).unlink()
     np.save(out / "shard-00042.npy", np.zeros(3, np.uint8))
     assert "shard-00042.npy" in cli_error(invoke("pack", photo_folder, out, "--overwrite"))
     (out / "shard-00042.npy").unlink()
-    _pack(photo_folder, out, "--overwrite")
+    pack_cli(photo_folder, out, "--overwrite")
 
 
 def test_pack_overwrite_is_refused_while_a_training_reads_the_pack(tmp_path: Path, photo_folder: Path):
     import gc
 
-    out, splits = _packed(tmp_path, photo_folder)
+    out, splits = packed_photos(tmp_path, photo_folder)
     line = cli_error(invoke("pack", photo_folder, out, "--overwrite"))  # the training died: UnknownError
     assert "in use by another deblur process" in line
     assert splits.train.sharp[0].any()
@@ -71,7 +56,7 @@ def test_pack_overwrite_is_refused_while_a_training_reads_the_pack(tmp_path: Pat
 
 @pytest.mark.parametrize("options", [{}, {"recursive": False}])
 def test_folder_pack_gives_the_folders_names_splits_and_pixels(tmp_path: Path, photo_folder: Path, options):
-    pack = _pack(photo_folder, tmp_path / "pack", "--shard-mb", "0.01")  # several shards
+    pack = pack_cli(photo_folder, tmp_path / "pack", "--shard-mb", "0.01")  # several shards
     manifest = json.loads((pack / "pack.json").read_text())
     assert manifest["source"] == "folder" and len(manifest["shards"]) > 1
     assert all(len(s["sha256"]) == 64 for s in manifest["shards"])
@@ -89,7 +74,7 @@ def test_pairs_with_own_test_folder_and_sequences_pack_alike(tmp_path: Path, rng
                 sharp = smooth_image(rng, 24, 32)
                 write_png(root / split / seq / "sharp" / f"{k:03d}.png", sharp)
                 write_png(root / split / seq / "blur" / f"{k:03d}.png", sharp // 2)
-    pack = _pack(root, tmp_path / "pack")
+    pack = pack_cli(root, tmp_path / "pack")
     pairs = SOURCES.get("pairs")
     original = pairs.load(str(root), seed=1, val_split=0.34, test_split=0.2)
     from_pack = pairs.load(str(pack), seed=1, val_split=0.34, test_split=0.2)
@@ -99,7 +84,7 @@ def test_pairs_with_own_test_folder_and_sequences_pack_alike(tmp_path: Path, rng
 
 @pytest.mark.parametrize("blur", ["motion", "both"])
 def test_kaggle_pack_keeps_scenes_together_and_stores_a_sharp_shot_once(tmp_path: Path, kaggle_folder: Path, blur):
-    pack = _pack(kaggle_folder, tmp_path / "pack")
+    pack = pack_cli(kaggle_folder, tmp_path / "pack")
     manifest = json.loads((pack / "pack.json").read_text())
     assert manifest["source"] == "kaggle_blur" and len(manifest["items"]) == 10
     assert len({(it["sharp"]["shard"], it["sharp"]["offset"]) for it in manifest["items"]}) == 5
@@ -109,9 +94,9 @@ def test_kaggle_pack_keeps_scenes_together_and_stores_a_sharp_shot_once(tmp_path
 
 
 def test_pack_refuses_to_overwrite_and_replaces_only_a_pack(tmp_path: Path, photo_folder: Path):
-    pack = _pack(photo_folder, tmp_path / "pack")
+    pack = pack_cli(photo_folder, tmp_path / "pack")
     assert "--overwrite" in cli_error(invoke("pack", photo_folder, pack))
-    _pack(photo_folder, pack, "--overwrite", "--shard-mb", "0.01")
+    pack_cli(photo_folder, pack, "--overwrite", "--shard-mb", "0.01")
     assert len(json.loads((pack / "pack.json").read_text())["shards"]) > 1
     other = tmp_path / "mine"
     other.mkdir()

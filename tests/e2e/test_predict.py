@@ -15,13 +15,21 @@ import zlib
 from pathlib import Path
 
 import cv2
-import keras
 import numpy as np
 import pytest
 from PIL import Image, ImageCms, JpegImagePlugin
 from typer.testing import CliRunner
 
-from conftest import cli_error, invoke, smooth_image, write_png
+from conftest import (
+    cli_error,
+    hostile_saved_model,
+    invoke,
+    png_claiming,
+    quiet_error,
+    save_photo,
+    smooth_image,
+    write_png,
+)
 from deblur.cli import app
 from deblur.core.errors import DataError, DeblurError
 from deblur.imaging.imageio import encode_image, read_image
@@ -29,31 +37,6 @@ from deblur.imaging.imagemeta import MAX_EXIF_BYTES, Metadata, read_metadata
 from deblur.models import MODELS
 from deblur.restore.exported import sidecar_path
 from deblur.training.train import MARKER, prepare_run_dir
-
-
-def quiet_error(result, status: int = 2) -> str:
-    assert "Warning" not in result.output, result.output  # and no library warning either
-    return cli_error(result, status)
-
-
-@pytest.fixture
-def two_images(tmp_path: Path, rng) -> Path:
-    folder = tmp_path / "in"
-    for i in range(2):
-        write_png(folder / f"img{i}.png", smooth_image(rng, 12, 16))
-    return folder
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A tiny valid PNG whose header is rewritten to claim a huge size: a decompression bomb's header."""
-    ok, buf = cv2.imencode(".png", np.zeros((4, 4), np.uint8))
-    assert ok
-    data = bytearray(buf.tobytes())
-    ihdr = data[12:29]  # chunk type + 13 data bytes
-    ihdr[4:12] = struct.pack(">II", width, height)
-    data[12:29] = ihdr
-    data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)) & 0xFFFFFFFF)
-    return bytes(data)
 
 
 @pytest.fixture
@@ -67,40 +50,6 @@ def _zip(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_D
     with zipfile.ZipFile(path, "w", compression=compression) as archive:
         for name, payload in members.items():
             archive.writestr(name, payload)
-    return path
-
-
-def _saved_model(folder: Path, body: str, target: Path | None = None) -> Path:
-    """A tiny SavedModel (tf.Module + tf.function) whose serving function does `body` before returning
-    its input: what a hostile export would hide in an image restorer."""
-    import tensorflow as tf
-
-    class Hostile(tf.Module):
-        @tf.function
-        def inner(self, x: tf.Tensor) -> tf.Tensor:  # a nested function: found in the function library
-            if body == "loop":
-                tf.while_loop(lambda i: i >= 0, lambda i: i + 1, [tf.constant(0)])
-            elif body == "py_func":
-                tf.py_function(lambda: 0.0, [], tf.float32)
-            elif body == "print":
-                tf.print("hello")
-            return x
-
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
-        def __call__(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
-            if body == "write":
-                tf.io.write_file(str(target), "pwned")
-            return {"out": self.inner(x)}
-
-    module = Hostile()
-    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.__call__})
-    return folder
-
-
-@pytest.fixture
-def image(tmp_path: Path, rng: np.random.Generator) -> Path:
-    path = tmp_path / "in" / "a.png"
-    write_png(path, smooth_image(rng, 32, 32))
     return path
 
 
@@ -132,32 +81,6 @@ def long_named(tmp_path: Path, rng: np.random.Generator) -> Path:
     return folder
 
 
-def tiny_unet(depth: int = 1) -> keras.Model:
-    return MODELS.get("unet")(3, depth=depth, base_filters=2, residual=True)
-
-
-def nan_unet() -> keras.Model:
-    """What `train.learning_rate=1e12` leaves in last.keras: every weight NaN, so every output NaN."""
-    model = tiny_unet()
-    model.set_weights([np.full(w.shape, np.nan, w.dtype) for w in model.get_weights()])
-    return model
-
-
-@pytest.fixture
-def nan_checkpoint(tmp_path: Path) -> Path:
-    path = tmp_path / "nan" / "last.keras"
-    path.parent.mkdir()
-    nan_unet().save(path)
-    return path
-
-
-@pytest.fixture
-def images(tmp_path: Path, rng) -> Path:
-    folder = tmp_path / "in"
-    for i in range(3):
-        write_png(folder / f"img{i}.png", smooth_image(rng, 12, 16))
-    return folder
-
 DATE = "2021:05:01 10:00:00"
 GPS = {1: "N", 2: (52.0, 22.0, 1.5), 3: "E", 4: (13.0, 24.0, 0.25)}
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -171,12 +94,6 @@ def camera_exif(orientation: int = 6) -> bytes:
     exif.get_ifd(EXIF_IFD)[DATE_TAG] = DATE
     exif.get_ifd(GPS_IFD).update(GPS)
     return exif.tobytes()
-
-
-def save_photo(path: Path, image: np.ndarray, **kwargs: object) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(path, **kwargs)
-    return path
 
 
 def with_app1(jpeg: bytes, payload: bytes) -> bytes:
@@ -432,7 +349,7 @@ def test_checkpoint_zip_bombs_are_refused_from_the_directory_before_anything_is_
 
 def test_a_saved_model_that_writes_a_file_is_refused_before_it_runs(tmp_path: Path, image: Path):
     target = tmp_path / "outside.txt"
-    model = _saved_model(tmp_path / "sm", "write", target)
+    model = hostile_saved_model(tmp_path / "sm", "write", target)
     line = cli_error(invoke("predict", image, "-c", model, "-o", tmp_path / "out"))
     assert "WriteFile" in line and "--trust-model" in line
     assert not target.exists()  # was written, rc 0

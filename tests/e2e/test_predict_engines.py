@@ -3,59 +3,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import keras
 import pytest
 
-from conftest import REPO, cli_error, invoke, smooth_image, write_png
-from deblur.models import MODELS
-from deblur.restore.exported import sidecar_path
-
-NO_TF = REPO / "tests" / "no_tensorflow"
-
-# engine -> (Keras export format, file name, the module that runs it)
-EXPORTS = {
-    "onnx": ("onnx", "m.onnx", "onnxruntime"),
-    "openvino": ("openvino", "m.xml", "openvino"),
-    "litert": ("litert", "m.tflite", "ai_edge_litert"),
-    "saved_model": ("tf_saved_model", "saved", "tensorflow"),
-}
-
-LIGHT = ["onnx", "openvino", "litert"]  # the engines that must run without TensorFlow
-
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory) -> dict[str, Path]:
-    """A tiny residual U-Net (size multiple 2) as .keras and exported by Keras itself to every format
-    whose converter is installed, each with a sidecar giving its multiple."""
-
-
-    root = tmp_path_factory.mktemp("exports")
-    model = MODELS.get("unet")(3, depth=1, base_filters=2, residual=True)
-    found = {"keras": root / "m.keras"}
-    model.save(found["keras"])
-    signature = [keras.InputSpec(shape=(None, None, None, 3), dtype="float32")]
-    for engine, (fmt, name, module) in EXPORTS.items():
-        if importlib.util.find_spec(module) is None:
-            continue
-        model.export(str(root / name), format=fmt, input_signature=signature, verbose=False)
-        sidecar_path(root / name).write_text(json.dumps({"format": engine, "channels": 3, "multiple": 2,
-                                                         "fixed_size": None}))
-        found[engine] = root / name
-    return found
-
-
-def _export(exports: dict[str, Path], engine: str) -> Path:
-    if engine not in exports:
-        pytest.skip(f"{EXPORTS[engine][2]} is not installed")
-    return exports[engine]
-
-
+from conftest import LIGHT, NO_TF, REPO, cli_error, exported_as, invoke, smooth_image, write_png
 
 
 def test_exported_models_run_without_tensorflow_or_keras(exports, tmp_path: Path, rng):
@@ -81,7 +36,7 @@ def test_exported_models_run_without_tensorflow_or_keras(exports, tmp_path: Path
 
 
 def test_the_command_runs_an_export_and_refuses_a_mismatched_engine(exports, tmp_path: Path, rng):
-    path = _export(exports, "onnx")
+    path = exported_as(exports, "onnx")
     write_png(tmp_path / "in" / "a.png", smooth_image(rng, 20, 30))
     result = invoke("predict", tmp_path / "in", "-c", path, "-o", tmp_path / "out", "--engine", "onnx")
     assert result.exit_code == 0, result.output

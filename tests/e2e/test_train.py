@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import csv
 import errno
-import hashlib
 import importlib.util
 import json
-import os
 import time
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import cli_error, invoke, smooth_image, write_png
+from conftest import cli_error, invoke, marked_run_folder, pack_cli, quiet_error, smooth_image, tree, write_png
 from deblur.cli import app
 from deblur.config import read_yaml
 from deblur.core.errors import DeblurError
@@ -28,57 +26,10 @@ from deblur.training.tensorboard import IMAGE_COUNT, IMAGE_TAG
 from deblur.training.train import MARKER, prepare_run_dir
 
 
-@pytest.fixture
-def tiny_config(tmp_path: Path, photo_folder: Path) -> Path:
-    cfg = {
-        "name": "tiny",
-        "seed": 1,
-        "data": {"source": "folder", "path": str(photo_folder), "crop": 16, "eval_crop": 16,
-                 "crops_per_image": 4, "batch_size": 8, "val_split": 0.25, "test_split": 0.25,
-                 "degradation": {"kind": "gaussian", "sigma": [0.5, 2.5]}},
-        "model": {"type": "unet", "depth": 2, "base_filters": 4, "residual": True},
-        "train": {"epochs": 2, "learning_rate": 0.003},
-    }
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
-
-
-def quiet_error(result, status: int = 2) -> str:
-    assert "Warning" not in result.output, result.output  # and no library warning either
-    return cli_error(result, status)
-
-
 def billion_laughs(levels: int = 9) -> str:
     lines = ["name: laughs", "data:", "  options:", f"    l0: &l0 [{', '.join(['lol'] * 9)}]"]
     lines += [f"    l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
     return "\n".join(lines) + "\n"
-
-
-def _run_folder(tmp_path: Path) -> Path:
-    from deblur.core.run_marker import MARKER, MARKER_TEXT
-
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / MARKER).write_text(MARKER_TEXT)
-    (run / "config.yaml").write_text(
-        "name: x\ndata: {source: folder, path: " + str(tmp_path / "missing") + "}\nmodel: {type: unet}\n")
-    return run
-
-
-def tree(root: Path) -> dict[str, tuple[str, int]]:
-    """Every file under root (links not followed): its content hash and mode."""
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            p = Path(dirpath) / name
-            if p.is_symlink():
-                out[str(p.relative_to(root))] = (os.readlink(p), 0)
-            else:
-                out[str(p.relative_to(root))] = (hashlib.sha1(p.read_bytes()).hexdigest(), p.stat().st_mode)
-    return out
 
 
 @pytest.fixture
@@ -92,12 +43,6 @@ def quick_config(tmp_path: Path, photo_folder: Path) -> Path:
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
-
-
-def _pack(data: Path, out: Path, *extra: object) -> Path:
-    result = invoke("pack", data, out, *extra)
-    assert result.exit_code == 0, result.output
-    return out
 
 
 def _tb_config(tmp_path: Path, photo_folder: Path, **train: object) -> Path:
@@ -157,9 +102,9 @@ def test_keras_pipeline_trains_on_tensorflow_and_saves_the_restorer_alone(tmp_pa
     assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2"]
 
 
-def test_train_eval_predict_end_to_end(tmp_path: Path, tiny_config: Path, rng):
+def test_train_eval_predict_end_to_end(tmp_path: Path, train_config: Path, rng):
     run = tmp_path / "runs" / "tiny"
-    result = invoke("train", "--config", tiny_config, "--run-dir", run)
+    result = invoke("train", "--config", train_config, "--run-dir", run)
     assert result.exit_code == 0, result.output
     for name in ("config.yaml", "best.keras", "last.keras", "history.csv", "eval-test/metrics.json",
                  "eval-test/per_image.csv", "eval-test/gallery.png", "eval-test/curves.png"):
@@ -199,7 +144,7 @@ def test_train_eval_predict_end_to_end(tmp_path: Path, tiny_config: Path, rng):
     assert "tiny" in result.output and "last" in result.output and "blurred input" in result.output
 
     # eval on the dataset another config names (here: whole images of various sizes, no tiles)
-    result = invoke("eval", run / "best.keras", "--config", tiny_config, "--set", "data.eval_crop=null",
+    result = invoke("eval", run / "best.keras", "--config", train_config, "--set", "data.eval_crop=null",
                     "--output", tmp_path / "whole")
     assert result.exit_code == 0, result.output
     assert "various sizes" in result.output
@@ -229,7 +174,7 @@ def test_train_eval_predict_end_to_end(tmp_path: Path, tiny_config: Path, rng):
     assert "replace its input" in cli_error(result)
 
     # an existing run directory is never overwritten without being asked
-    assert "already exists" in cli_error(invoke("train", "--config", tiny_config, "--run-dir", run))
+    assert "already exists" in cli_error(invoke("train", "--config", train_config, "--run-dir", run))
 
     # resume continues from the saved state and appends to the history
     result = invoke("train", "--run-dir", run, "--resume", "--set", "train.epochs=3", "--no-eval")
@@ -239,9 +184,9 @@ def test_train_eval_predict_end_to_end(tmp_path: Path, tiny_config: Path, rng):
     assert epochs == [0, 1, 2]
 
 
-def test_nafnet_with_charbonnier_and_cosine_schedule_trains(tmp_path: Path, tiny_config: Path):
+def test_nafnet_with_charbonnier_and_cosine_schedule_trains(tmp_path: Path, train_config: Path):
     run = tmp_path / "naf"
-    result = invoke("train", "-c", tiny_config, "--run-dir", run, "--no-eval", "--set",
+    result = invoke("train", "-c", train_config, "--run-dir", run, "--no-eval", "--set",
                     "model={type: nafnet, width: 4, enc_blocks: [1, 1], middle_blocks: 1, dec_blocks: [1, 1]}",
                     "--set", "train.loss=charbonnier", "--set", "train.lr_schedule=cosine",
                     "--set", "train.warmup_epochs=1", "--set", "train.epochs=3")
@@ -266,29 +211,30 @@ def test_bad_config_and_missing_data(tmp_path: Path):
     assert not (tmp_path / "r2").exists() or not any((tmp_path / "r2").iterdir())
 
 
-def test_fixed_size_model_must_match_the_data(tmp_path: Path, tiny_config: Path):
+def test_fixed_size_model_must_match_the_data(tmp_path: Path, train_config: Path):
     args = ["--set", "model={type: dense_ae, input_size: [32, 32], filters: [4], latent_dim: 4}"]
-    line = cli_error(invoke("train", "-c", tiny_config, *args, "--run-dir", tmp_path / "a"))
+    line = cli_error(invoke("train", "-c", train_config, *args, "--run-dir", tmp_path / "a"))
     assert "model.input_size" in line and "16x16" in line
-    line = cli_error(invoke("train", "-c", tiny_config, *args, "--set", "data.crop=32", "--set",
+    line = cli_error(invoke("train", "-c", train_config, *args, "--set", "data.crop=32", "--set",
                                   "data.eval_crop=null", "--run-dir", tmp_path / "b"))
     assert "data.eval_crop" in line and "validation images are 44x48" in line
 
 
-def test_init_from_starts_from_a_checkpoints_weights(tmp_path: Path, tiny_config: Path):
+def test_init_from_starts_from_a_checkpoints_weights(tmp_path: Path, train_config: Path):
     import keras
 
     first = tmp_path / "first"
-    assert invoke("train", "-c", tiny_config, "--run-dir", first, "--no-eval", "--set", "train.epochs=1").exit_code == 0
+    first_run = invoke("train", "-c", train_config, "--run-dir", first, "--no-eval", "--set", "train.epochs=1")
+    assert first_run.exit_code == 0
     tuned = tmp_path / "tuned"
-    result = invoke("train", "-c", tiny_config, "--run-dir", tuned, "--no-eval", "--set", "train.epochs=1",
+    result = invoke("train", "-c", train_config, "--run-dir", tuned, "--no-eval", "--set", "train.epochs=1",
                     "--set", f"train.init_from={first / 'best.keras'}", "--set", "train.learning_rate=1e-12")
     assert result.exit_code == 0, result.output
     a = keras.saving.load_model(first / "best.keras", compile=False)
     b = keras.saving.load_model(tuned / "last.keras", compile=False)
     for x, y in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_allclose(x, y, atol=1e-6)  # a negligible learning rate: the weights stayed
-    line = cli_error(invoke("train", "-c", tiny_config, "--run-dir", tmp_path / "bad", "--set",
+    line = cli_error(invoke("train", "-c", train_config, "--run-dir", tmp_path / "bad", "--set",
                                   f"train.init_from={first / 'best.keras'}", "--set", "model.base_filters=8"))
     assert "train.init_from" in line and "different model" in line
 
@@ -352,7 +298,7 @@ def test_yaml_aliases_that_expand_without_bound_are_refused(tmp_path: Path):
 
 @pytest.mark.parametrize("planted", ["history.csv", "backup", "tensorboard", "eval-test", "backup/inner"])
 def test_resume_refuses_a_link_planted_in_the_run_folder(tmp_path: Path, planted: str):
-    run = _run_folder(tmp_path)
+    run = marked_run_folder(tmp_path)
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "history.csv").write_text("epoch\n0\n")
@@ -447,7 +393,7 @@ def test_resume_after_the_model_was_edited_is_one_line(tmp_path: Path, quick_con
 
 
 def test_train_one_epoch_from_a_pack(tmp_path: Path, photo_folder: Path):
-    pack = _pack(photo_folder, tmp_path / "pack")
+    pack = pack_cli(photo_folder, tmp_path / "pack")
     cfg = {
         "name": "packed", "seed": 3,
         "data": {"source": "folder", "path": str(pack), "crop": 16, "eval_crop": 16, "batch_size": 4,

@@ -15,40 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-# Runs deblur's CLI with the CPU split into two logical devices (possible only before TF starts).
-TWO_CPUS = (
-    "import sys, tensorflow as tf;"
-    "cpu = tf.config.list_physical_devices('CPU')[0];"
-    "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2);"
-    "from deblur.cli import main; sys.argv[0] = 'deblur'; main()"
-)
-
-
-@pytest.fixture
-def config(tmp_path: Path, photo_folder: Path) -> Path:
-    cfg = {
-        "name": "dist", "seed": 3,
-        "data": {"source": "folder", "path": str(photo_folder), "crop": 16, "eval_crop": 16, "crops_per_image": 4,
-                 "batch_size": 8, "val_split": 0.25, "test_split": 0.25,
-                 "degradation": {"kind": "gaussian", "sigma": [0.5, 2.5]}},
-        "model": {"type": "unet", "depth": 2, "base_filters": 4, "residual": True},
-        "train": {"epochs": 1, "steps_per_epoch": 1, "learning_rate": 0.003, "evaluate_after": False,
-                  "reduce_lr": {"enabled": False}, "early_stopping": {"enabled": False}},
-    }
-    path = tmp_path / "dist.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
-def _run(args: list[str], env: dict[str, str] | None = None, code: str = TWO_CPUS) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": "-1", **(env or {})})
-
-
-def _finish(proc: subprocess.Popen, timeout: float = 240) -> str:
-    out, _ = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, out
-    return out
+from conftest import run_on_two_cpus, wait_ok
 
 
 def _first_loss(run: Path) -> float:
@@ -113,35 +80,20 @@ def _epochs(run: Path) -> list[str]:
         return [row["epoch"] for row in csv.DictReader(f)]
 
 
-@pytest.fixture
-def shard_config(tmp_path: Path, photo_folder: Path) -> Path:
-    cfg = {
-        "name": "shard", "seed": 3,
-        "data": {"source": "folder", "path": str(photo_folder), "crop": 16, "eval_crop": 16, "batch_size": 2,
-                 "crops_per_image": 2, "val_split": 0.25, "test_split": 0.0,
-                 "degradation": {"kind": "gaussian", "sigma": 1.0}},
-        "model": {"type": "unet", "depth": 1, "base_filters": 2, "residual": True},
-        "train": {"epochs": 1, "evaluate_after": False, "reduce_lr": {"enabled": False},
-                  "early_stopping": {"enabled": False}},
-    }
-    path = tmp_path / "shard.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
-def test_mirrored_training_through_the_cli(tmp_path: Path, config: Path):
+def test_mirrored_training_through_the_cli(tmp_path: Path, dist_config: Path):
     two = tmp_path / "two"
-    out = _finish(_run(["train", "-c", str(config), "--run-dir", str(two), "--set", "train.distribute=mirrored",
-                        "--set", "train.devices=['/cpu:0', '/cpu:1']", "--set", "data.batch_size=4"]))
+    out = wait_ok(run_on_two_cpus(["train", "-c", str(dist_config), "--run-dir", str(two),
+                                   "--set", "train.distribute=mirrored", "--set", "train.devices=['/cpu:0', '/cpu:1']",
+                                   "--set", "data.batch_size=4"]))
     assert "2 replica(s), global batch 8" in out and "learning rate x2" in out
     assert (two / "best.keras").is_file() and _first_loss(two) > 0
     saved = yaml.safe_load((two / "config.yaml").read_text())
     assert saved["train"]["distribute"] == "mirrored"
 
 
-def test_unknown_device_is_named(tmp_path: Path, config: Path):
-    proc = _run(["train", "-c", str(config), "--run-dir", str(tmp_path / "x"), "--set", "train.distribute=mirrored",
-                 "--set", "train.devices=['/gpu:7']"])
+def test_unknown_device_is_named(tmp_path: Path, dist_config: Path):
+    proc = run_on_two_cpus(["train", "-c", str(dist_config), "--run-dir", str(tmp_path / "x"),
+                            "--set", "train.distribute=mirrored", "--set", "train.devices=['/gpu:7']"])
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "error: train.devices: /gpu:7 not found" in out, out
 
@@ -149,11 +101,11 @@ def test_unknown_device_is_named(tmp_path: Path, config: Path):
 # Two TensorFlow workers and their collectives on a 2-core machine: run alone (`-n 0 -m multiworker`,
 # as .ci/run does), not beside another test file; the default run deselects it (pyproject's addopts).
 @pytest.mark.multiworker
-def test_two_deblur_train_workers_on_localhost_skip_eval_and_resume(tmp_path: Path, config: Path):
+def test_two_deblur_train_workers_on_localhost_skip_eval_and_resume(tmp_path: Path, dist_config: Path):
     """As users run it: two `deblur train` processes with TF_CONFIG, `--no-eval` (the config says to
     evaluate), then both stopped after epoch 1 and resumed to epoch 2."""
     run = tmp_path / "chief"
-    outs = _two_workers(["-c", str(config), "--run-dir", str(run), "--no-eval",
+    outs = _two_workers(["-c", str(dist_config), "--run-dir", str(run), "--no-eval",
                          "--set", "train.distribute=multi_worker", "--set", "train.evaluate_after=true",
                          "--set", "train.steps_per_epoch=2"], tmp_path, "train")
     assert "2 replica(s), global batch 16" in outs[0]
@@ -172,16 +124,16 @@ def test_two_deblur_train_workers_on_localhost_skip_eval_and_resume(tmp_path: Pa
     assert not list(tmp_path.rglob("eval-test")) and "blurred input" not in outs[0]
 
 
-def test_xla_and_mixed_precision_switches_train_and_keep_float32_outputs(tmp_path: Path, config: Path):
+def test_xla_and_mixed_precision_switches_train_and_keep_float32_outputs(tmp_path: Path, dist_config: Path):
     run = tmp_path / "mp"
     code = "import sys; from deblur.cli import main; sys.argv[0] = 'deblur'; main()"
-    _finish(_run(["train", "-c", str(config), "--run-dir", str(run), "--set", "train.jit_compile=true",
-                  "--set", "train.mixed_precision=bfloat16", "--set", "train.steps_per_epoch=2"], code=code))
+    wait_ok(run_on_two_cpus(["train", "-c", str(dist_config), "--run-dir", str(run), "--set", "train.jit_compile=true",
+                             "--set", "train.mixed_precision=bfloat16", "--set", "train.steps_per_epoch=2"], code=code))
     check = ("import keras, numpy as np; from deblur.restore.loading import load_model;"
              f"m = load_model({str(run / 'best.keras')!r});"
              "y = m(np.zeros((1, 16, 16, 3), 'float32'));"
              "print('DTYPES', m.layers[1].dtype_policy.name, keras.backend.standardize_dtype(y.dtype))")
-    out = _finish(_run([], code=check))
+    out = wait_ok(run_on_two_cpus([], code=check))
     assert "DTYPES mixed_bfloat16 float32" in out
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["train"]["jit_compile"] is True and saved["train"]["mixed_precision"] == "bfloat16"

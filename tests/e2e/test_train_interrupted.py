@@ -11,29 +11,12 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 from typer.testing import CliRunner
 
 from conftest import cli_error, invoke
 from deblur.cli import app
 from deblur.restore.loading import load_model
-
-
-@pytest.fixture
-def tiny_config(tmp_path: Path, photo_folder: Path) -> Path:
-    cfg = {
-        "name": "tiny",
-        "seed": 1,
-        "data": {"source": "folder", "path": str(photo_folder), "crop": 16, "eval_crop": 16,
-                 "crops_per_image": 4, "batch_size": 8, "val_split": 0.25, "test_split": 0.25,
-                 "degradation": {"kind": "gaussian", "sigma": [0.5, 2.5]}},
-        "model": {"type": "unet", "depth": 2, "base_filters": 4, "residual": True},
-        "train": {"epochs": 2, "learning_rate": 0.003},
-    }
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
 
 EPOCHS = 4
 
@@ -72,9 +55,9 @@ def _wait_for_epochs(proc: subprocess.Popen, run: Path, n: int, timeout: float =
         time.sleep(0.05)
 
 
-def test_time_limit_stops_at_an_epoch_end_and_holds_across_resume(tmp_path: Path, tiny_config: Path):
+def test_time_limit_stops_at_an_epoch_end_and_holds_across_resume(tmp_path: Path, train_config: Path):
     run = tmp_path / "timed"
-    result = invoke("train", "-c", tiny_config, "--run-dir", run, "--no-eval", "--set", "train.epochs=4",
+    result = invoke("train", "-c", train_config, "--run-dir", run, "--no-eval", "--set", "train.epochs=4",
                     "--set", "train.time_limit_minutes=0.0001")
     assert result.exit_code == 0, result.output
     assert "time limit" in result.output
@@ -88,7 +71,7 @@ def test_time_limit_stops_at_an_epoch_end_and_holds_across_resume(tmp_path: Path
     with open(run / "history.csv") as f:
         assert len(list(csv.DictReader(f))) == 1
     assert "train.time_limit_minutes: must be greater than 0" in cli_error(
-        invoke("train", "-c", tiny_config, "--set", "train.time_limit_minutes=0", "--run-dir", tmp_path / "x"))
+        invoke("train", "-c", train_config, "--set", "train.time_limit_minutes=0", "--run-dir", tmp_path / "x"))
 
 
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path: Path):

@@ -11,7 +11,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-import yaml
 
 from conftest import eval_metrics, interrupt_eval_after
 from deblur import config as cfgmod
@@ -21,17 +20,6 @@ from deblur.evaluation import evaluate as ev
 from deblur.evaluation.evaljournal import PARTIAL_NAME
 from deblur.evaluation.evaluate import evaluate, json_safe
 from deblur.models import MODELS
-
-
-@pytest.fixture
-def scored_config(tmp_path: Path, photo_folder: Path) -> Path:
-    cfg = {"name": "hostile", "seed": 1,
-           "data": {"source": "folder", "path": str(photo_folder), "eval_crop": 16, "val_split": 0.25,
-                    "test_split": 0.25, "degradation": {"kind": "gaussian", "sigma": [0.5, 2.5]}},
-           "model": {"type": "unet", "depth": 1, "base_filters": 2, "residual": True}}
-    path = tmp_path / "hostile.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
 
 
 def test_scoring_holds_one_batch_of_images_at_a_time(tmp_path, eval_config, model_file, monkeypatch):

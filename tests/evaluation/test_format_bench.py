@@ -11,18 +11,6 @@ from deblur.restore.export import installed_formats
 
 INSTALLED = installed_formats()
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny residual U-Net (pooling factor 2) saved as a .keras checkpoint, shared by the module."""
-    import keras
-
-    from deblur.models import MODELS
-
-    keras.utils.set_random_seed(0)  # the same weights every run
-    path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    MODELS.get("unet")(3, depth=1, base_filters=2, residual=True).save(path)
-    return path
-
 
 def test_benchmark_formats_row_per_installed_format(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without --formats every installed format gets a row; one that fails is shown with its error

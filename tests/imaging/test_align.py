@@ -1,21 +1,14 @@
 """deblur.imaging.align: ECC recovers a shift and scores the overlap; unrelated images are not aligned."""
 
-import cv2
 import numpy as np
 
-from conftest import smooth_image
+from conftest import shifted_pair, smooth_image
 from deblur.imaging.align import estimate
 from deblur.imaging.metrics import psnr
 
 
-def _shifted_pair(rng, dx: float, dy: float, h: int = 120, w: int = 160):
-    sharp = smooth_image(rng, h, w).astype(np.float32) / 255
-    moved = cv2.warpAffine(sharp, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), borderMode=cv2.BORDER_REFLECT)
-    return cv2.GaussianBlur(moved, (5, 5), 1.0), sharp
-
-
 def test_ecc_recovers_a_shift_and_scores_the_overlap(rng):
-    blurred, sharp = _shifted_pair(rng, 5, -3)
+    blurred, sharp = shifted_pair(rng, 5, -3)
     found = estimate(blurred, sharp)
     assert found is not None
     np.testing.assert_allclose(found.homography[:2, 2], [5, -3], atol=0.1)

@@ -16,21 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
-from conftest import smooth_image, write_png
+from conftest import png_claiming, smooth_image, write_png
 from deblur.core.errors import DataError
 from deblur.imaging.imageio import from_float, header_size, read_image
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A tiny valid PNG whose header is rewritten to claim a huge size: a decompression bomb's header."""
-    ok, buf = cv2.imencode(".png", np.zeros((4, 4), np.uint8))
-    assert ok
-    data = bytearray(buf.tobytes())
-    ihdr = data[12:29]  # chunk type + 13 data bytes
-    ihdr[4:12] = struct.pack(">II", width, height)
-    data[12:29] = ihdr
-    data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)) & 0xFFFFFFFF)
-    return bytes(data)
 
 
 def png_chunk(kind: bytes, payload: bytes, good_crc: bool = True) -> bytes:

@@ -6,24 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import keras
-import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO, load_script
-from deblur.models import MODELS
-
-
-def tiny_unet(depth: int = 1) -> keras.Model:
-    return MODELS.get("unet")(3, depth=depth, base_filters=2, residual=True)
-
-
-def nan_unet() -> keras.Model:
-    """What `train.learning_rate=1e12` leaves in last.keras: every weight NaN, so every output NaN."""
-    model = tiny_unet()
-    model.set_weights([np.full(w.shape, np.nan, w.dtype) for w in model.get_weights()])
-    return model
+from conftest import REPO, load_script, nan_unet
 
 _script = load_script
 ROOT = REPO

@@ -4,15 +4,7 @@ import json
 import math
 from pathlib import Path
 
-from conftest import load_script
-
-
-def strict_json(path: Path) -> dict:
-    """json.loads that fails on NaN/Infinity, which Python writes by default and JSON does not allow."""
-    def refuse(token: str) -> None:
-        raise AssertionError(f"{path} holds {token}, which is not JSON")
-
-    return json.loads(path.read_text(), parse_constant=refuse)
+from conftest import load_script, strict_json
 
 _script = load_script
 

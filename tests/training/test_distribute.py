@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,30 +13,9 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import DEEP, REPO
+from conftest import DEEP, TWO_CPUS, no_tf_env, run_on_two_cpus, wait_ok
 from deblur.core.errors import ConfigError, DeblurError
 from deblur.training import distribute as dist
-
-NO_TF = REPO / "tests" / "no_tensorflow"
-
-def _env(backend: str, **extra: str) -> dict[str, str]:
-    path = os.pathsep.join([str(NO_TF), os.environ.get("PYTHONPATH", "")])
-    return {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": path, "CUDA_VISIBLE_DEVICES": "-1", **extra}
-
-
-@pytest.fixture
-def tiny_config(tmp_path: Path, photo_folder: Path) -> Path:
-    cfg = {"name": "tiny", "seed": 4,
-           "data": {"source": "folder", "path": str(photo_folder), "crop": 16, "eval_crop": 16, "batch_size": 4,
-                    "val_split": 0.25, "test_split": 0.25,
-                    "degradation": [{"kind": "gaussian", "sigma": [0.5, 2.5], "noise": 0.01},
-                                    {"kind": "motion", "length": [3, 7]}]},
-           "model": {"type": "unet", "depth": 2, "base_filters": 4, "residual": True},
-           "train": {"epochs": 2, "reduce_lr": {"enabled": False}}}
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
 
 # One SGD step of the same batch on one JAX device and with DataParallel over two host devices.
 DATA_PARALLEL = """
@@ -64,42 +42,6 @@ for name in ("none", "data_parallel"):
                  "weights": [w.tolist() for w in model.get_weights()]}
 print("RESULT " + json.dumps(out))
 """
-
-
-# Runs deblur's CLI with the CPU split into two logical devices (possible only before TF starts).
-TWO_CPUS = (
-    "import sys, tensorflow as tf;"
-    "cpu = tf.config.list_physical_devices('CPU')[0];"
-    "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2);"
-    "from deblur.cli import main; sys.argv[0] = 'deblur'; main()"
-)
-
-
-@pytest.fixture
-def config(tmp_path: Path, photo_folder: Path) -> Path:
-    cfg = {
-        "name": "dist", "seed": 3,
-        "data": {"source": "folder", "path": str(photo_folder), "crop": 16, "eval_crop": 16, "crops_per_image": 4,
-                 "batch_size": 8, "val_split": 0.25, "test_split": 0.25,
-                 "degradation": {"kind": "gaussian", "sigma": [0.5, 2.5]}},
-        "model": {"type": "unet", "depth": 2, "base_filters": 4, "residual": True},
-        "train": {"epochs": 1, "steps_per_epoch": 1, "learning_rate": 0.003, "evaluate_after": False,
-                  "reduce_lr": {"enabled": False}, "early_stopping": {"enabled": False}},
-    }
-    path = tmp_path / "dist.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
-def _run(args: list[str], env: dict[str, str] | None = None, code: str = TWO_CPUS) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": "-1", **(env or {})})
-
-
-def _finish(proc: subprocess.Popen, timeout: float = 240) -> str:
-    out, _ = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, out
-    return out
 
 
 # One optimiser step on the same batch of pipeline patches, on one device and mirrored over two
@@ -137,30 +79,14 @@ def _tf_config(monkeypatch, index: int, workers: int = 2, kind: str = "worker", 
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": kind, "index": index}}))
 
 
-@pytest.fixture
-def shard_config(tmp_path: Path, photo_folder: Path) -> Path:
-    cfg = {
-        "name": "shard", "seed": 3,
-        "data": {"source": "folder", "path": str(photo_folder), "crop": 16, "eval_crop": 16, "batch_size": 2,
-                 "crops_per_image": 2, "val_split": 0.25, "test_split": 0.0,
-                 "degradation": {"kind": "gaussian", "sigma": 1.0}},
-        "model": {"type": "unet", "depth": 1, "base_filters": 2, "residual": True},
-        "train": {"epochs": 1, "evaluate_after": False, "reduce_lr": {"enabled": False},
-                  "early_stopping": {"enabled": False}},
-    }
-    path = tmp_path / "shard.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
-def test_jax_data_parallel_over_two_devices_matches_one(tmp_path: Path, tiny_config: Path):
-    cfg = yaml.safe_load(tiny_config.read_text())
+def test_jax_data_parallel_over_two_devices_matches_one(tmp_path: Path, mixed_blur_config: Path):
+    cfg = yaml.safe_load(mixed_blur_config.read_text())
     cfg["data"]["batch_size"] = 8
     cfg["data"]["degradation"] = [{"kind": "gaussian", "sigma": [0.5, 2.5]}]
-    tiny_config.write_text(yaml.safe_dump(cfg))
-    done = subprocess.run([sys.executable, "-c", DATA_PARALLEL, str(tiny_config)], capture_output=True, text=True,
-                          timeout=300, env=_env("jax", XLA_FLAGS="--xla_force_host_platform_device_count=2"))
+    mixed_blur_config.write_text(yaml.safe_dump(cfg))
+    done = subprocess.run([sys.executable, "-c", DATA_PARALLEL, str(mixed_blur_config)], capture_output=True, text=True,
+                          timeout=300, env=no_tf_env("jax", XLA_FLAGS="--xla_force_host_platform_device_count=2"))
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(done.stdout.split("RESULT ", 1)[1])
     one, two = result["none"], result["data_parallel"]
@@ -170,8 +96,8 @@ def test_jax_data_parallel_over_two_devices_matches_one(tmp_path: Path, tiny_con
         assert np.allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
-def test_mirrored_over_two_cpus_matches_one_device(tmp_path: Path, config: Path):
-    out = _finish(_run([str(config)], code=ONE_STEP))
+def test_mirrored_over_two_cpus_matches_one_device(tmp_path: Path, dist_config: Path):
+    out = wait_ok(run_on_two_cpus([str(dist_config)], code=ONE_STEP))
     result = json.loads(out.split("RESULT ", 1)[1])
     one, two = result["none"], result["mirrored"]
     assert (one["replicas"], two["replicas"]) == (1, 2)

@@ -8,21 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import finishes
+from conftest import finishes, marked_run_folder
 from deblur.core.errors import ConfigError, DeblurError
 from deblur.models import MODELS
 from deblur.training.train import MARKER, prepare_run_dir
-
-
-def _run_folder(tmp_path: Path) -> Path:
-    from deblur.core.run_marker import MARKER, MARKER_TEXT
-
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / MARKER).write_text(MARKER_TEXT)
-    (run / "config.yaml").write_text(
-        "name: x\ndata: {source: folder, path: " + str(tmp_path / "missing") + "}\nmodel: {type: unet}\n")
-    return run
 
 
 def test_a_damaged_history_is_one_line_on_resume_and_no_curves_in_a_report(tmp_path: Path):
@@ -68,7 +57,7 @@ def test_a_damaged_training_backup_is_one_line_that_does_not_send_you_back_to_re
 def test_resume_refuses_a_hard_linked_or_fifo_history(tmp_path: Path):
     from deblur.training.train import prepare_run_dir
 
-    run = _run_folder(tmp_path)
+    run = marked_run_folder(tmp_path)
     outside = tmp_path / "elsewhere.csv"
     outside.write_text("epoch\n0\n")
     os.link(outside, run / "history.csv")  # appending would change the other name's file too

@@ -14,19 +14,6 @@ from conftest import write_png
 from deblur.core.errors import DeblurError, Spelling, Stopped, arg, spelled
 
 
-@pytest.fixture
-def tiny_config(tmp_path: Path, photo_folder: Path) -> Path:
-    cfg = {"name": "tiny", "seed": 1,
-           "data": {"source": "folder", "path": str(photo_folder), "crop": 16, "eval_crop": 16, "crops_per_image": 2,
-                    "batch_size": 8, "val_split": 0.25, "test_split": 0.25,
-                    "degradation": {"kind": "gaussian", "sigma": [0.5, 2.5]}},
-           "model": {"type": "unet", "depth": 1, "base_filters": 2, "residual": True},
-           "train": {"epochs": 1, "learning_rate": 0.003}}
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
 def test_train_evaluate_compare_predict_in_python(tmp_path: Path, tiny_config: Path, rng):
     run = tmp_path / "run"
     trained = deblur.train(tiny_config, run_dir=run, overrides=["train.epochs=1"], echo=lambda _: None)

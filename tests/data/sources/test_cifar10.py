@@ -6,19 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import shared
+from conftest import load_source, shared
 from deblur.core.errors import DataError
-from deblur.data.sources import SOURCES
-
-
-def _load(source: str, path, **options):
-    return SOURCES.get(source).load(None if path is None else str(path), seed=1, val_split=0.2,
-                                    test_split=0.2, **options)
 
 
 @pytest.mark.parametrize("fixture", ["cifar_folder", "cifar_tarball"])
 def test_cifar_reads_folder_and_archive(fixture, request):
-    splits = _load("cifar10", request.getfixturevalue(fixture))
+    splits = load_source("cifar10", request.getfixturevalue(fixture))
     assert len(splits.train) + len(splits.val) == 20 and len(splits.test) == 6
     assert splits.train.sharp.shape[1:] == (32, 32, 3) and splits.channels == 3
 
@@ -39,7 +33,7 @@ def test_cifar_channel_planar_layout_is_decoded(tmp_path: Path):
 def test_cifar_refuses_code_in_pickles(cifar_folder: Path, pickle_bomb: bytes):
     (cifar_folder / "data_batch_1").write_bytes(pickle_bomb)
     with pytest.raises(DataError, match=r"refusing to load (posix|os)\.system"):
-        _load("cifar10", cifar_folder)
+        load_source("cifar10", cifar_folder)
     assert not Path("/tmp/deblur-pwned").exists()
 
 
@@ -53,7 +47,7 @@ def test_cifar_offline_error_says_where_to_put_the_file(tmp_path: Path, monkeypa
 
     monkeypatch.setattr(keras.utils, "get_file", offline)
     with pytest.raises(DataError) as info:
-        _load("cifar10", None)
+        load_source("cifar10", None)
     msg = str(info.value)
     assert "cifar-10-python.tar.gz" in msg and str(tmp_path / "keras" / "datasets") in msg and "\n" not in msg
 
@@ -63,10 +57,10 @@ def test_cifar_uses_keras_cache(tmp_path: Path, monkeypatch, cifar_folder: Path)
     cache.mkdir(parents=True)
     cifar_folder.rename(cache / "cifar-10-batches-py")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home"))
-    assert len(_load("cifar10", None).test) == 6
+    assert len(load_source("cifar10", None).test) == 6
 
 
 def test_shared_cifar10_subset_loads():
-    splits = _load("cifar10", shared("cifar-10-batches-py"))
+    splits = load_source("cifar10", shared("cifar-10-batches-py"))
     assert len(splits.train) + len(splits.val) == 3728 and len(splits.test) == 932
     assert 40 < splits.test.sharp.mean() < 200  # real photos, not zeros

@@ -10,26 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import noisy_image, write_image
 from deblur.config import from_dict
 from deblur.data.base import load_splits
 from deblur.data.sources import SOURCES
-
-
-def _image(rng: np.random.Generator, h: int, w: int, c: int = 3) -> np.ndarray:
-    base = rng.random((max(2, h // 6), max(2, w // 6), c)).astype(np.float32)
-    img = cv2.resize(base, (w, h), interpolation=cv2.INTER_CUBIC).reshape(h, w, c)
-    return (np.clip(img + rng.random((h, w, c), dtype=np.float32) * 0.1, 0, 1) * 255).astype(np.uint8)
-
-
-def _write(path: Path, image: np.ndarray) -> None:
-    """PNG or JPEG by suffix, through OpenCV with fixed settings (RGB(A) in)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if image.ndim == 3 and image.shape[2] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
-    params = [cv2.IMWRITE_JPEG_QUALITY, 90] if path.suffix == ".jpg" else [cv2.IMWRITE_PNG_COMPRESSION, 3]
-    assert cv2.imwrite(str(path), image, params)
 
 
 def _combined(parts: list) -> object:
@@ -47,14 +31,14 @@ def test_combined_drops_files_with_the_same_pixels_decoding_only_equal_sizes(tmp
     from deblur.imaging.imageio import read_image
 
     rng = np.random.default_rng(1)
-    photo, other, lone = _image(rng, 20, 24), _image(rng, 20, 24), _image(rng, 30, 18)
-    _write(tmp_path / "a" / "photo.png", photo)
-    _write(tmp_path / "a" / "lone.png", lone)
+    photo, other, lone = noisy_image(rng, 20, 24), noisy_image(rng, 20, 24), noisy_image(rng, 30, 18)
+    write_image(tmp_path / "a" / "photo.png", photo)
+    write_image(tmp_path / "a" / "lone.png", lone)
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "copy.png").write_bytes((tmp_path / "a" / "photo.png").read_bytes())
     assert cv2.imwrite(str(tmp_path / "b" / "recoded.png"), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR),
                        [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    _write(tmp_path / "b" / "other.png", other)
+    write_image(tmp_path / "b" / "other.png", other)
     decoded: list[str] = []
 
     def counting(path, *args, **kwargs):

@@ -6,14 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import smooth_image, write_png
+from conftest import load_source, smooth_image, write_png
 from deblur.core.errors import DataError
-from deblur.data.sources import SOURCES
-
-
-def _load(source: str, path, **options):
-    return SOURCES.get(source).load(None if path is None else str(path), seed=1, val_split=0.2,
-                                    test_split=0.2, **options)
 
 
 def test_folder_source_leaves_out_run_folders_inside_it(tmp_path: Path, rng):
@@ -31,10 +25,10 @@ def test_folder_source_leaves_out_run_folders_inside_it(tmp_path: Path, rng):
 
 
 def test_folder_source_reads_subfolders_and_rejects_bad_images(photo_folder: Path):
-    splits = _load("folder", photo_folder)
+    splits = load_source("folder", photo_folder)
     names = splits.train.names + splits.val.names + splits.test.names
     assert len(names) == 8 and "more/img7" in names
-    assert not _load("folder", photo_folder, recursive=False).test.names.count("more/img7")
+    assert not load_source("folder", photo_folder, recursive=False).test.names.count("more/img7")
     (photo_folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     with pytest.raises(DataError, match=r"broken\.jpg"):
-        _load("folder", photo_folder)
+        load_source("folder", photo_folder)

@@ -4,14 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import smooth_image, write_png
+from conftest import load_source, smooth_image, write_png
 from deblur.core.errors import DataError
-from deblur.data.sources import SOURCES
-
-
-def _load(source: str, path, **options):
-    return SOURCES.get(source).load(None if path is None else str(path), seed=1, val_split=0.2,
-                                    test_split=0.2, **options)
 
 
 def test_pairs_flat_gopro_and_own_split(tmp_path: Path, rng):
@@ -20,7 +14,7 @@ def test_pairs_flat_gopro_and_own_split(tmp_path: Path, rng):
         im = smooth_image(rng, 24, 24)
         write_png(flat / "sharp" / f"{i}.png", im)
         write_png(flat / "blur" / f"{i}.png", 255 - im)
-    splits = _load("pairs", flat)
+    splits = load_source("pairs", flat)
     assert splits.paired and sum(len(s) for s in (splits.train, splits.val, splits.test)) == 6
     gopro = tmp_path / "GOPRO"
     for part, seqs in (("train", ["A", "B", "C", "D"]), ("test", ["E"])):
@@ -29,7 +23,7 @@ def test_pairs_flat_gopro_and_own_split(tmp_path: Path, rng):
                 im = smooth_image(rng, 24, 24)
                 write_png(gopro / part / seq / "sharp" / f"{f:06d}.png", im)
                 write_png(gopro / part / seq / "blur" / f"{f:06d}.png", 255 - im)  # never identical twins
-    g = _load("pairs", gopro)
+    g = load_source("pairs", gopro)
     assert len(g.test) == 3 and all(n.startswith("E/") for n in g.test.names)
     train_seqs = {n.split("/")[0] for n in g.train.names}
     val_seqs = {n.split("/")[0] for n in g.val.names}
@@ -44,8 +38,8 @@ def test_pairs_size_mismatch_and_orphans(tmp_path: Path, rng):
         write_png(root / "sharp" / f"b{i}.png", smooth_image(rng, 24, 24))
         write_png(root / "blur" / f"b{i}.png", smooth_image(rng, 24, 24))
     with pytest.raises(DataError, match="sharp twin"):
-        _load("pairs", root)
+        load_source("pairs", root)
     write_png(root / "blur" / "a.png", smooth_image(rng, 24, 24))
     write_png(root / "blur" / "orphan.png", smooth_image(rng, 24, 24))
     with pytest.raises(DataError, match=r"orphan\.png"):
-        _load("pairs", root)
+        load_source("pairs", root)

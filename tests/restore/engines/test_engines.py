@@ -4,7 +4,6 @@ the measured choice."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import sys
 import time
@@ -13,56 +12,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import smooth_image
+from conftest import EXPORTS, LIGHT, exported_as, smooth_image
 from deblur.core.errors import ConfigError, DeblurError
 from deblur.restore.engines import ENGINES, detect, load_engine, needs_keras
 from deblur.restore.engines.base import DEFAULT_MULTIPLE
 from deblur.restore.exported import sidecar_path
-
-# engine -> (Keras export format, file name, the module that runs it)
-EXPORTS = {
-    "onnx": ("onnx", "m.onnx", "onnxruntime"),
-    "openvino": ("openvino", "m.xml", "openvino"),
-    "litert": ("litert", "m.tflite", "ai_edge_litert"),
-    "saved_model": ("tf_saved_model", "saved", "tensorflow"),
-}
-
-LIGHT = ["onnx", "openvino", "litert"]  # the engines that must run without TensorFlow
-
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory) -> dict[str, Path]:
-    """A tiny residual U-Net (size multiple 2) as .keras and exported by Keras itself to every format
-    whose converter is installed, each with a sidecar giving its multiple."""
-    import keras
-
-    from deblur.models import MODELS
-
-    root = tmp_path_factory.mktemp("exports")
-    model = MODELS.get("unet")(3, depth=1, base_filters=2, residual=True)
-    found = {"keras": root / "m.keras"}
-    model.save(found["keras"])
-    signature = [keras.InputSpec(shape=(None, None, None, 3), dtype="float32")]
-    for engine, (fmt, name, module) in EXPORTS.items():
-        if importlib.util.find_spec(module) is None:
-            continue
-        model.export(str(root / name), format=fmt, input_signature=signature, verbose=False)
-        sidecar_path(root / name).write_text(json.dumps({"format": engine, "channels": 3, "multiple": 2,
-                                                         "fixed_size": None}))
-        found[engine] = root / name
-    return found
-
-
-def _export(exports: dict[str, Path], engine: str) -> Path:
-    if engine not in exports:
-        pytest.skip(f"{EXPORTS[engine][2]} is not installed")
-    return exports[engine]
 
 
 @pytest.mark.parametrize("engine", list(EXPORTS))
 def test_every_engine_restores_like_keras(exports, engine: str, rng):
     from deblur.restore.predict import restore_image
 
-    path = _export(exports, engine)
+    path = exported_as(exports, engine)
     assert detect(path) == engine
     loaded = load_engine(path)
     assert (loaded.name, loaded.channels, loaded.multiple, loaded.fixed_size) == (engine, 3, 2, None)
@@ -77,7 +38,7 @@ def test_every_engine_restores_like_keras(exports, engine: str, rng):
 
 
 def test_without_a_sidecar_the_runtime_shape_and_a_safe_multiple_are_used(exports, tmp_path: Path):
-    path = _export(exports, "onnx")
+    path = exported_as(exports, "onnx")
     bare = tmp_path / "bare.onnx"
     bare.write_bytes(path.read_bytes())
     engine = load_engine(bare)
@@ -85,7 +46,7 @@ def test_without_a_sidecar_the_runtime_shape_and_a_safe_multiple_are_used(export
 
 
 def test_a_missing_runtime_names_the_extra_that_installs_it(exports, monkeypatch):
-    path = _export(exports, "onnx")
+    path = exported_as(exports, "onnx")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(DeblurError, match=r'pip install "deblur\[onnx\]"'):
         load_engine(path)
@@ -121,7 +82,7 @@ def test_auto_runs_the_measured_choice_and_exports_once_into_the_cache(exports, 
     from deblur.restore.engines import store_choice
     from deblur.restore.engines.cache import cached_choice
 
-    onnx = _export(exports, "onnx")
+    onnx = exported_as(exports, "onnx")
     monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path / "cache"))
     made = []
 
@@ -192,7 +153,7 @@ def test_cached_exports_are_keyed_by_versions_and_stale_temporaries_are_removed(
     from deblur.core.atomic import locked_temp_dir
     from deblur.restore.engines import cache
 
-    onnx = _export(exports, "onnx")
+    onnx = exported_as(exports, "onnx")
     monkeypatch.setenv("DEBLUR_CACHE_DIR", str(tmp_path / "cache"))
     made = []
 

@@ -7,37 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import hostile_saved_model
 from deblur.core.errors import DeblurError
 from deblur.restore.engines import graphcheck
-
-
-def _saved_model(folder: Path, body: str, target: Path | None = None) -> Path:
-    """A tiny SavedModel (tf.Module + tf.function) whose serving function does `body` before returning
-    its input: what a hostile export would hide in an image restorer."""
-    import tensorflow as tf
-
-    class Hostile(tf.Module):
-        @tf.function
-        def inner(self, x: tf.Tensor) -> tf.Tensor:  # a nested function: found in the function library
-            if body == "loop":
-                tf.while_loop(lambda i: i >= 0, lambda i: i + 1, [tf.constant(0)])
-            elif body == "py_func":
-                tf.py_function(lambda: 0.0, [], tf.float32)
-            elif body == "print":
-                tf.print("hello")
-            return x
-
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
-        def __call__(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
-            if body == "write":
-                tf.io.write_file(str(target), "pwned")
-            return {"out": self.inner(x)}
-
-    module = Hostile()
-    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.__call__})
-    return folder
-
-
 
 
 def _varint(n: int) -> bytes:
@@ -70,7 +42,7 @@ def _onnx(*nodes: bytes, initializer: bytes = b"") -> bytes:
 @pytest.mark.parametrize(("body", "op"), [("loop", "While"), ("py_func", "PyFunc"), ("print", "Print")])
 def test_a_saved_model_with_a_loop_python_or_print_in_a_nested_function_is_refused(tmp_path: Path, body: str,
                                                                                     op: str):
-    model = _saved_model(tmp_path / "sm", body)
+    model = hostile_saved_model(tmp_path / "sm", body)
     with pytest.raises(graphcheck.UntrustedModel, match=op):  # an endless while_loop hung for ever
         graphcheck.check_saved_model(model)
 
