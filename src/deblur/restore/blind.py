@@ -8,7 +8,8 @@
           -> halo guard (the input kept where the output reverses an edge)
 
 The physics does the heavy lifting; a refiner plugs in after the deconvolution as a callable
-`(blurred, deconvolved, kernel) -> restored`, all float32 HxWxC in [0, 1]. With a known kernel
+`(blurred, deconvolved, kernel) -> restored`, all float32 HxWxC (the deconvolution unclipped); it may
+overwrite `deconvolved`, which the pipeline does not use again, to save a copy of the photo. With a known kernel
 (`kernel=`) triage and estimation are skipped: the user says what the blur is.
 
 Nothing here imports TensorFlow or Keras.
