@@ -105,22 +105,29 @@ class Restorer:
 BUILTIN_NETWORK = "builtin-network"  # the network deblur shipped as its built-in model before the blind restorer
 
 
-def builtin_restorer(kernel: np.ndarray | None = None, refiner: bool | str | Path = True, engine: str = AUTO,
-                     tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, notes: list[str] | None = None,
-                     trust: bool = False) -> BlindRestorer:
-    """The built-in restorer with its refiner: the shipped one (`refiner` True; none if this install
-    lacks it), none (False), or a checkpoint or export at a path; `engine` runs the refiner."""
+def refiner_path(refiner: bool | str | Path = True, engine: str = AUTO) -> Path | None:
+    """The refiner network the built-in restorer runs: the shipped one (`refiner` True; None if this
+    install lacks it), none (False), or a checkpoint or export at a path. An `engine` other than auto
+    with no refiner to run is refused: the rest of the restorer runs on NumPy."""
     if isinstance(refiner, bool):
         from deblur.pretrained import refiner_checkpoint
 
         path = refiner_checkpoint() if refiner else None
     else:
         path = model_path(refiner)
+    if path is None and engine_name(engine) != AUTO:
+        why = f"{arg('refiner=False')} leaves it out" if refiner is False else "this install ships none"
+        raise DeblurError(f"{arg('engine')} chooses the runtime of a network: the built-in restorer runs one only as "
+                          f"its refiner, and {why}; the rest runs on NumPy")
+    return path
+
+
+def builtin_restorer(kernel: np.ndarray | None = None, refiner: bool | str | Path = True, engine: str = AUTO,
+                     tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, notes: list[str] | None = None,
+                     trust: bool = False) -> BlindRestorer:
+    """The built-in restorer with its refiner (`refiner_path`); `engine` runs the refiner."""
+    path = refiner_path(refiner, engine)
     if path is None:
-        if engine_name(engine) != AUTO:
-            why = "refiner=False" if refiner is False else "this install ships no refiner"
-            raise DeblurError(f"engine={shown(engine)}: the engine runs the built-in restorer's refiner network, and "
-                              f"{why}: the rest runs on NumPy")
         return BlindRestorer(kernel=kernel)
     from deblur.imaging.tiling import check_tile
     from deblur.restore.refine import network_refiner

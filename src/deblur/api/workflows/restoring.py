@@ -50,12 +50,11 @@ def predict(inputs: Sequence[str | Path], *, checkpoint: str | Path | None = Non
     100). What was done per image is in the summary's notes; what could not be, in its `failed`.
     Notes said before the work (which restorer runs, which runtime) go to `warn`.
     """
-    from deblur.api.restorer import BUILTIN_NETWORK, Restorer, builtin_restorer, open_engine
+    from deblur.api.restorer import BUILTIN_NETWORK, Restorer, builtin_restorer, open_engine, refiner_path
     from deblur.imaging.imageio import check_megapixels
     from deblur.imaging.imageio import max_megapixels as env_megapixels
     from deblur.imaging.outputs import output_folder
     from deblur.imaging.tiling import check_tile
-    from deblur.pretrained import refiner_checkpoint
     from deblur.restore.engines import ENGINES, needs_keras
     from deblur.restore.predict import builtin_restore, plan_outputs, predict_files
 
@@ -78,11 +77,7 @@ def predict(inputs: Sequence[str | Path], *, checkpoint: str | Path | None = Non
     if not builtin and not refiner:
         raise DeblurError(f"{arg('refiner=False')} leaves the built-in restorer's refiner out; a {arg('checkpoint')} "
                           "network has none. Drop one of the two")
-    shipped = refiner_checkpoint() if builtin and refiner else None
-    if builtin and engine != "auto" and shipped is None:
-        raise DeblurError(f"{arg('engine')} chooses the runtime of a network: the built-in restorer runs one only as "
-                          "its refiner, and " + (f"{arg('refiner=False')} leaves it out" if not refiner else
-                                                 "this install ships none") + "; the rest runs on NumPy")
+    shipped = refiner_path(refiner, engine) if builtin else None  # refused here, before any work
     network = shipped if builtin else network_path
     if network is not None and needs_keras(network, engine):  # an export runs on its runtime alone: no TensorFlow
         start_backend()
@@ -95,7 +90,7 @@ def predict(inputs: Sequence[str | Path], *, checkpoint: str | Path | None = Non
                             skip_existing=skip_existing, fmt=fmt, strip_metadata=strip_metadata,
                             save_kernel=save_kernel)
         if builtin:
-            blind = builtin_restorer(given, refiner, engine, tile, overlap)
+            blind = builtin_restorer(given, shipped if shipped is not None else False, engine, tile, overlap)
             steps = "deconvolution with the given kernel" if given is not None else "blur estimation and deconvolution"
             steps += ", then the refiner network" if blind.refiner is not None else ""
             warn(f"restorer: built-in ({steps}; pass {arg('checkpoint')} to run a trained network)")
