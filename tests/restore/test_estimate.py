@@ -48,3 +48,23 @@ def test_noise_sigma_measures_added_noise() -> None:
     flat = np.full((200, 200), 0.5)
     noisy = flat + np.random.default_rng(6).normal(0, 0.02, flat.shape)
     assert abs(E.noise_sigma(noisy) - 0.02) < 0.004
+
+
+def test_sharpest_first_orders_kernels_by_spread() -> None:
+    wide, narrow, middle = K.gaussian(3.0, 15), K.gaussian(0.8, 15), K.disk(2.0, 15)
+    assert E.sharpest_first([wide, narrow, middle]) == [1, 2, 0]
+
+
+def test_the_kernel_comes_from_the_sharpest_region() -> None:
+    """A photo whose left half was already soft (depth of field) before one blur shook all of it: the
+    kernel used is the sharp half's, the smaller one, and the regions' kernels come smallest first."""
+    rng = np.random.default_rng(11)
+    soft = blur(scene(rng, 256, 256), K.gaussian(2.5, 15))
+    faint = 0.5 + 0.3 * (scene(rng, 256, 256) - 0.5)  # sharp but of low contrast: the poorer region in edges
+    photo = np.concatenate([soft, faint], axis=1)
+    blurred = blur(photo, K.line(7, 30, 9), noise=0.002)
+    est = E.estimate_kernel(blurred, crops=2, crop=256, max_kernel=21)
+    spreads = [K.spread(k) for k in est.work_kernels]
+    assert spreads == sorted(spreads) and spreads[0] < spreads[1]
+    assert est.crops[0][1] >= 128  # the window used lies mostly in the sharp half
+    assert abs(K.spread(est.kernel) - spreads[0]) < 0.5
