@@ -25,6 +25,13 @@ def test_train_evaluate_compare_predict_in_python(tmp_path: Path, tiny_config: P
 
     scores = deblur.evaluate(run, split="val", crop_border=1, output=tmp_path / "val")  # a run folder: best.keras
     assert scores.summary["protocol"]["split"] == "val" and scores.summary["metric_card"]["crop_border"] == 1
+    assert "shift" not in scores.summary["metric_card"]
+    shifted = deblur.evaluate(run, split="val", shift=2, output=tmp_path / "val-shift")
+    assert "up to 2 px" in shifted.summary["metric_card"]["shift"] and "shift: best" in shifted.table()
+    # each method at its best shift scores at least what it scores unshifted on the same interior
+    same_interior = deblur.evaluate(run, split="val", crop_border=2, output=tmp_path / "val-crop")
+    for method, s in shifted.summary["methods"].items():
+        assert s["psnr"] >= same_interior.summary["methods"][method]["psnr"], method
     assert {p.name for p in scores.reports} >= {"metrics.json", "per_image.csv"}
 
     (tmp_path / "copy").mkdir()
@@ -51,6 +58,10 @@ def test_a_run_folder_is_one_checkpoint_even_by_another_path(tmp_path: Path, mod
 @pytest.mark.parametrize(("call", "python", "flag"), [
     (lambda m, t: deblur.evaluate(m, split="train"), "split: 'train' is not allowed", "--split: 'train'"),
     (lambda m, t: deblur.evaluate(m, crop_border=-1), "crop_border -1: must be 0 or more", "--crop-border -1"),
+    (lambda m, t: deblur.evaluate(m, shift=-1), "shift -1: must be from 0 to 17", "--shift -1: must be"),
+    (lambda m, t: deblur.evaluate(m, shift=18), "shift 18: must be from 0 to 17", "--shift 18: must be"),
+    (lambda m, t: deblur.evaluate(m, shift=1.5), "shift 1.5: must be a whole number", "--shift 1.5: must be"),
+    (lambda m, t: deblur.compare([m], shift=-2), "shift -2: must be from 0 to 17", "--shift -2: must be"),
     (lambda m, t: deblur.evaluate(m, align=True), "align applies to real pairs: use it with pairs or data",
      "--align applies to real pairs: use it with --pairs or --data"),
     (lambda m, t: deblur.evaluate(m, pairs=(t, t), data=t), "give pairs or data, not both",

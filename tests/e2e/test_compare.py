@@ -17,8 +17,10 @@ def test_compare_refuses_one_checkpoint_given_twice(tmp_path: Path, model_file: 
 
 @pytest.mark.parametrize(("option", "words"), [(["--split", "train"], "--split: 'train'"),
                                                (["--split", "junk"], "--split: 'junk'"),
-                                               (["--crop-border", "-1"], "--crop-border -1")])
-def test_compare_checks_split_and_crop_border_as_eval_does(tmp_path: Path, model_file: Path, option, words):
+                                               (["--crop-border", "-1"], "--crop-border -1"),
+                                               (["--shift", "-1"], "--shift -1: must be from 0 to"),
+                                               (["--shift", "18"], "--shift 18: must be from 0 to 17")])
+def test_compare_checks_split_crop_border_and_shift_as_eval_does(tmp_path: Path, model_file: Path, option, words):
     other = tmp_path / "other.keras"
     MODELS.get("unet")(3, depth=1, base_filters=4).save(other)
     assert words in quiet_error(invoke("compare", model_file, other, *option))

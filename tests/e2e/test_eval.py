@@ -193,6 +193,39 @@ def test_a_crop_border_that_leaves_too_little_is_one_line_before_scoring(tmp_pat
     assert not (tmp_path / "e").exists()
 
 
+def test_eval_shift_scores_the_input_and_the_model_at_their_best_shift(tmp_path: Path, rng, model_file: Path):
+    sharp = smooth_image(rng, 40, 40)
+    blur, sharp_dir = _pairs(tmp_path / "p", np.roll(cv2.GaussianBlur(sharp, (3, 3), 0), (2, -2), axis=(0, 1)), sharp)
+    scores = {}
+    for option, value in (("--shift", "0"), ("--crop-border", "2"), ("--shift", "2")):
+        out = tmp_path / f"{option}{value}"
+        result = invoke("eval", model_file, "--pairs", blur, sharp_dir, option, value, "-o", out)
+        assert result.exit_code == 0, result.output
+        scores[option, value] = strict_json(out / "metrics.json")
+    plain, cropped, shifted = scores["--shift", "0"], scores["--crop-border", "2"], scores["--shift", "2"]
+    assert "shift" not in plain["metric_card"] and "shift:" not in (tmp_path / "--shift0" / "metrics.json").read_text()
+    assert "up to 2 px" in shifted["metric_card"]["shift"]
+    assert shifted["methods"]["input"]["psnr"] > cropped["methods"]["input"]["psnr"] + 5
+    # the model (random weights) is scored at its own best shift too: never below no shift on the same interior
+    assert shifted["methods"]["model"]["psnr"] >= cropped["methods"]["model"]["psnr"]
+    assert "shift: best integer shift up to 2 px" in result.output
+
+
+@pytest.mark.parametrize(("shift", "words"), [("-1", "--shift -1: must be from 0 to 17"),
+                                              ("18", "--shift 18: must be from 0 to 17"),
+                                              ("99999999999999999999", "--shift 99999999999999999999: must be"),
+                                              ("7", "--shift 7: leaves 10x10 pixels")])
+def test_a_shift_out_of_range_is_one_line_before_scoring(tmp_path: Path, rng, model_file: Path, shift: str,
+                                                         words: str):
+    sharp = smooth_image(rng, 24, 24)
+    blur, sharp_dir = _pairs(tmp_path / "p", 255 - sharp, sharp)
+    line = quiet_error(invoke("eval", model_file, "--pairs", blur, sharp_dir, "--shift", shift, "-o", tmp_path / "e"))
+    assert words in line
+    assert not (tmp_path / "e").exists()
+    fraction = invoke("eval", model_file, "--pairs", blur, sharp_dir, "--shift", "2.5", "-o", tmp_path / "e")
+    assert fraction.exit_code == 2 and "'--shift'" in fraction.output and "Traceback" not in fraction.output
+
+
 def test_eval_takes_a_run_folder_and_names_a_folder_given_as_a_checkpoint(tmp_path: Path, model_file: Path):
     from deblur.restore.loading import load_model
 

@@ -118,3 +118,34 @@ def test_a_model_that_fails_on_some_items_only_has_no_score(scored_config: Path)
     assert math.isnan(result.summary["methods"]["model"]["psnr"])
     assert f"on {failed['nonfinite_items']} of {failed['items']} items: it failed" in result.table()
     assert "model (partly)" in result.table() and "improves" not in result.table()
+
+
+def _moving(rows: int, name: str) -> keras.Model:
+    """A model that moves its input `rows` pixels down (0: the identity)."""
+    inputs = keras.Input((None, None, 3))
+    return keras.Model(inputs, keras.layers.Lambda(lambda x: keras.ops.roll(x, rows, axis=1))(inputs), name=name)
+
+
+def test_the_input_and_every_output_are_scored_at_their_own_best_shift(tmp_path: Path, rng):
+    """A blurred photo moved (2, 1) px from its sharp twin and not blurred otherwise, as a blind kernel's
+    translation would move it: with --shift covering each method's displacement all score the cap."""
+    from conftest import smooth_image, write_png
+    from deblur.data.sources.pairs import load_dirs
+    from deblur.evaluation.evaljob import MetricOptions
+    from deblur.imaging.metrics import PSNR_CAP_DB
+
+    sharp = smooth_image(rng, 48, 48)
+    write_png(tmp_path / "sharp" / "a.png", sharp)
+    write_png(tmp_path / "blur" / "a.png", np.roll(sharp, (2, 1), axis=(0, 1)))
+    images = load_dirs(tmp_path / "blur", tmp_path / "sharp")
+    models = {"same": _moving(0, "same"), "further": _moving(1, "further")}  # (2, 1) and (3, 1) px off
+
+    def psnr(shift: int) -> dict[str, float]:
+        result = ev.evaluate_pairs(models, images, "moved", baselines="identity", gallery=False,
+                                   options=MetricOptions(shift=shift))
+        return {m: s["psnr"] for m, s in result.summary["methods"].items()}
+
+    assert all(v < 30 for v in psnr(0).values())
+    assert psnr(3) == {"input": PSNR_CAP_DB, "same": PSNR_CAP_DB, "further": PSNR_CAP_DB}
+    two = psnr(2)  # (3, 1) is out of reach: only the model that moved it further still scores low
+    assert two["input"] == two["same"] == PSNR_CAP_DB and two["further"] < 30

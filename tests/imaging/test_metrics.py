@@ -110,3 +110,47 @@ def test_y_channel_and_crop_border_options():
     colour_only[..., 0] += 0.1  # red up, green down, luma unchanged to rounding
     colour_only[..., 1] -= 0.1 * 65.481 / 128.553
     assert score_image(ref, colour_only, y_channel=True)["psnr"] > score_image(ref, colour_only)["psnr"] + 15
+
+
+def _blurred_and_moved(rng, dy: int, dx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A textured reference, a blurred copy of it, and that copy moved by (dy, dx) pixels."""
+    import cv2
+
+    ref = quantize(cv2.resize(rng.random((8, 10, 3)), (50, 40), interpolation=cv2.INTER_CUBIC).clip(0, 1))
+    blurred = quantize(cv2.GaussianBlur(ref, (5, 5), 1.0))
+    return ref, blurred, np.roll(blurred, (dy, dx), axis=(0, 1))
+
+
+def test_a_moved_image_scores_as_if_unmoved_once_the_shift_covers_it(rng):
+    """Levin et al. 2009: a blind result moved by its kernel's translation is scored at its best shift,
+    on the interior; the metrics are those of the unmoved image on the same interior."""
+    ref, blurred, moved = _blurred_and_moved(rng, 2, -1)
+    unmoved = score_image(ref, blurred, crop_border=2)
+    assert unmoved["psnr"] < PSNR_CAP_DB - 10  # not capped: the comparison below is not trivially equal
+    assert score_image(ref, moved, shift=2) == unmoved  # PSNR, SSIM and MSE all at the same shift
+    assert score_image(ref, moved, crop_border=2)["psnr"] < unmoved["psnr"] - 5
+    assert score_image(ref, moved, shift=1)["psnr"] < unmoved["psnr"] - 3  # (2, -1) is out of its reach
+    # a wider crop border is kept: the interior is max(crop_border, shift) px in
+    assert score_image(ref, moved, crop_border=5, shift=2) == score_image(ref, blurred, crop_border=5)
+    assert score_image(ref, moved, y_channel=True, shift=3) == score_image(ref, blurred, y_channel=True,
+                                                                            crop_border=3)
+
+
+def test_shift_zero_is_the_unshifted_score_and_a_tie_keeps_no_shift(rng, pair):
+    from deblur.imaging.metrics import best_shift
+
+    ref, img = pair
+    assert score_image(ref, img, shift=0) == score_image(ref, img)
+    assert score_image(ref, img, crop_border=3, shift=0) == score_image(ref, img, crop_border=3)
+
+    def start(window: np.ndarray) -> int:
+        return window.__array_interface__["data"][0]
+
+    flat = np.full((20, 20, 1), 0.5)  # every shift of a flat image is equally good: none is taken
+    image = flat.copy()
+    inner, window = best_shift(flat, image, 2, 2)
+    assert inner.shape == window.shape == (16, 16, 1) and start(window) == start(image[2:18, 2:18])
+    ramp = np.tile(np.arange(20.0)[:, None, None] / 19, (1, 20, 1))  # every column alike: dx ties, dy does not
+    moved = np.roll(ramp, 1, axis=0)
+    inner, window = best_shift(ramp, moved, 2, 2)
+    assert np.array_equal(inner, window) and start(window) == start(moved[3:19, 2:18])  # (dy, dx) = (1, 0)

@@ -43,6 +43,11 @@ SplitOption = Annotated[str, typer.Option(help="Which split to score: test or va
 ReportOverwriteOption = Annotated[bool, typer.Option(help="Replace reports that already exist.")]
 YOption = Annotated[bool, typer.Option("--y-channel", help="Score BT.601 luma instead of RGB.")]
 CropOption = Annotated[int, typer.Option(help="Ignore this many pixels at each border when scoring.")]
+ShiftOption = Annotated[int, typer.Option(
+    metavar="N", help="Score every method and the blurred input at their best integer shift up to N px, on the "
+                      "interior (at least N px off each border), as blind deblurring is scored (Levin et al. 2009); "
+                      "for the built-in restorer, whose kernel is known only up to a translation. [default: 0, no "
+                      "shift]")]
 ResumeOption = Annotated[bool, typer.Option(help="Continue an interrupted evaluation from the rows it journaled in "
                                             "OUTPUT/per_image.partial.jsonl (same checkpoint, data and options only) "
                                             "instead of scoring again from the first image.")]
@@ -61,6 +66,7 @@ def eval_(
     baselines: BaselinesOption = None,
     y_channel: YOption = False,
     crop_border: CropOption = 0,
+    shift: ShiftOption = 0,
     pairs: Annotated[tuple[Path, Path] | None, typer.Option(metavar="BLUR_DIR SHARP_DIR", help="Score on two folders "
                                                             "of real pairs matched by name; no config needed.")] = None,
     data: Annotated[Path | None, typer.Option(help="Score on every pair in a pairs or Kaggle blur-dataset folder; no "
@@ -74,8 +80,8 @@ def eval_(
 
     bar = progress("scoring pairs", "pair") if pairs or data else progress(f"scoring {split}", "batch")
     report(evaluate(checkpoint, config=config, overrides=set_ or [], split=split, output=output, overwrite=overwrite,
-                    baselines=baselines, y_channel=y_channel, crop_border=crop_border, pairs=pairs, data=data,
-                    align=align, resume=resume, progress=bar))
+                    baselines=baselines, y_channel=y_channel, crop_border=crop_border, shift=shift, pairs=pairs,
+                    data=data, align=align, resume=resume, progress=bar))
 
 
 @command()
@@ -92,11 +98,12 @@ def compare(
     baselines: BaselinesOption = None,
     y_channel: YOption = False,
     crop_border: CropOption = 0,
+    shift: ShiftOption = 0,
     resume: ResumeOption = False,
 ) -> None:
     """Score several runs on the same test set with the same seed, in one table."""
     from deblur.api.workflows import compare as score
 
     report(score(runs, config=config, overrides=set_ or [], split=split, output=output, overwrite=overwrite,
-                 baselines=baselines, y_channel=y_channel, crop_border=crop_border, resume=resume,
+                 baselines=baselines, y_channel=y_channel, crop_border=crop_border, shift=shift, resume=resume,
                  progress=progress(f"scoring {split}", "batch")))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -35,17 +35,47 @@ METRIC_CARD = {
 }
 
 
+# The largest --shift: the built-in restorer searches kernels of up to restore.estimate.MAX_KERNEL (35) px,
+# which can move its result by at most half that; and the search costs (2 * shift + 1)^2 passes per image.
+MAX_SHIFT = 17
+
+
 @dataclass(frozen=True)
 class MetricOptions:
-    """Scoring conventions beyond the card's defaults; both are recorded in every report."""
+    """Scoring conventions beyond the card's defaults, recorded in every report.
+
+    `shift` > 0 scores every method and the blurred input alike at its best integer translation of up
+    to `shift` px per axis (least MSE, then PSNR, SSIM and MSE there), as Levin et al. 2009
+    ("Understanding and evaluating blind deconvolution algorithms", CVPR 2009) score blind deblurring:
+    a blind kernel is known only up to a translation. The scored area is then the interior with
+    max(crop_border, shift) px off each side (`border`), so every shifted window lies inside the image.
+    """
 
     y_channel: bool = False
     crop_border: int = 0
+    shift: int = 0
+
+    @property
+    def border(self) -> int:
+        """The pixels left out at each side of what is scored: the crop border, at least the shift."""
+        return max(self.crop_border, self.shift)
 
     def card(self) -> dict[str, Any]:
-        return {**METRIC_CARD, "color": "Y (BT.601, as rgb2ycbcr)" if self.y_channel else "RGB (or gray)",
+        card = {**METRIC_CARD, "color": "Y (BT.601, as rgb2ycbcr)" if self.y_channel else "RGB (or gray)",
                 "crop_border": self.crop_border}
+        if self.shift:  # only when used: the reports of unshifted scoring stay as they were
+            card["shift"] = (f"best integer shift up to {self.shift} px per axis (least MSE), for every method and "
+                             f"the input alike (Levin et al. 2009); scored on the interior, {self.border} px in from "
+                             "each border")
+        return card
 
+    def fingerprint(self) -> dict[str, Any]:
+        """What the journaled scores depend on; `shift` only when used, so an unshifted run's journal
+        written before it existed is still continued."""
+        options = asdict(self)
+        if not self.shift:
+            options.pop("shift")
+        return options
 
 
 @dataclass(frozen=True)
@@ -91,25 +121,35 @@ def check_split(split: str) -> str:
 
 
 def check_options(options: MetricOptions) -> MetricOptions:
-    """Refuse a negative crop border, before any model is loaded."""
+    """Refuse a negative crop border, and a shift that is not a whole number from 0 to MAX_SHIFT, before
+    any model is loaded."""
     if options.crop_border < 0:
         raise DeblurError(f"{arg('crop_border')} {options.crop_border}: must be 0 or more")
+    shift = options.shift
+    if isinstance(shift, bool) or not isinstance(shift, int | np.integer):
+        raise DeblurError(f"{arg('shift')} {shift!r}: must be a whole number of pixels, from 0 to {MAX_SHIFT}")
+    if not 0 <= shift <= MAX_SHIFT:
+        raise DeblurError(f"{arg('shift')} {shift}: must be from 0 to {MAX_SHIFT} pixels")
     return options
 
 
 def check_scorable(size: tuple[int, int], options: MetricOptions, what: str, fix: str) -> None:
-    """Refuse, before any model runs, items too small for SSIM's window once --crop-border is taken off."""
+    """Refuse, before any model runs, items too small for SSIM's window once --crop-border (or the
+    interior --shift scores on) is taken off."""
     from deblur.imaging.metrics import SSIM_WIN
 
     h, w = size
-    c = check_options(options).crop_border
+    options = check_options(options)
+    c = options.border
+    # the option that sets the border is the one to change
+    name = "crop_border" if options.crop_border >= options.shift else "shift"
     if min(h, w) < SSIM_WIN:
         raise DeblurError(f"{what} is {w}x{h}, smaller than {SSIM_WIN}x{SSIM_WIN}, the window of SSIM; {fix}")
     if min(h, w) - 2 * c < SSIM_WIN:
         most = (min(h, w) - SSIM_WIN) // 2
         left = f"{max(0, w - 2 * c)}x{max(0, h - 2 * c)}"
-        raise DeblurError(f"{arg('crop_border')} {c}: leaves {left} pixels of {what} ({w}x{h}), less than the "
-                          f"{SSIM_WIN}x{SSIM_WIN} SSIM needs; use {arg('crop_border')} {most} or less")
+        raise DeblurError(f"{arg(name)} {c}: leaves {left} pixels of {what} ({w}x{h}), less than the "
+                          f"{SSIM_WIN}x{SSIM_WIN} SSIM needs; use {arg(name)} {most} or less")
 
 
 def kernels(specs: list[dict[str, Any]], paired: bool) -> Callable[[int, dict[str, float]], np.ndarray | None]:

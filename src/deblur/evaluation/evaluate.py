@@ -115,7 +115,8 @@ def _score_item(job: EvalJob, kernel: Callable, info: dict[str, Any], blurred: n
         outputs = {m: found.crop(found.warp(x)) for m, x in outputs.items()}
         sharp = found.crop(sharp)
     for method, image in outputs.items():
-        scores = score_image(sharp, image, job.options.y_channel, job.options.crop_border)
+        scores = score_image(sharp, image, job.options.y_channel, job.options.crop_border,
+                             job.options.shift)
         if method in failed:  # warping may have moved the bad values out of the overlap
             scores = dict.fromkeys(scores, math.nan)
         row.update({f"{metric}_{method}": v for metric, v in scores.items()})

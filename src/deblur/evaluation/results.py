@@ -74,6 +74,8 @@ def format_table(summary: dict[str, Any]) -> str:
     out = [f"{p['split']} split: {p['dataset']}",
            f"  {p['scored_items']} items of {size} from {p['images']} images, blur: {deg}{seed}",
            f"  scored on {card['color']}, 8-bit, crop border {card['crop_border']}, PSNR capped at {PSNR_CAP_DB:g} dB"]
+    if "shift" in card:  # blind scoring: said on its own line, so unshifted tables stay as they were
+        out.append(f"  shift: {card['shift']}")
     width = max(24, *(len(labels.get(m, m)) + 2 for m in summary["methods"]))
     out.append(f"  {'':<{width}}{'PSNR dB':>9}{'SSIM':>9}{'MSE':>10}{'PSNR(mean MSE)':>16}{'gain dB':>9}")
     failed = summary.get("failed", {})

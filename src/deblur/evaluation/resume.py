@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -57,7 +57,7 @@ def fingerprint(batches: EvalSet, names: list[str], models: dict[str, Any], opti
     digest = hashlib.sha256("\n".join(names).encode("utf-8", "surrogateescape")).hexdigest()
     return {**data, "image_names": digest, "items": batches.items, "batch": batches.batch,
             "models": {label: model_digest(m) for label, m in models.items()},
-            "metric_options": asdict(options), "baselines": baselines, "align": align,
+            "metric_options": options.fingerprint(), "baselines": baselines, "align": align,
             "backend": keras.backend.backend(), "deblur_version": __version__}
 
 

@@ -76,24 +76,56 @@ def to_y(image: np.ndarray) -> np.ndarray:
 
 
 def score_image(reference: np.ndarray, image: np.ndarray, y_channel: bool = False,
-                crop_border: int = 0) -> dict[str, float]:
+                crop_border: int = 0, shift: int = 0) -> dict[str, float]:
     """PSNR (capped), SSIM and MSE of one image against its sharp reference, both in [0, 1].
 
     Both are quantised to 8 bits first; `crop_border` pixels are removed from each side and
     `y_channel` scores BT.601 luma instead of RGB (options, recorded in every report). An image with a
     NaN or infinite value has no score: all three are NaN. It is tested before quantising, because
     clipping would turn +inf into white and so into a plausible number.
+
+    With `shift` > 0 the image is scored at its best integer translation of up to `shift` pixels on
+    each axis, as Levin et al. 2009 ("Understanding and evaluating blind deconvolution algorithms",
+    CVPR 2009) score blind deblurring, whose kernel is known only up to a translation: the shift of
+    least MSE is chosen (`best_shift`) and all three metrics are computed there, so they agree. The
+    scored area is then the interior with max(`crop_border`, `shift`) pixels off each side, so that
+    every shifted window of the image stays inside it and each shift is scored on the same pixels of
+    the reference.
     """
     if not (is_finite(reference) and is_finite(image)):
         return {"psnr": math.nan, "ssim": math.nan, "mse": math.nan}
     ref, img = quantize(reference), quantize(image)
-    if crop_border:
-        inner = (slice(crop_border, -crop_border), slice(crop_border, -crop_border))
-        ref, img = ref[inner], img[inner]
-    if y_channel:
-        ref, img = to_y(ref), to_y(img)
+    if shift > 0:
+        if y_channel:  # the shift is chosen on what is scored
+            ref, img = to_y(ref), to_y(img)
+        ref, img = best_shift(ref, img, shift, max(crop_border, shift))
+    else:
+        if crop_border:
+            inner = (slice(crop_border, -crop_border), slice(crop_border, -crop_border))
+            ref, img = ref[inner], img[inner]
+        if y_channel:
+            ref, img = to_y(ref), to_y(img)
     m = mse(ref, img)
     return {"psnr": psnr_from_mse(m), "ssim": ssim(ref, img), "mse": m}
+
+
+def best_shift(reference: np.ndarray, image: np.ndarray, shift: int, border: int) -> tuple[np.ndarray, np.ndarray]:
+    """The reference's interior (`border` px off each side, `border` >= `shift`) and the window of `image`
+    of the same size, moved by the integer (dy, dx) in [-shift, shift]^2 of least MSE against it.
+
+    Levin et al. 2009 score blind deconvolution this way: a kernel estimated blind is defined only up
+    to a translation, which moves the restored image without making it any worse. Each shift's MSE is
+    `mse` of a view (no copy), so the MSE reported at the chosen shift is exactly the least one found;
+    shifts are tried nearest first and a later one must be strictly better, so a tie keeps the
+    smaller shift (no shift at all for an image that does not move).
+    """
+    h, w = reference.shape[:2]
+    ref = reference[border:h - border, border:w - border]
+    offsets = sorted(((dy, dx) for dy in range(-shift, shift + 1) for dx in range(-shift, shift + 1)),
+                     key=lambda o: (abs(o[0]) + abs(o[1]), o))
+    windows = [image[border + dy:h - border + dy, border + dx:w - border + dx] for dy, dx in offsets]
+    errors = np.array([mse(ref, win) for win in windows])
+    return ref, windows[int(np.argmin(errors))]  # argmin: the first (nearest) of equal errors
 
 
 def summarize(rows: list[dict[str, float]], prefix: str = "") -> dict[str, float]:

@@ -40,7 +40,7 @@ def run_config(checkpoint: Path, config: PathLike | None, overrides: Sequence[st
 
 def evaluate(checkpoint: PathLike, *, config: PathLike | None = None, overrides: Sequence[str] = (),
              split: str = "test", output: PathLike | None = None, overwrite: bool = False,
-             baselines: str | None = None, y_channel: bool = False, crop_border: int = 0,
+             baselines: str | None = None, y_channel: bool = False, crop_border: int = 0, shift: int = 0,
              pairs: tuple[PathLike, PathLike] | None = None, data: PathLike | None = None, align: bool = False,
              resume: bool = False, progress: Progress | None = None) -> Scores:
     """Score a checkpoint (PSNR, SSIM, MSE) beside the blurred input and classical baselines, as
@@ -52,6 +52,10 @@ def evaluate(checkpoint: PathLike, *, config: PathLike | None = None, overrides:
     folder), optionally registered first (`align`). The reports go to `output`, by default a folder
     beside the checkpoint (eval-test, eval-<config name>-test or eval-pairs-<folder>). `resume`
     continues an interrupted evaluation from its journal; Ctrl-C raises `deblur.core.errors.Stopped`.
+    `shift` > 0 scores every method and the blurred input at its best integer translation of up to
+    `shift` px, on the interior, as blind deblurring is scored (Levin et al. 2009, "Understanding and
+    evaluating blind deconvolution algorithms"): the built-in restorer's kernel is known only up to a
+    translation.
     """
     from deblur.evaluation.evaljob import MetricOptions, check_options, check_split
     from deblur.evaluation.evaljournal import Partial
@@ -61,7 +65,7 @@ def evaluate(checkpoint: PathLike, *, config: PathLike | None = None, overrides:
 
     start_backend()
     check_split(split)
-    options = check_options(MetricOptions(y_channel=bool(y_channel), crop_border=crop_border))
+    options = check_options(MetricOptions(y_channel=bool(y_channel), crop_border=crop_border, shift=shift))
     checkpoint, out = as_path("checkpoint", checkpoint), optional_path("output", output)
     if checkpoint.is_dir():  # a run folder, as compare takes
         if not (checkpoint / BEST).is_file():
@@ -123,11 +127,12 @@ def distinct_checkpoints(runs: Sequence[PathLike]) -> dict[str, Path]:
 
 def compare(runs: Sequence[PathLike], *, config: PathLike | None = None, overrides: Sequence[str] = (),
             split: str = "test", output: PathLike | None = None, overwrite: bool = False,
-            baselines: str | None = None, y_channel: bool = False, crop_border: int = 0, resume: bool = False,
-            progress: Progress | None = None) -> Scores:
+            baselines: str | None = None, y_channel: bool = False, crop_border: int = 0, shift: int = 0,
+            resume: bool = False, progress: Progress | None = None) -> Scores:
     """Score several runs (run folders or `.keras` checkpoints) on the same split with the same seed, in
     one table, as `deblur compare` does; the data is the first run's config unless `config` is given.
-    Reports are written only to `output`; `resume` continues an interrupted compare journaled there."""
+    Reports are written only to `output`; `resume` continues an interrupted compare journaled there.
+    `shift` scores at the best integer translation, as `evaluate` does."""
     from deblur.evaluation.evaljob import MetricOptions, check_options, check_split
     from deblur.evaluation.evaljournal import Partial
     from deblur.evaluation.evaluate import DEFAULT_BASELINES
@@ -138,7 +143,7 @@ def compare(runs: Sequence[PathLike], *, config: PathLike | None = None, overrid
         raise DeblurError(f"{arg('runs')}: expected a list of run folders or checkpoints, got one path")
     start_backend()
     check_split(split)
-    options = check_options(MetricOptions(y_channel=bool(y_channel), crop_border=crop_border))
+    options = check_options(MetricOptions(y_channel=bool(y_channel), crop_border=crop_border, shift=shift))
     out = optional_path("output", output)
     if resume and out is None:
         raise DeblurError(f"{arg('resume=True')} continues the rows journaled in {arg('output')} DIR; give the "
