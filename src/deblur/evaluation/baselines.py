@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from skimage import filters, restoration
@@ -22,6 +22,9 @@ from skimage import filters, restoration
 from deblur.core.errors import DeblurError
 from deblur.core.registry import Registry
 from deblur.imaging.metrics import psnr, quantize
+
+if TYPE_CHECKING:
+    from deblur.restore.blind import Outcome
 
 
 @dataclass(frozen=True)
@@ -78,10 +81,7 @@ BASELINES.register("richardson_lucy")(Baseline(_richardson_lucy, (5, 10, 20, 40)
                                                "Richardson-Lucy with the true kernel (scikit-image), iterations tuned"))
 def _blind(image: np.ndarray, kernel: np.ndarray | None, weight: float) -> np.ndarray:
     """The built-in restorer (`deblur.restore.blind`): blind, the true kernel is not used."""
-    from deblur.restore.blind import BlindRestorer, BlindSettings
-
-    out, _ = BlindRestorer(BlindSettings(weight=weight))(image.astype(np.float32))
-    return np.asarray(out, np.float64)
+    return blind_outcome("blind", image, weight)[0]
 
 
 BASELINES.register("blind")(Baseline(_blind, (500.0, 1000.0, 2000.0), False,
@@ -102,10 +102,25 @@ def _shipped_refiner() -> Any:
 
 def _builtin(image: np.ndarray, kernel: np.ndarray | None, weight: float) -> np.ndarray:
     """The built-in restorer as `deblur predict` runs it: `blind`, then the shipped refiner."""
+    return blind_outcome("builtin", image, weight)[0]
+
+
+BLIND_RESTORERS = ("blind", "builtin")  # the baselines that run deblur.restore.blind and so estimate a kernel
+
+
+def blind_outcome(name: str, image: np.ndarray, weight: float) -> tuple[np.ndarray, Outcome]:
+    """The output of the `blind` or `builtin` baseline (float64, unchecked) and what the restorer did.
+
+    The one place both baselines run the restorer, so the gallery's second run of it (for its
+    estimated kernel) is the very computation that was scored.
+    """
     from deblur.restore.blind import BlindRestorer, BlindSettings
 
-    out, _ = BlindRestorer(BlindSettings(weight=weight), refiner=_shipped_refiner())(image.astype(np.float32))
-    return np.asarray(out, np.float64)
+    if name not in BLIND_RESTORERS:
+        raise DeblurError(f"{name} is not one of the blind restorer's baselines ({', '.join(BLIND_RESTORERS)})")
+    refiner = _shipped_refiner() if name == "builtin" else None
+    out, outcome = BlindRestorer(BlindSettings(weight=weight), refiner=refiner)(image.astype(np.float32))
+    return np.asarray(out, np.float64), outcome
 
 
 BASELINES.register("builtin")(Baseline(_builtin, (500.0, 1000.0, 2000.0), False,
