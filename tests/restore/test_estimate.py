@@ -28,8 +28,6 @@ def test_blind_estimation_finds_a_motion_kernel_well_enough_to_deconvolve_with()
     blurred = blur(sharp, k, noise=0.002)
     est = E.estimate_kernel(blurred, max_kernel=15)
     assert est.kernel.sum() > 0.999 and est.kernel.shape[0] % 2 == 1
-    kept = est.kernel[est.kernel > 0]
-    assert kept.min() >= E.FINAL_CUT * kept.max() * 0.999  # the faint fringe is cut from the final kernel
     assert agreement(est.kernel, k) > 0.7
 
     def err(kernel: np.ndarray) -> float:
