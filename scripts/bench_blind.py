@@ -50,21 +50,13 @@ SENSOR = {"noise": [0.0, 0.01], "shot": [0.0, 0.0003], "jpeg": 90.0}
 BORDER, SHIFT = 20, 3
 
 
-def quantize(x: np.ndarray) -> np.ndarray:
-    return np.round(np.clip(x, 0.0, 1.0) * 255.0) / 255.0
-
-
 def aligned_mse(out: np.ndarray, sharp: np.ndarray) -> float:
-    """The least MSE over integer shifts of up to SHIFT px, on the interior (BORDER px off)."""
-    a = quantize(out)
-    m = BORDER
-    ref = sharp[m:-m, m:-m]
-    best = np.inf
-    for dy in range(-SHIFT, SHIFT + 1):
-        for dx in range(-SHIFT, SHIFT + 1):
-            d = a[m + dy:a.shape[0] - m + dy, m + dx:a.shape[1] - m + dx] - ref
-            best = min(best, float(np.mean(d * d)))
-    return best
+    """The least MSE over integer shifts of up to SHIFT px, on the interior (BORDER px off), both
+    quantised to 8 bits: deblur.imaging.metrics.best_shift, as `deblur eval --shift` scores."""
+    from deblur.imaging.metrics import best_shift, mse, quantize
+
+    ref, window = best_shift(quantize(sharp), quantize(out), SHIFT, BORDER)
+    return mse(ref, window)
 
 
 def psnr(mse: float) -> float:

@@ -95,16 +95,13 @@ def score_image(reference: np.ndarray, image: np.ndarray, y_channel: bool = Fals
     if not (is_finite(reference) and is_finite(image)):
         return {"psnr": math.nan, "ssim": math.nan, "mse": math.nan}
     ref, img = quantize(reference), quantize(image)
+    if y_channel:  # per pixel, so before or after cropping alike; and the shift is chosen on what is scored
+        ref, img = to_y(ref), to_y(img)
     if shift > 0:
-        if y_channel:  # the shift is chosen on what is scored
-            ref, img = to_y(ref), to_y(img)
         ref, img = best_shift(ref, img, shift, max(crop_border, shift))
-    else:
-        if crop_border:
-            inner = (slice(crop_border, -crop_border), slice(crop_border, -crop_border))
-            ref, img = ref[inner], img[inner]
-        if y_channel:
-            ref, img = to_y(ref), to_y(img)
+    elif crop_border:
+        inner = (slice(crop_border, -crop_border), slice(crop_border, -crop_border))
+        ref, img = ref[inner], img[inner]
     m = mse(ref, img)
     return {"psnr": psnr_from_mse(m), "ssim": ssim(ref, img), "mse": m}
 
