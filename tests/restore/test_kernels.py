@@ -18,6 +18,29 @@ def test_project_keeps_a_connected_path_and_drops_specks_far_from_it() -> None:
     assert out[0, 0] == 0 and out[14, 0] == 0
 
 
+def test_cut_faint_keeps_a_faint_stretch_of_a_trajectory_and_drops_scattered_speckle() -> None:
+    k = np.zeros((21, 21))
+    k[10, 3:10] = 1.0    # the camera lingered here
+    k[10, 10:18] = 0.12  # and moved fast here: faint, but part of the blur (12 % of the peak)
+    rng = np.random.default_rng(0)
+    speckle = rng.uniform(0, 0.02, k.shape) * (k == 0)  # estimation noise: many faint values
+    out = K.cut_faint(k + speckle, 0.05)
+    assert (out[10, 10:18] > 0).all()           # a 10 %-of-peak cut (K.project(k, 0.1)) would keep it too,
+    assert (out[k == 0] == 0).mean() > 0.95      # but the speckle is gone
+    assert out.sum() == pytest.approx(1.0)
+    assert (K.cut_faint(k, 0.0) == K.normalise(k)).all()
+
+
+def test_narrow_takes_the_given_variance_off_a_kernel_about_its_centroid() -> None:
+    k = K.gaussian(3.0, 31)
+    out = K.narrow(k, 2.0)
+    assert out.shape == k.shape and out.sum() == pytest.approx(1.0)
+    assert K.spread(out) == pytest.approx(np.sqrt(K.spread(k) ** 2 - 4.0), rel=0.03)
+    assert K.centroid(out) == pytest.approx(K.centroid(k), abs=1e-6)
+    small = K.gaussian(1.0, 31)
+    assert 0.4 < K.spread(K.narrow(small, 5.0)) / K.spread(small) < 0.6  # never below half its size
+
+
 def test_centre_moves_the_centroid_to_the_middle_pixel() -> None:
     k = np.zeros((15, 15))
     k[2, 3] = k[2, 4] = 0.5

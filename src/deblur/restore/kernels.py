@@ -129,6 +129,35 @@ def spread(k: np.ndarray) -> float:
     return float(np.sqrt((((yy - cy) ** 2 + (xx - cx) ** 2) * k).sum()))
 
 
+def cut_faint(k: np.ndarray, share: float) -> np.ndarray:
+    """The kernel without its faintest values that together hold `share` of its mass, projected again.
+
+    A cut by mass, not by a fraction of the peak: a genuine camera-shake trajectory has long faint
+    stretches (where the camera moved fast) that a peak-relative cut removes, while the speckle an
+    estimate leaves around the trajectory is many values each holding almost nothing.
+    """
+    k = normalise(k)
+    values = np.sort(k.ravel())
+    below = np.cumsum(values)
+    if share <= 0 or below[-1] <= share:
+        return k
+    threshold = values[np.searchsorted(below, share, side="right")]
+    return project(np.where(k >= threshold, k, 0.0))
+
+
+def narrow(k: np.ndarray, by: float) -> np.ndarray:
+    """The kernel zoomed about its centroid so that its variance drops by `by`**2 (RMS radius
+    sqrt(spread**2 - by**2)), never below half its size; same array size, renormalised."""
+    s = spread(k)
+    if s <= 0 or by <= 0:
+        return k
+    factor = math.sqrt(max(1.0 - (by / s) ** 2, 0.25))
+    cy, cx = centroid(k)
+    m = cv2.getRotationMatrix2D((cx, cy), 0.0, factor)
+    zoomed = cv2.warpAffine(k.astype(np.float64), m, (k.shape[1], k.shape[0]), flags=cv2.INTER_LINEAR)
+    return normalise(np.maximum(zoomed, 0.0))
+
+
 def gaussian(sigma: float, size: int) -> np.ndarray:
     r = size // 2
     x = np.arange(-r, r + 1, dtype=np.float64)
