@@ -2,7 +2,8 @@
 
 Protocol (issue 18): the photos of ../shared/data/photos split as every photo benchmark here splits
 them (`folder` source, seed 42, 20 % validation, 20 % test: the test photos were never trained on
-and never used to tune the restorer; `--split val` is what its thresholds were set on). Each photo
+and never used to tune the restorer; its thresholds were set on `--split val` and `--split train`,
+the photos the refiner trains on, which the classical stages never learn from). Each photo
 is blurred `--draws` times per kind with deblur's own degradations, seeded:
   shake    camera shake (Boracchi and Foi trajectories), kernel size 11-31 px
   motion   linear motion, length 7-31 px, any angle
@@ -278,7 +279,7 @@ def refiner_targets(summary: dict) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path("../shared/data/photos"))
-    ap.add_argument("--split", choices=("val", "test"), default="test")
+    ap.add_argument("--split", choices=("train", "val", "test"), default="test")
     ap.add_argument("--draws", type=int, default=2)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--no-network", action="store_true", help="leave out the previous built-in network")

@@ -90,3 +90,24 @@ def test_halo_guard_takes_back_a_reversed_edge_and_leaves_a_sharpened_one() -> N
 def test_settings_are_checked(bad: dict) -> None:
     with pytest.raises(DeblurError):
         BlindSettings(**bad)
+
+
+def test_an_estimated_kernel_too_wide_for_the_blur_is_refused_by_the_re_blur_check(monkeypatch) -> None:
+    """A mild blur (Gaussian, sigma 1.2) that estimation took for a wide defocus: triage is made to
+    pass it, and the deconvolution, clipped, no longer re-blurs to the photo within a few noise sigmas.
+    The right kernel, "estimated" the same way, passes the same check."""
+    from deblur.restore import blind, triage
+    from deblur.restore.estimate import KernelEstimate
+
+    sharp = scene(np.random.default_rng(11))
+    true = K.gaussian(1.2, 9)
+    blurred = blur(sharp, true, noise=0.002)
+    monkeypatch.setattr(blind.triage, "edge_sharpness", lambda gray: 0.1)
+    monkeypatch.setattr(blind.triage, "judge", lambda *a: triage.Verdict(True, "made to pass"))
+    for kernel, kept in ((K.disk(6.0, 13), False), (true, True)):
+        monkeypatch.setattr(blind, "estimate_kernel", lambda image, k=kernel, **kw: KernelEstimate(k, "free"))
+        out, outcome = BlindRestorer()(blurred)
+        assert outcome.changed is kept, outcome.reason
+        if not kept:
+            assert out is blurred and "blurred again" in outcome.reason
+            assert outcome.reblur is not None and outcome.reblur < blind.REBLUR_LIMIT  # the old limit let it by

@@ -32,7 +32,9 @@ from deblur.restore.estimate import noise_sigma
 
 SHARP_EDGES = 0.23       # edge_sharpness at or above this: the photo is taken as sharp
 SHARP_SPREAD = 0.8       # working pixels: a kernel this close to a point means no blur worth removing
-AGREEMENT = 0.55         # least normalised correlation between the kernels of two regions
+AGREEMENT = 0.45         # least normalised correlation between the kernels of two regions (0.55 until the
+# re-blur check became relative to the noise: it now refuses most wrong kernels that low agreement let by, and
+# 0.45 restores uniform camera shake that 0.55 refused; see deblur.restore.blind.reblur_error)
 EDGE_RATIO = 2.5         # photo's edge sharpness over the kernel's: above, the kernel is too wide to be
 # the blur (with true kernels on the validation photos: 0.9-1.2 for Gaussian and defocus, up to 2.4
 # for long shake and motion, whose edges the 15 px contrast window cannot take in whole)
