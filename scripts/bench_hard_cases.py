@@ -1,7 +1,8 @@
 """The built-in restorer on blur that no single kernel explains, and on night shots: never worse than the input.
 
 Made from the test photos of ../shared/data/photos (the split scripts/bench_blind.py uses: never
-trained on, never tuned on), seeded, five cases per photo:
+trained on, never tuned on; `--split train+val` makes them from the training and validation photos
+instead, which triage's thresholds are set on), seeded, five cases per photo:
   subject   a sharp subject (a feathered ellipse, a third of the frame) on a defocused background
             (disk, radius 6 px): the portrait-mode look, and the opposite of one blur everywhere
   moving    one moving object: a feathered rectangle a quarter of the frame, linear motion 25 px at 20
@@ -95,6 +96,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path("../shared/data/photos"))
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--split", choices=("test", "train+val"), default="test",
+                    help="the photos the cases are made from: the test photos (the benchmark), or the training and "
+                         "validation photos (what triage's thresholds are set on: --split train+val --seed 900)")
     ap.add_argument("--out", type=Path, default=Path("docs"))
     args = ap.parse_args()
     if not args.data.is_dir():
@@ -105,7 +109,8 @@ def main() -> None:
     from deblur.restore.blind import BlindRestorer
 
     restorer, refiner = BlindRestorer(), builtin_restorer().refiner
-    names = folder.load(str(args.data), seed=42, val_split=0.2, test_split=0.2).test.names
+    splits = folder.load(str(args.data), seed=42, val_split=0.2, test_split=0.2)
+    names = splits.test.names if args.split == "test" else list(splits.train.names) + list(splits.val.names)
     rows, figures = [], {}
     for i, name in enumerate(names):
         sharp = to_float(read_image(args.data / f"{name}.jpg"))
@@ -134,10 +139,13 @@ def main() -> None:
 def write(args: argparse.Namespace, rows: list[dict], figures: dict) -> None:
     (args.out / "figures").mkdir(parents=True, exist_ok=True)
     lines = ["# The built-in restorer on blur no single kernel explains, and on night shots", "",
-             f"`python scripts/bench_hard_cases.py --data {args.data} --seed {args.seed}` "
+             f"`python scripts/bench_hard_cases.py --data {args.data} --seed {args.seed} --split {args.split}` "
              f"({time.strftime('%Y-%m-%d')}): "
-             "the cases are in the script's docstring, made from the test photos of the photos folder (never trained "
-             "or tuned on). PSNR (dB) as in [blind_benchmark.md](blind_benchmark.md): RGB, 8-bit, interior, best "
+             + ("the cases are in the script's docstring, made from the test photos of the photos folder (never "
+                "trained or tuned on). " if args.split == "test" else
+                "the cases are in the script's docstring, made from the training and validation photos of the photos "
+                "folder (what the thresholds are set on). ")
+             + "PSNR (dB) as in [blind_benchmark.md](blind_benchmark.md): RGB, 8-bit, interior, best "
              "over integer shifts up to 3 px. *Without* is `deblur predict --no-refiner`, *with* is `deblur predict`.",
              "", "| case | n | input | without refiner | worst gain | with refiner | worst gain | changed | "
              "never worse than the input (target) |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
