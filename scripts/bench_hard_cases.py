@@ -141,10 +141,9 @@ def write(args: argparse.Namespace, rows: list[dict], figures: dict) -> None:
     lines = ["# The built-in restorer on blur no single kernel explains, and on night shots", "",
              f"`python scripts/bench_hard_cases.py --data {args.data} --seed {args.seed} --split {args.split}` "
              f"({time.strftime('%Y-%m-%d')}): "
-             + ("the cases are in the script's docstring, made from the test photos of the photos folder (never "
-                "trained or tuned on). " if args.split == "test" else
-                "the cases are in the script's docstring, made from the training and validation photos of the photos "
-                "folder (what the thresholds are set on). ")
+             + "the cases are in the script's docstring, made from the "
+             + ("test photos of the photos folder (never trained or tuned on). " if args.split == "test" else
+                "training and validation photos of the photos folder (what the thresholds are set on). ")
              + "PSNR (dB) as in [blind_benchmark.md](blind_benchmark.md): RGB, 8-bit, interior, best "
              "over integer shifts up to 3 px. *Without* is `deblur predict --no-refiner`, *with* is `deblur predict`.",
              "", "| case | n | input | without refiner | worst gain | with refiner | worst gain | changed | "

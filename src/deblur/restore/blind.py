@@ -73,9 +73,11 @@ class Outcome:
     reblur: float | None = None       # RMS error of the result re-blurred against the photo (working scale)
 
 
-def reblur_error(blurred: np.ndarray, restored: np.ndarray, kernel: np.ndarray) -> float:
+def reblur_error(work: np.ndarray, restored: np.ndarray, kernel: np.ndarray) -> float:
     """RMS difference between the photo and the restored photo blurred again with its kernel, on
-    luminance at the working scale (the kernel resized to it), 8 % border left out.
+    luminance at the working scale (the kernel resized to it), 8 % border left out. `work` is the
+    photo's luminance at the working scale (`resize_gray(luminance(photo))`), which the restorer has
+    already made for triage: it is not made again for each check.
 
     A deconvolution with the right kernel reproduces the photo to about its noise; one with a wrong
     kernel, once clipped to [0, 1], does not (a 7 px defocus found for a 2 px one cost a photo 21 dB on
@@ -91,13 +93,12 @@ def reblur_error(blurred: np.ndarray, restored: np.ndarray, kernel: np.ndarray) 
     """
     from deblur.restore import fourier
 
-    before = resize_gray(luminance(blurred))
     after = resize_gray(luminance(restored))
-    s = before.shape[0] / blurred.shape[0]
+    s = work.shape[0] / restored.shape[0]
     k = K.scale(kernel, s) if s < 1 else kernel
     again = fourier.convolve(after, k)
-    mh, mw = max(k.shape[0], before.shape[0] // 12), max(k.shape[0], before.shape[1] // 12)
-    diff = (again - before)[mh:-mh, mw:-mw]
+    mh, mw = max(k.shape[0], work.shape[0] // 12), max(k.shape[0], work.shape[1] // 12)
+    diff = (again - work)[mh:-mh, mw:-mw]
     return float(np.sqrt(np.mean(diff * diff))) if diff.size else 0.0
 
 
@@ -122,6 +123,7 @@ class BlindRestorer:
                 raise DataError(f"the {self.kernel.shape[0]}x{self.kernel.shape[0]} kernel is larger than this {w}x{h} "
                                 "image; nothing to deconvolve")
             estimate, sigma = KernelEstimate(self.kernel, "given"), 0.0
+            work = resize_gray(luminance(colour))
             reason = f"deconvolved with the given {self.kernel.shape[0]}x{self.kernel.shape[0]} kernel"
         else:
             if min(h, w) < MIN_SIDE:
@@ -141,26 +143,28 @@ class BlindRestorer:
             size = estimate.kernel.shape[0]
             reason = f"restored: {verdict.reason}, kernel {size}x{size}"
         t1 = time.perf_counter()
+
+        def left(reason: str, reblur: float) -> Outcome:
+            return Outcome(colour, False, reason, estimate,
+                           timings={"estimate": t1 - t0, "deconvolve": time.perf_counter() - t1}, reblur=reblur)
+
         out = deconvolve(colour, estimate.kernel, s.weight, s.alpha)
         np.clip(out, 0.0, 1.0, out=out)
         # judged on the deconvolution itself, before the refiner smooths what a wrong kernel leaves
-        reblur = reblur_error(colour, out, estimate.kernel)
+        reblur = reblur_error(work, out, estimate.kernel)
         limit = REBLUR_LIMIT if self.kernel is not None else REBLUR_FACTOR * (sigma + REBLUR_SLACK)
         if reblur > limit:
-            return Outcome(colour, False, f"the deconvolution does not reproduce the photo when blurred again (error "
-                                          f"{reblur:.4f}, limit {limit:.4f}): the kernel is wrong, left as it is",
-                           estimate, timings={"estimate": t1 - t0, "deconvolve": time.perf_counter() - t1},
-                           reblur=reblur)
+            return left(f"the deconvolution does not reproduce the photo when blurred again (error {reblur:.4f}, "
+                        f"limit {limit:.4f}): the kernel is wrong, left as it is", reblur)
         if self.refiner is not None:
             out = self.refiner(colour, out, estimate.kernel)
             np.clip(out, 0.0, 1.0, out=out)
             # and the refiner's result only for gross failure (a broken network): it removes noise that
             # the re-blur keeps, so the tight limit does not apply to it
-            reblur = reblur_error(colour, out, estimate.kernel)
+            reblur = reblur_error(work, out, estimate.kernel)
             if reblur > REBLUR_LIMIT:
-                return Outcome(colour, False, f"the refiner's result does not reproduce the photo when blurred again "
-                                              f"(error {reblur:.4f}): left as it is", estimate,
-                               timings={"estimate": t1 - t0, "deconvolve": time.perf_counter() - t1}, reblur=reblur)
+                return left(f"the refiner's result does not reproduce the photo when blurred again (error "
+                            f"{reblur:.4f}): left as it is", reblur)
         guarded = 0.0
         if s.halo_guard:
             out, guarded = triage.halo_guard(colour, out)
